@@ -1,0 +1,69 @@
+// Buffer pool: reuses freed GPU buffers of the same size and usage, and counts bytes.
+//
+// `inUse` is what live tensors hold; `peak` is its high-water mark since the last `resetPeak()`;
+// `reserved` adds the freed buffers kept for reuse. The memory tables read these figures, so
+// every storage allocation in lib goes through here.
+
+export interface PoolStats {
+  inUse: number;
+  peak: number;
+  reserved: number;
+  buffers: number;
+}
+
+export class BufferPool {
+  #free = new Map<string, GPUBuffer[]>();
+  #inUse = 0;
+  #peak = 0;
+  #reserved = 0;
+  #count = 0;
+
+  constructor(private device: GPUDevice, private maxBufferSize: number) {}
+
+  acquire(byteLength: number, usage: number, label: string): GPUBuffer {
+    // WebGPU wants sizes in multiples of 4; round to 16 so vec4 views are always in bounds.
+    const size = Math.max(16, Math.ceil(byteLength / 16) * 16);
+    if (size > this.maxBufferSize) {
+      throw new Error(
+        `buffer ${label}: ${size} bytes exceeds the adapter's maxBufferSize ${this.maxBufferSize}`,
+      );
+    }
+    const key = `${size}:${usage}`;
+    const list = this.#free.get(key);
+    let buf = list?.pop();
+    if (buf) {
+      this.#reserved -= size;
+    } else {
+      buf = this.device.createBuffer({ size, usage, label });
+      this.#count++;
+    }
+    this.#inUse += size;
+    if (this.#inUse > this.#peak) this.#peak = this.#inUse;
+    return buf;
+  }
+
+  release(buf: GPUBuffer): void {
+    const key = `${buf.size}:${buf.usage}`;
+    this.#inUse -= buf.size;
+    this.#reserved += buf.size;
+    const list = this.#free.get(key);
+    if (list) list.push(buf);
+    else this.#free.set(key, [buf]);
+  }
+
+  /** Destroy every cached free buffer (returns the device memory to the driver). */
+  trim(): void {
+    for (const list of this.#free.values()) for (const b of list) b.destroy();
+    this.#count -= [...this.#free.values()].reduce((n, l) => n + l.length, 0);
+    this.#free.clear();
+    this.#reserved = 0;
+  }
+
+  resetPeak(): void {
+    this.#peak = this.#inUse;
+  }
+
+  stats(): PoolStats {
+    return { inUse: this.#inUse, peak: this.#peak, reserved: this.#reserved, buffers: this.#count };
+  }
+}

@@ -1,0 +1,203 @@
+// GPU tensors: one storage buffer from the pool, a shape, a dtype. Plus upload, readback and
+// the row-window split that lets a tensor larger than one storage binding be used by kernels.
+
+import { type Gpu, GpuError } from "./device.ts";
+
+export type DType = "f32" | "f16" | "u32" | "i32";
+export const BYTES: Record<DType, number> = { f32: 4, f16: 2, u32: 4, i32: 4 };
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export class Tensor {
+  #released = false;
+  constructor(
+    readonly gpu: Gpu,
+    readonly buffer: GPUBuffer,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly label: string,
+  ) {}
+
+  get numel(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+  get byteLength(): number {
+    return this.numel * BYTES[this.dtype];
+  }
+  /** Return the buffer to the pool. The tensor must not be used afterwards. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.gpu.pool.release(this.buffer);
+  }
+  get released(): boolean {
+    return this.#released;
+  }
+}
+
+/** An uninitialised tensor (contents are whatever the pooled buffer held). */
+export function empty(gpu: Gpu, shape: readonly number[], dtype: DType = "f32", label = "tensor"): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new GpuError(`tensor ${label}: bad shape [${shape.join(", ")}]`);
+  }
+  const buf = gpu.pool.acquire(n * BYTES[dtype], STORAGE, label);
+  return new Tensor(gpu, buf, shape, dtype, label);
+}
+
+type Typed = Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer> | Int32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>;
+
+/** Upload host data. Uint16Array data is taken as raw f16 bits (dtype "f16"). */
+export function upload(gpu: Gpu, data: Typed, shape: readonly number[], label = "tensor"): Tensor {
+  const dtype: DType = data instanceof Float32Array
+    ? "f32"
+    : data instanceof Uint32Array
+    ? "u32"
+    : data instanceof Int32Array
+    ? "i32"
+    : "f16";
+  const t = empty(gpu, shape, dtype, label);
+  if (t.numel !== data.length) {
+    t.release();
+    throw new GpuError(`tensor ${label}: ${data.length} values do not fill shape [${shape.join(", ")}]`);
+  }
+  writeInChunks(gpu, t.buffer, data);
+  return t;
+}
+
+function writeInChunks(gpu: Gpu, buf: GPUBuffer, data: Typed): void {
+  // Copy at most 64 MiB per writeBuffer so the staging copy never doubles a huge tensor.
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const step = 64 << 20;
+  for (let off = 0; off < bytes.length; off += step) {
+    const end = Math.min(bytes.length, off + step);
+    // writeBuffer needs 4-byte multiples: pad the (odd f16) tail.
+    if ((end - off) % 4 !== 0) {
+      const padded = new Uint8Array(Math.ceil((end - off) / 4) * 4);
+      padded.set(bytes.subarray(off, end));
+      gpu.device.queue.writeBuffer(buf, off, padded);
+    } else {
+      gpu.device.queue.writeBuffer(buf, off, bytes, off, end - off);
+    }
+  }
+}
+
+/** f16 bits → f32 (exact). */
+export function f16ToF32(bits: Uint16Array): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = halfToFloat(bits[i]);
+  return out;
+}
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** bf16 bits → f32 (exact: bf16 is the top half of an f32). */
+export function bf16ToF32(bits: Uint16Array): Float32Array<ArrayBuffer> {
+  const out = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = bits[i] << 16;
+  return new Float32Array(out.buffer);
+}
+
+/** f32 → f16 bits, round to nearest even (for f16 weight storage on adapters with shader-f16). */
+export function f32ToF16(x: Float32Array): Uint16Array<ArrayBuffer> {
+  // Float16Array does the IEEE rounding for us (Deno 2.9 / V8 ships it).
+  const F16 = (globalThis as unknown as { Float16Array: new (a: ArrayLike<number>) => { buffer: ArrayBuffer } })
+    .Float16Array;
+  return new Uint16Array(new F16(x).buffer);
+}
+
+/** Read a tensor back to the host. Waits for all submitted work (≥ ~11 ms in Deno): batch reads. */
+export async function read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array | Uint16Array> {
+  const { gpu } = t;
+  if (gpu.lost) throw new GpuError(`readback of ${t.label}: GPU device lost (${gpu.lost})`);
+  const size = Math.ceil(t.byteLength / 4) * 4;
+  const staging = gpu.device.createBuffer({
+    size: Math.max(size, 4),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    label: `readback ${t.label}`,
+  });
+  const enc = gpu.device.createCommandEncoder();
+  if (size > 0) enc.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
+  gpu.device.queue.submit([enc.finish()]);
+  const lost = gpu.lostPromise.then((why) => {
+    throw new GpuError(`readback of ${t.label} [${t.shape.join(", ")}]: GPU device lost (${why})`);
+  });
+  try {
+    await Promise.race([staging.mapAsync(GPUMapMode.READ), lost]);
+  } catch (e) {
+    if (e instanceof GpuError) throw e;
+    throw new GpuError(`readback of ${t.label} [${t.shape.join(", ")}] failed: ${(e as Error).message}`);
+  }
+  const bytes = staging.getMappedRange().slice(0, t.byteLength);
+  staging.unmap();
+  staging.destroy();
+  switch (t.dtype) {
+    case "f32":
+      return new Float32Array(bytes);
+    case "u32":
+      return new Uint32Array(bytes);
+    case "i32":
+      return new Int32Array(bytes);
+    case "f16":
+      return new Uint16Array(bytes);
+  }
+}
+
+export async function readF32(t: Tensor): Promise<Float32Array> {
+  const d = await read(t);
+  if (d instanceof Float32Array) return d;
+  if (d instanceof Uint16Array) return f16ToF32(d);
+  throw new GpuError(`readF32: tensor ${t.label} is ${t.dtype}`);
+}
+
+/** A contiguous run of rows of row-major tensors that fits one storage binding. */
+export interface RowWindow {
+  row0: number;
+  rows: number;
+}
+
+/**
+ * Split `rows` rows into windows such that, for every tensor sharing those rows (row sizes in
+ * `rowBytes`), a window is at most `maxBinding` bytes and starts at a multiple of `align`.
+ * This is how a tensor larger than the adapter's binding limit (a 32000×4096 f32 embedding is
+ * 500 MiB; llvmpipe binds 128 MiB) is used: one dispatch per window, never a rejection.
+ */
+export function rowWindows(rows: number, rowBytes: number[], maxBinding: number, align: number): RowWindow[] {
+  const widest = Math.max(...rowBytes);
+  if (widest > maxBinding) {
+    throw new GpuError(`one row of ${widest} bytes exceeds the adapter's max storage binding ${maxBinding}`);
+  }
+  // Rows per window must keep every window start aligned for every tensor.
+  const step = rowBytes.map((b) => align / gcd(b, align)).reduce((a, b) => (a * b) / gcd(a, b), 1);
+  let per = Math.floor(maxBinding / widest);
+  per -= per % step;
+  if (per < 1) {
+    throw new GpuError(`cannot split rows of ${widest} bytes into ${align}-aligned windows under ${maxBinding} bytes`);
+  }
+  if (rows <= per) return [{ row0: 0, rows }];
+  const out: RowWindow[] = [];
+  for (let r = 0; r < rows; r += per) out.push({ row0: r, rows: Math.min(per, rows - r) });
+  return out;
+}
+
+/** The binding for rows [w.row0, w.row0 + w.rows) of a row-major tensor with `rowElems` per row. */
+export function windowBinding(t: Tensor, w: RowWindow, rowElems: number) {
+  const rowBytes = rowElems * BYTES[t.dtype];
+  const offset = w.row0 * rowBytes;
+  // Storage bindings are sized in 4-byte words; the pool rounds buffers up to 16 bytes, so the
+  // rounded size stays inside the buffer.
+  const size = Math.max(4, Math.ceil((w.rows * rowBytes) / 4) * 4);
+  return { buffer: t.buffer, offset, size: Math.min(size, t.buffer.size - offset) };
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}

@@ -1,0 +1,32 @@
+// Launcher for shaders/attention.wgsl: causal attention with grouped KV heads.
+
+import { grid, type Batch } from "../gpu/kernel.ts";
+import { empty, type Tensor } from "../gpu/tensor.ts";
+import { need, shapeStr } from "./common.ts";
+
+export interface AttentionShape {
+  seq: number; // tokens per sequence; rows hold T / seq sequences back to back
+  heads: number; // query heads
+  kvHeads: number;
+  headDim: number;
+}
+
+export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: AttentionShape): Tensor {
+  const { seq, heads, kvHeads, headDim } = s;
+  const T = q.numel / (heads * headDim);
+  const sizes = `${shapeStr(q, k, v)} seq=${seq} Hq=${heads} Hkv=${kvHeads} Dh=${headDim}`;
+  need(Number.isInteger(T) && T % seq === 0, "attention", `q is not [B·seq, Hq·Dh]: ${sizes}`);
+  need(heads % kvHeads === 0, "attention", `query heads must be a multiple of KV heads: ${sizes}`);
+  need(k.numel === T * kvHeads * headDim && v.numel === k.numel, "attention", `k/v are not [T, Hkv·Dh]: ${sizes}`);
+  need(headDim <= 256, "attention", `head_dim ${headDim} > 256 is not supported`);
+  const out = empty(b.gpu, q.shape, "f32", "attention.out");
+  // Private arrays sized to the head dim (rounded to 32) keep registers small on real GPUs.
+  const DMAX = Math.ceil(headDim / 32) * 32;
+  b.dispatch(
+    { name: "attention", defines: { DMAX } },
+    [q, k, v, out, b.uniform([T, seq, heads, kvHeads, headDim], [1 / Math.sqrt(headDim)])],
+    grid(b.gpu, T * heads, 64),
+    sizes,
+  );
+  return out;
+}

@@ -1,0 +1,85 @@
+// Matmul, GEMV and the naive baseline against float64 CPU math, on sizes that are not multiples
+// of the tiles; the split-across-bindings path; f16 weights where the adapter has shader-f16.
+
+import assert from "node:assert";
+import * as ref from "../../lib/cpu/ref.ts";
+import { randn } from "../../lib/cpu/random.ts";
+import { Batch } from "../../lib/gpu/kernel.ts";
+import { f32ToF16, readF32, upload } from "../../lib/gpu/tensor.ts";
+import { gemv } from "../../lib/kernels/gemv.ts";
+import { matmul } from "../../lib/kernels/matmul.ts";
+import { matmulNaive } from "../../lib/kernels/matmul_naive.ts";
+import { assertClose, getGpu, poisoned, withBindingLimit } from "../helpers.ts";
+
+const TOL = 1e-5;
+
+async function checkMatmul(M: number, N: number, K: number, withBias: boolean, seed: number) {
+  const gpu = await getGpu();
+  const x = randn(M * K, seed), w = randn(N * K, seed + 1), bias = randn(N, seed + 2);
+  const b = new Batch(gpu);
+  const out = poisoned(gpu, [M, N]);
+  const X = upload(gpu, x, [M, K]), W = upload(gpu, w, [N, K]), B = upload(gpu, bias, [N]);
+  matmul(b, X, W, withBias ? B : undefined, out);
+  await b.submit();
+  const got = await readF32(out);
+  assertClose(got, ref.matmul(x, w, M, N, K, withBias ? bias : undefined), TOL, `matmul ${M}×${N}×${K}`);
+  for (const t of [X, W, B, out]) t.release();
+}
+
+Deno.test("matmul matches float64 on awkward sizes, with and without bias", async () => {
+  await checkMatmul(1, 1, 1, false, 1);
+  await checkMatmul(37, 29, 53, true, 2); // K not a multiple of 4: scalar tail
+  await checkMatmul(70, 33, 128, false, 3);
+  await checkMatmul(5, 130, 67, true, 4);
+});
+
+Deno.test("matmul splits weights and activations larger than one binding", async () => {
+  const gpu = await getGpu();
+  // 8 KiB bindings: w [90, 52] f32 is 18.7 KB → 3 windows; x/y rows also windowed.
+  await withBindingLimit(gpu, 8192, () => checkMatmul(61, 90, 52, true, 5));
+});
+
+Deno.test("naive matmul matches float64", async () => {
+  const gpu = await getGpu();
+  const [M, N, K] = [19, 23, 31];
+  const x = randn(M * K, 7), w = randn(N * K, 8);
+  const b = new Batch(gpu);
+  const y = matmulNaive(b, upload(gpu, x, [M, K]), upload(gpu, w, [N, K]));
+  await b.submit();
+  assertClose(await readF32(y), ref.matmul(x, w, M, N, K), TOL, "matmul_naive");
+});
+
+Deno.test("gemv matches float64, including a split weight", async () => {
+  const gpu = await getGpu();
+  for (const [N, K, limit] of [[5, 3, 0], [77, 45, 0], [300, 64, 4096]]) {
+    const x = randn(K, N), w = randn(N * K, K), bias = randn(N, 9);
+    await withBindingLimit(gpu, limit || gpu.maxBinding, async () => {
+      const b = new Batch(gpu);
+      const out = poisoned(gpu, [N]);
+      gemv(b, upload(gpu, x, [K]), upload(gpu, w, [N, K]), upload(gpu, bias, [N]), out);
+      await b.submit();
+      assertClose(await readF32(out), ref.gemv(x, w, N, K, bias), TOL, `gemv ${N}×${K}`);
+    });
+  }
+});
+
+Deno.test({
+  name: "matmul and gemv read f16 weights (adapters with shader-f16)",
+  ignore: !(await getGpu()).hasF16,
+  fn: async () => {
+    const gpu = await getGpu();
+    const [M, N, K] = [13, 21, 35];
+    const x = randn(M * K, 11), w = randn(N * K, 12);
+    const wh = f32ToF16(w);
+    // Reference on the f16-rounded weights: the kernel itself must add no error beyond f32 math.
+    const wr = new Float32Array(new Float16Array(wh.buffer));
+    const b = new Batch(gpu);
+    const W = upload(gpu, wh, [N, K]);
+    assert(W.dtype === "f16");
+    const y = matmul(b, upload(gpu, x, [M, K]), W);
+    const v = gemv(b, upload(gpu, x.slice(0, K), [K]), W);
+    await b.submit();
+    assertClose(await readF32(y), ref.matmul(x, wr, M, N, K), TOL, "matmul f16 weights");
+    assertClose(await readF32(v), ref.gemv(x.slice(0, K), wr, N, K), TOL, "gemv f16 weights");
+  },
+});

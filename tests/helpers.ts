@@ -1,0 +1,50 @@
+// Test helpers: the shared GPU, poisoned outputs, and the error measure every kernel test uses.
+
+import { type Gpu, getGpu } from "../lib/gpu/device.ts";
+import { empty, upload } from "../lib/gpu/tensor.ts";
+
+export { getGpu };
+export type { Gpu };
+
+/**
+ * Make the next pooled buffer of this size hold NaN, so an output element the kernel forgot to
+ * write fails the comparison instead of passing with stale data.
+ */
+export function poisonNext(gpu: Gpu, numel: number): void {
+  const t = upload(gpu, new Float32Array(numel).fill(NaN), [numel], "poison");
+  t.release();
+}
+
+/** A tensor whose every element is NaN (for outputs passed in explicitly). */
+export function poisoned(gpu: Gpu, shape: number[]) {
+  poisonNext(gpu, shape.reduce((a, b) => a * b, 1));
+  return empty(gpu, shape, "f32", "poisoned");
+}
+
+/** max|a − ref| / max|ref|; Infinity when a has NaN/Inf or lengths differ. */
+export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (a.length !== ref.length) return Infinity;
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) return Infinity;
+    num = Math.max(num, Math.abs(a[i] - ref[i]));
+    den = Math.max(den, Math.abs(ref[i]));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+export function assertClose(a: ArrayLike<number>, ref: ArrayLike<number>, tol: number, what: string): void {
+  const e = relErr(a, ref);
+  if (!(e < tol)) throw new Error(`${what}: relative error ${e.toExponential(3)} ≥ ${tol}`);
+}
+
+/** Run f with the adapter's binding limit lowered, to exercise the split-into-windows path. */
+export async function withBindingLimit<T>(gpu: Gpu, bytes: number, f: () => Promise<T>): Promise<T> {
+  const saved = gpu.maxBinding;
+  gpu.maxBinding = bytes;
+  try {
+    return await f();
+  } finally {
+    gpu.maxBinding = saved;
+  }
+}

@@ -2,18 +2,24 @@
 //
 // Register blocking: each thread owns a TM×TN tile of y and walks K four at a time, so every
 // loaded x and w value is reused TN and TM times from registers. No workgroup memory: on llvmpipe
-// barriers cost more than they save, and this shape reaches 3–5 GFLOP/s there.
+// barriers cost more than they save. When K % 4 == 0 the launcher binds x and w as vec4 arrays
+// (the X4/W4 accessors read one vec4); otherwise the same accessors gather four scalars.
 // The launcher may bind a window of w's rows (a slice of the N outputs, starting at column n0 of y)
 // and a window of x/y rows, which is how tensors larger than one storage binding are used.
 {{ENABLE_F16}}
 
 struct Params { M: u32, N: u32, K: u32, ldy: u32, n0: u32, has_bias: u32 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<{{WT}}>;
+@group(0) @binding(0) var<storage, read> x: array<{{XT}}>;
+@group(0) @binding(1) var<storage, read> w: array<{{WST}}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
+
+fn x4(o: u32) -> vec4<f32> { return {{X4}}; }
+fn x1(o: u32) -> f32 { return {{X1}}; }
+fn w4(o: u32) -> vec4<f32> { return {{W4}}; }
+fn w1(o: u32) -> f32 { return {{W1}}; }
 
 const TM = 4u;
 const TN = 4u;
@@ -32,19 +38,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var k = 0u;
   for (; k + 4u <= p.K; k += 4u) {
     var xv: array<vec4<f32>, TM>;
-    for (var i = 0u; i < TM; i++) {
-      let o = xr[i] + k;
-      xv[i] = vec4<f32>(x[o], x[o + 1u], x[o + 2u], x[o + 3u]);
-    }
+    for (var i = 0u; i < TM; i++) { xv[i] = x4(xr[i] + k); }
     for (var j = 0u; j < TN; j++) {
-      let o = wr[j] + k;
-      let wv = vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]));
+      let wv = w4(wr[j] + k);
       for (var i = 0u; i < TM; i++) { acc[i][j] += dot(xv[i], wv); }
     }
   }
   for (; k < p.K; k++) {
     for (var i = 0u; i < TM; i++) {
-      for (var j = 0u; j < TN; j++) { acc[i][j] += x[xr[i] + k] * f32(w[wr[j] + k]); }
+      for (var j = 0u; j < TN; j++) { acc[i][j] += x1(xr[i] + k) * w1(wr[j] + k); }
     }
   }
   for (var i = 0u; i < TM; i++) {

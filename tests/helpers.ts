@@ -1,6 +1,6 @@
 // Test helpers: the shared GPU, poisoned outputs, and the error measure every kernel test uses.
 
-import { type Gpu, getGpu } from "../lib/gpu/device.ts";
+import { getGpu, type Gpu } from "../lib/gpu/device.ts";
 import { empty, upload } from "../lib/gpu/tensor.ts";
 
 export { getGpu };

@@ -2,7 +2,7 @@
 // speed. Tests compare the GPU results against these; later, the model-level reference forward
 // pass is built from the same functions. Arrays are row-major; shapes are in the comments.
 
-import erf from "@stdlib/math-base-special-erf";
+import erfc from "@stdlib/math-base-special-erfc";
 
 type Arr = ArrayLike<number>;
 
@@ -20,7 +20,8 @@ export function matmul(x: Arr, w: Arr, M: number, N: number, K: number, bias?: A
 }
 
 /** y[N] = w[N, K] · x[K] (+ bias) */
-export const gemv = (x: Arr, w: Arr, N: number, K: number, bias?: Arr): Float64Array => matmul(x, w, 1, N, K, bias);
+export const gemv = (x: Arr, w: Arr, N: number, K: number, bias?: Arr): Float64Array =>
+  matmul(x, w, 1, N, K, bias);
 
 /** out[T, D] = table[ids[t], :] */
 export function embedding(ids: Arr, table: Arr, D: number): Float64Array {
@@ -61,7 +62,15 @@ export function layernorm(x: Arr, w: Arr, b: Arr, D: number, eps: number): Float
  * (The GPU table rounds angles to float32 as transformers does; at test positions the two agree
  * far inside the tolerance.)
  */
-export function rope(x: Arr, T: number, H: number, Dh: number, theta: number, seq: number, pos0 = 0): Float64Array {
+export function rope(
+  x: Arr,
+  T: number,
+  H: number,
+  Dh: number,
+  theta: number,
+  seq: number,
+  pos0 = 0,
+): Float64Array {
   const out = Float64Array.from(x);
   const half = Dh / 2;
   for (let t = 0; t < T; t++) {
@@ -80,7 +89,16 @@ export function rope(x: Arr, T: number, H: number, Dh: number, theta: number, se
 }
 
 /** Causal GQA attention. q, out [T, Hq·Dh]; k, v [T, Hkv·Dh]; rows are sequences of `seq`. */
-export function attention(q: Arr, k: Arr, v: Arr, T: number, seq: number, Hq: number, Hkv: number, Dh: number) {
+export function attention(
+  q: Arr,
+  k: Arr,
+  v: Arr,
+  T: number,
+  seq: number,
+  Hq: number,
+  Hkv: number,
+  Dh: number,
+) {
   const out = new Float64Array(T * Hq * Dh);
   const scale = 1 / Math.sqrt(Dh);
   for (let t = 0; t < T; t++) {
@@ -109,8 +127,8 @@ export function attention(q: Arr, k: Arr, v: Arr, T: number, seq: number, Hq: nu
 export const silu = (g: number): number => g / (1 + Math.exp(-g));
 export const siluMul = (g: Arr, u: Arr): Float64Array => Float64Array.from(g, (x, i) => silu(x) * u[i]);
 export const relu = (x: Arr): Float64Array => Float64Array.from(x, (v) => Math.max(v, 0));
-/** Exact GELU: x · Φ(x) = x/2 · (1 + erf(x/√2)). */
-export const gelu = (x: Arr): Float64Array => Float64Array.from(x, (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
+/** Exact GELU: x · Φ(x) = x/2 · erfc(−x/√2) (erfc, not 1 + erf, keeps the negative tail exact). */
+export const gelu = (x: Arr): Float64Array => Float64Array.from(x, (v) => 0.5 * v * erfc(-v / Math.SQRT2));
 export const add = (a: Arr, b: Arr): Float64Array => Float64Array.from(a, (v, i) => v + b[i]);
 
 /** Rows of V: logsumexp(row) − row[target]. */

@@ -37,19 +37,22 @@ export interface Gpu {
 }
 
 let current: Promise<Gpu> | null = null;
+let currentGpu: Gpu | null = null;
 
-/** The shared GPU. The first call picks the adapter; later calls return the same device. */
+/**
+ * The shared GPU. The first call picks the adapter; later calls return the same device, or a
+ * new one if the old device was lost.
+ */
 export function getGpu(): Promise<Gpu> {
-  if (!current) current = acquire();
+  if (!current || currentGpu?.lost) {
+    current = createGpu();
+    current.then((g) => (currentGpu = g), () => (current = null));
+  }
   return current;
 }
 
-/** Forget the shared device (after it was lost, or in tests that destroy it on purpose). */
-export function resetGpu(): void {
-  current = null;
-}
-
-async function acquire(): Promise<Gpu> {
+/** A device of its own (not the shared one): for tests that destroy it on purpose. */
+export async function createGpu(): Promise<Gpu> {
   if (!("gpu" in navigator) || !navigator.gpu) {
     throw new GpuError("WebGPU is not available in this runtime (navigator.gpu is missing)");
   }
@@ -104,7 +107,6 @@ async function acquire(): Promise<Gpu> {
   };
   gpu.lostPromise = device.lost.then((info) => {
     gpu.lost = `${info.reason ?? "unknown"}: ${info.message || "no message"}`;
-    if (current) resetGpu();
     return gpu.lost;
   });
   device.addEventListener("uncapturederror", (ev) => {
@@ -117,12 +119,15 @@ async function acquire(): Promise<Gpu> {
 function adapterIsFallback(a: GPUAdapter): boolean {
   // Deno exposes the flag on adapter.info (newer spec); older builds on the adapter itself.
   const info = a.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  return Boolean(info.isFallbackAdapter ?? (a as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+  return Boolean(
+    info.isFallbackAdapter ?? (a as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+  );
 }
 
 function describe(a: GPUAdapter): string {
   const i = a.info;
-  const what = i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(" ") || "unknown adapter";
+  const what = i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(" ") ||
+    "unknown adapter";
   return `${what}${adapterIsFallback(a) ? " [fallback]" : ""}`;
 }
 

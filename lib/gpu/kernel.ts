@@ -57,7 +57,11 @@ export function pipeline(gpu: Gpu, name: string, entry = "main", defines: Define
     const device = gpu.device;
     device.pushErrorScope("validation");
     const module = device.createShaderModule({ code, label: name });
-    const p = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: entry }, label: name });
+    const p = device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: entry },
+      label: name,
+    });
     const scope = device.popErrorScope();
     const check = (async () => {
       const info = await module.getCompilationInfo();
@@ -115,11 +119,16 @@ export class Batch {
     const data = new ArrayBuffer(n * 4);
     const u = new Uint32Array(data), f = new Float32Array(data);
     u32s.forEach((v, i) => {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new GpuError(`uniform field ${i}: ${v} is not a u32`);
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+        throw new GpuError(`uniform field ${i}: ${v} is not a u32`);
+      }
       u[i] = v;
     });
     f32s.forEach((v, i) => (f[u32s.length + i] = v));
-    const buf = this.gpu.device.createBuffer({ size: n * 4, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const buf = this.gpu.device.createBuffer({
+      size: n * 4,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
     this.gpu.device.queue.writeBuffer(buf, 0, data);
     this.#temps.push(buf);
     return buf;
@@ -136,7 +145,6 @@ export class Batch {
     if (this.#submitted) throw new GpuError(`kernel ${kernel.name}: batch already submitted`);
     assertAlive(gpu, kernel.name, sizes);
     const { pipeline: p, check } = pipeline(gpu, kernel.name, kernel.entry, kernel.defines, kernel.source);
-    this.#checks.push(check);
     const entries: GPUBindGroupEntry[] = [];
     bindings.forEach((b, i) => {
       if (b !== null) entries.push(entry(b, i));
@@ -144,7 +152,9 @@ export class Batch {
     function entry(b: Binding | GPUBuffer, i: number): GPUBindGroupEntry {
       if (b instanceof GPUBuffer) return { binding: i, resource: { buffer: b } };
       if (b instanceof Tensor && b.released) {
-        throw new GpuError(`kernel ${kernel.name} (${sizes}): binding ${i} (${b.label}) was already released`);
+        throw new GpuError(
+          `kernel ${kernel.name} (${sizes}): binding ${i} (${b.label}) was already released`,
+        );
       }
       const size = b instanceof Tensor
         ? Math.max(4, Math.ceil(b.byteLength / 4) * 4)
@@ -160,20 +170,33 @@ export class Batch {
         resource: { buffer: b.buffer, offset: b instanceof Tensor ? 0 : b.offset ?? 0, size },
       };
     }
-    const bg = gpu.device.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
-    const label = `${kernel.name}${kernel.entry && kernel.entry !== "main" ? ":" + kernel.entry : ""} ${sizes}`;
+    const label = `${kernel.name}${
+      kernel.entry && kernel.entry !== "main" ? ":" + kernel.entry : ""
+    } ${sizes}`;
     let pass: GPUComputePassEncoder;
     if (this.#query) {
       const i = this.#labels.length;
       if (2 * i + 2 > this.#query.count) throw new GpuError("too many timed dispatches in one batch");
       this.#endPass();
       pass = this.enc.beginComputePass({
-        timestampWrites: { querySet: this.#query, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+        timestampWrites: {
+          querySet: this.#query,
+          beginningOfPassWriteIndex: 2 * i,
+          endOfPassWriteIndex: 2 * i + 1,
+        },
       });
     } else {
       pass = this.#pass ??= this.enc.beginComputePass();
     }
     this.#labels.push(label);
+    // Validation errors (a bad bind group) are collected and reported at submit, naming the kernel.
+    gpu.device.pushErrorScope("validation");
+    const bg = gpu.device.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
+    const scope = gpu.device.popErrorScope();
+    this.#checks.push(check.then(async (c) => {
+      const e = await scope;
+      return c ?? (e ? `kernel ${label}: ${e.message.trim()}` : null);
+    }));
     pass.setPipeline(p);
     pass.setBindGroup(0, bg);
     pass.dispatchWorkgroups(...workgroups);
@@ -212,9 +235,17 @@ export class Batch {
       }
       this.#temps.push(resolve);
     }
+    this.gpu.device.pushErrorScope("validation");
     this.gpu.device.queue.submit([this.enc.finish()]);
     // Destroying after submit is safe: WebGPU frees them once the queued work is done.
     for (const b of this.#temps) b.destroy();
+    const err = await this.gpu.device.popErrorScope();
+    if (err) {
+      const kernels = [...new Set(this.#labels)].slice(0, 8).join("; ");
+      throw new GpuError(
+        `WebGPU rejected a batch of ${this.#labels.length} dispatches (${kernels}): ${err.message}`,
+      );
+    }
   }
 
   /** Wait until the GPU finished this batch (and everything before it). Never hangs on device loss. */
@@ -228,7 +259,9 @@ export class Batch {
 
   /** Per-dispatch GPU time from timestamp queries (batch created with `timing: true`). */
   async timings(): Promise<Timing[]> {
-    if (!this.#timingsBuf) throw new GpuError("timings(): batch was not created with timing, or not submitted");
+    if (!this.#timingsBuf) {
+      throw new GpuError("timings(): batch was not created with timing, or not submitted");
+    }
     await this.#timingsBuf.mapAsync(GPUMapMode.READ);
     const t = new BigUint64Array(this.#timingsBuf.getMappedRange().slice(0));
     this.#timingsBuf.unmap();

@@ -45,7 +45,11 @@ export function empty(gpu: Gpu, shape: readonly number[], dtype: DType = "f32", 
   return new Tensor(gpu, buf, shape, dtype, label);
 }
 
-type Typed = Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer> | Int32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>;
+type Typed =
+  | Float32Array<ArrayBuffer>
+  | Uint32Array<ArrayBuffer>
+  | Int32Array<ArrayBuffer>
+  | Uint16Array<ArrayBuffer>;
 
 /** Upload host data. Uint16Array data is taken as raw f16 bits (dtype "f16"). */
 export function upload(gpu: Gpu, data: Typed, shape: readonly number[], label = "tensor"): Tensor {
@@ -108,8 +112,9 @@ export function bf16ToF32(bits: Uint16Array): Float32Array<ArrayBuffer> {
 /** f32 → f16 bits, round to nearest even (for f16 weight storage on adapters with shader-f16). */
 export function f32ToF16(x: Float32Array): Uint16Array<ArrayBuffer> {
   // Float16Array does the IEEE rounding for us (Deno 2.9 / V8 ships it).
-  const F16 = (globalThis as unknown as { Float16Array: new (a: ArrayLike<number>) => { buffer: ArrayBuffer } })
-    .Float16Array;
+  const F16 =
+    (globalThis as unknown as { Float16Array: new (a: ArrayLike<number>) => { buffer: ArrayBuffer } })
+      .Float16Array;
   return new Uint16Array(new F16(x).buffer);
 }
 
@@ -179,7 +184,9 @@ export function rowWindows(rows: number, rowBytes: number[], maxBinding: number,
   let per = Math.floor(maxBinding / widest);
   per -= per % step;
   if (per < 1) {
-    throw new GpuError(`cannot split rows of ${widest} bytes into ${align}-aligned windows under ${maxBinding} bytes`);
+    throw new GpuError(
+      `cannot split rows of ${widest} bytes into ${align}-aligned windows under ${maxBinding} bytes`,
+    );
   }
   if (rows <= per) return [{ row0: 0, rows }];
   const out: RowWindow[] = [];

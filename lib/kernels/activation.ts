@@ -1,6 +1,6 @@
 // Launcher for shaders/activation.wgsl: relu and gelu (erf form), in place.
 
-import { grid, type Batch } from "../gpu/kernel.ts";
+import { type Batch, grid } from "../gpu/kernel.ts";
 import { type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { windows } from "./common.ts";
 

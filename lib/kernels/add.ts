@@ -1,6 +1,6 @@
 // Launcher for shaders/add.wgsl: a += b (the residual stream update).
 
-import { grid, type Batch } from "../gpu/kernel.ts";
+import { type Batch, grid } from "../gpu/kernel.ts";
 import { type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { need, shapeStr, windows } from "./common.ts";
 

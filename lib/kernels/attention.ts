@@ -1,6 +1,6 @@
 // Launcher for shaders/attention.wgsl: causal attention with grouped KV heads.
 
-import { grid, type Batch } from "../gpu/kernel.ts";
+import { type Batch, grid } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../gpu/tensor.ts";
 import { need, shapeStr } from "./common.ts";
 
@@ -17,7 +17,11 @@ export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: Attentio
   const sizes = `${shapeStr(q, k, v)} seq=${seq} Hq=${heads} Hkv=${kvHeads} Dh=${headDim}`;
   need(Number.isInteger(T) && T % seq === 0, "attention", `q is not [B·seq, Hq·Dh]: ${sizes}`);
   need(heads % kvHeads === 0, "attention", `query heads must be a multiple of KV heads: ${sizes}`);
-  need(k.numel === T * kvHeads * headDim && v.numel === k.numel, "attention", `k/v are not [T, Hkv·Dh]: ${sizes}`);
+  need(
+    k.numel === T * kvHeads * headDim && v.numel === k.numel,
+    "attention",
+    `k/v are not [T, Hkv·Dh]: ${sizes}`,
+  );
   need(headDim <= 256, "attention", `head_dim ${headDim} > 256 is not supported`);
   const out = empty(b.gpu, q.shape, "f32", "attention.out");
   // Private arrays sized to the head dim (rounded to 32) keep registers small on real GPUs.

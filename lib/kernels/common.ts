@@ -33,3 +33,32 @@ export function windows(gpu: Gpu, rows: number, rowBytes: number[]): RowWindow[]
 export function weightDefines(dtype: string): Defines {
   return dtype === "f16" ? { WT: "f16", F16: 1 } : { WT: "f32" };
 }
+
+/**
+ * Accessors for x [.., K] (f32) and w [.., K] (f32 or f16) in matmul/GEMV: vec4 arrays when
+ * K % 4 == 0 (every row starts on a vec4), scalar gathers otherwise. `o` is an element offset.
+ */
+export function rowAccessDefines(K: number, wdtype: string): Defines {
+  const base = weightDefines(wdtype);
+  const WT = base.WT;
+  if (K % 4 === 0) {
+    return {
+      ...base,
+      XT: "vec4<f32>",
+      WST: `vec4<${WT}>`,
+      X4: "x[o / 4u]",
+      X1: "x[o / 4u][o % 4u]",
+      W4: "vec4<f32>(w[o / 4u])",
+      W1: "f32(w[o / 4u][o % 4u])",
+    };
+  }
+  return {
+    ...base,
+    XT: "f32",
+    WST: `${WT}`,
+    X4: "vec4<f32>(x[o], x[o + 1u], x[o + 2u], x[o + 3u])",
+    X1: "x[o]",
+    W4: "vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]))",
+    W1: "f32(w[o])",
+  };
+}

@@ -1,9 +1,9 @@
 // Launcher for shaders/embedding.wgsl: out[T, D] = table[ids]. The table (the largest tensor of
 // most models) is split into row windows that each fit one binding; one dispatch per window.
 
-import { grid, type Batch } from "../gpu/kernel.ts";
+import { type Batch, grid } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { need, shapeStr, windows, weightDefines } from "./common.ts";
+import { need, shapeStr, weightDefines, windows } from "./common.ts";
 
 export function embedding(b: Batch, ids: Tensor, table: Tensor): Tensor {
   need(ids.dtype === "u32", "embedding", `ids must be u32, got ${ids.dtype}`);

@@ -1,6 +1,6 @@
 // Launcher for shaders/layernorm.wgsl: out = (x − mean) / std · w + bias over the last dimension.
 
-import { grid, type Batch } from "../gpu/kernel.ts";
+import { type Batch, grid } from "../gpu/kernel.ts";
 import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { need, shapeStr, windows } from "./common.ts";
 

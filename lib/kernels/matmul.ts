@@ -3,7 +3,7 @@
 
 import type { Batch } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { dummy, need, shapeStr, windows, weightDefines } from "./common.ts";
+import { dummy, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
 
 const TILE = 32; // 8×8 threads × 4×4 outputs each
 
@@ -12,12 +12,16 @@ export function matmul(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tens
   need(w.shape.length === 2, "matmul", `weight must be [N, K], got ${sizes}`);
   const [N, K] = w.shape;
   need(x.numel % K === 0 && x.dtype === "f32", "matmul", `x must be f32 [M, ${K}], got ${sizes}`);
-  need(w.dtype === "f32" || (w.dtype === "f16" && b.gpu.hasF16), "matmul", `weight dtype ${w.dtype} unsupported`);
+  need(
+    w.dtype === "f32" || (w.dtype === "f16" && b.gpu.hasF16),
+    "matmul",
+    `weight dtype ${w.dtype} unsupported`,
+  );
   need(!bias || bias.numel === N, "matmul", `bias must have ${N} values, got ${bias?.numel}`);
   const M = x.numel / K;
   const y = out ?? empty(b.gpu, [M, N], "f32", "matmul.out");
   need(y.numel === M * N, "matmul", `out must be [${M}, ${N}], got [${y.shape}]`);
-  const defines = weightDefines(w.dtype);
+  const defines = rowAccessDefines(K, w.dtype);
   for (const mw of windows(b.gpu, M, [K * 4, N * 4])) {
     for (const nw of windows(b.gpu, N, [K * BYTES[w.dtype]])) {
       const params = b.uniform([mw.rows, nw.rows, K, N, nw.row0, bias ? 1 : 0]);

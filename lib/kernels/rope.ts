@@ -1,7 +1,7 @@
 // Launcher for shaders/rope.wgsl, and the cos/sin table it reads.
 
 import type { Gpu } from "../gpu/device.ts";
-import { grid, type Batch } from "../gpu/kernel.ts";
+import { type Batch, grid } from "../gpu/kernel.ts";
 import { type Tensor, upload } from "../gpu/tensor.ts";
 import { need, shapeStr } from "./common.ts";
 
@@ -48,7 +48,11 @@ export function rope(b: Batch, x: Tensor, table: RopeTable, heads: number, seq: 
   const Dh = table.headDim;
   need(Dh % 2 === 0 && x.numel % (heads * Dh) === 0, "rope", `x ${shapeStr(x)} is not [T, ${heads}×${Dh}]`);
   const T = x.numel / (heads * Dh);
-  need(pos0 + Math.min(seq, T) <= table.positions, "rope", `positions up to ${pos0 + seq} exceed the table's ${table.positions}`);
+  need(
+    pos0 + Math.min(seq, T) <= table.positions,
+    "rope",
+    `positions up to ${pos0 + seq} exceed the table's ${table.positions}`,
+  );
   b.dispatch(
     { name: "rope" },
     [x, table.cos, table.sin, b.uniform([T, heads, Dh, seq, pos0])],

@@ -1,6 +1,6 @@
 // Launcher for shaders/silu_mul.wgsl: out = silu(gate) · up.
 
-import { grid, type Batch } from "../gpu/kernel.ts";
+import { type Batch, grid } from "../gpu/kernel.ts";
 import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { need, shapeStr, windows } from "./common.ts";
 

@@ -1,0 +1,207 @@
+// Kernel speed on this adapter, each figure beside its yardstick measured in the same run:
+//   copy bandwidth (copy engine and shader copy) for bandwidth-bound kernels (GEMV),
+//   the naive one-output-per-thread matmul for the tiled matmul.
+// Each benchmarked kernel is also validated against the CPU reference (sampled rows).
+//
+//   deno task bench:kernels [--size 1024] [--gemv 4096] [--reps 3] [--out results/kernels]
+
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import * as ref from "../lib/cpu/ref.ts";
+import { randn } from "../lib/cpu/random.ts";
+import { getGpu, type Gpu } from "../lib/gpu/device.ts";
+import { Batch } from "../lib/gpu/kernel.ts";
+import { empty, readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
+import { copy } from "../lib/kernels/copy.ts";
+import { gemv } from "../lib/kernels/gemv.ts";
+import { matmul } from "../lib/kernels/matmul.ts";
+import { matmulNaive } from "../lib/kernels/matmul_naive.ts";
+import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
+
+const Options = z.object({
+  size: z.coerce.number().int().min(16).max(16384).default(1024),
+  gemv: z.coerce.number().int().min(16).max(32768).default(4096),
+  reps: z.coerce.number().int().min(1).max(100).default(3),
+  out: z.string().default("results/kernels"),
+  help: z.boolean().default(false),
+});
+
+const HELP = `deno task bench:kernels — kernel speed beside the adapter's measured bandwidth
+  --size N   matmul M=N=K (default 1024)
+  --gemv N   GEMV N×N (default 4096)
+  --reps N   timed repetitions per kernel (default 3; the median is reported)
+  --out DIR  where kernels.json goes (default results/kernels)`;
+
+interface Row {
+  kernel: string;
+  shape: string;
+  ms_wall: number;
+  ms_gpu: number | null;
+  gflops: number | null;
+  gbps: number | null;
+  max_rel_err: number | null;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * Median wall and GPU (timestamp) time of `reps` runs of `encode`, after one warm-up run. With
+ * `k` > 1, each run encodes k times and the times are per encode (amortises the ~11 ms wait).
+ */
+async function time(gpu: Gpu, reps: number, encode: (b: Batch) => void, k = 1) {
+  const warm = new Batch(gpu);
+  encode(warm);
+  await warm.done();
+  const wall: number[] = [], ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const b = new Batch(gpu, { timing: gpu.hasTimestamps });
+    const t0 = performance.now();
+    for (let j = 0; j < k; j++) encode(b);
+    await b.done();
+    wall.push((performance.now() - t0) / k);
+    if (gpu.hasTimestamps) ts.push((await b.timings()).reduce((s, t) => s + t.ms, 0) / k);
+  }
+  const g = ts.length && ts.some((t) => t > 0) ? median(ts) : null;
+  return { wall: median(wall), gpu: g };
+}
+
+function maxRelErrRows(got: Float32Array, want: Float64Array, rows: number[], N: number): number {
+  let num = 0, den = 0;
+  rows.forEach((r, i) => {
+    for (let n = 0; n < N; n++) {
+      num = Math.max(num, Math.abs(got[r * N + n] - want[i * N + n]));
+      den = Math.max(den, Math.abs(want[i * N + n]));
+    }
+  });
+  return num / den;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      size: { type: "string" },
+      gemv: { type: "string" },
+      reps: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const opt = Options.parse(values);
+  if (opt.help) return console.log(HELP);
+  const gpu = await getGpu();
+  console.error(`adapter: ${gpu.name}${gpu.hasF16 ? " (shader-f16)" : ""}`);
+  const rows: Row[] = [];
+  const add = (r: Row) => {
+    rows.push(r);
+    console.error(
+      `  ${r.kernel} ${r.shape}: ${r.ms_wall.toFixed(2)} ms wall` +
+        (r.ms_gpu !== null ? `, ${r.ms_gpu.toFixed(2)} ms gpu` : "") +
+        (r.gflops !== null ? `, ${r.gflops.toFixed(2)} GFLOP/s` : "") +
+        (r.gbps !== null ? `, ${r.gbps.toFixed(2)} GB/s` : ""),
+    );
+  };
+
+  // Copy bandwidth: 64 MiB read + 64 MiB written.
+  const n = 16 << 20;
+  const src = upload(gpu, randn(n, 1), [n], "src"), dst = empty(gpu, [n], "f32", "dst");
+  const bytes = 2 * n * 4;
+  // Copies are not in a compute pass, so no timestamps: 8 per submit amortise the wait instead.
+  const ce = await time(gpu, opt.reps, (b) => b.copy(src.buffer, 0, dst.buffer, 0, n * 4), 8);
+  add({
+    kernel: "copyBufferToBuffer",
+    shape: "64 MiB ×8",
+    ms_wall: ce.wall,
+    ms_gpu: null,
+    gflops: null,
+    gbps: bytes / ce.wall / 1e6,
+    max_rel_err: null,
+  });
+  const sc = await time(gpu, opt.reps, (b) => copy(b, src, dst));
+  const scMs = sc.gpu ?? sc.wall;
+  add({
+    kernel: "copy (shader)",
+    shape: "64 MiB",
+    ms_wall: sc.wall,
+    ms_gpu: sc.gpu,
+    gflops: null,
+    gbps: bytes / scMs / 1e6,
+    max_rel_err: null,
+  });
+  src.release();
+  dst.release();
+
+  // Matmul N³: tiled vs naive, each validated on 8 sampled rows.
+  const S = opt.size;
+  const x = randn(S * S, 2), w = randn(S * S, 3);
+  const X = upload(gpu, x, [S, S]), W = upload(gpu, w, [S, S]);
+  const sample = [0, 1, S >> 3, S >> 2, S >> 1, S - 3, S - 2, S - 1];
+  const want = ref.matmul(sample.flatMap((r) => [...x.subarray(r * S, (r + 1) * S)]), w, sample.length, S, S);
+  const flop = 2 * S ** 3;
+  for (const [name, f] of [["matmul (tiled 4×4)", matmul], ["matmul_naive", matmulNaive]] as const) {
+    let y: Tensor | null = null;
+    const t = await time(gpu, name === "matmul_naive" ? 1 : opt.reps, (b) => {
+      y?.release();
+      y = f(b, X, W);
+    });
+    const err = maxRelErrRows(await readF32(y!), want, sample, S);
+    const ms = t.gpu ?? t.wall;
+    add({
+      kernel: name,
+      shape: `${S}×${S}×${S}`,
+      ms_wall: t.wall,
+      ms_gpu: t.gpu,
+      gflops: flop / ms / 1e6,
+      gbps: null,
+      max_rel_err: err,
+    });
+  }
+
+  // GEMV N×N: bandwidth-bound, judged against the shader copy rate.
+  const G = opt.gemv;
+  const gw = randn(G * G, 4), gx = randn(G, 5);
+  const GW = upload(gpu, gw, [G, G]), GX = upload(gpu, gx, [G]);
+  let gy: Tensor | null = null;
+  const gt = await time(gpu, opt.reps, (b) => {
+    gy?.release();
+    gy = gemv(b, GX, GW);
+  });
+  const gwant = ref.matmul(gx, gw.subarray(0, 64 * G), 1, 64, G);
+  const gerr = maxRelErrRows((await readF32(gy!)).subarray(0, 64), gwant, [0], 64);
+  const gms = gt.gpu ?? gt.wall;
+  add({
+    kernel: "gemv",
+    shape: `${G}×${G}`,
+    ms_wall: gt.wall,
+    ms_gpu: gt.gpu,
+    gflops: (2 * G * G) / gms / 1e6,
+    gbps: (G * G * 4 + 2 * G * 4) / gms / 1e6,
+    max_rel_err: gerr,
+  });
+
+  const tiled = rows.find((r) => r.kernel.startsWith("matmul (tiled"))!,
+    naive = rows.find((r) => r.kernel === "matmul_naive")!;
+  const shaderCopy = rows.find((r) => r.kernel === "copy (shader)")!, gemvRow = rows.at(-1)!;
+  const summary = {
+    tiled_over_naive: tiled.gflops! / naive.gflops!,
+    gemv_fraction_of_shader_copy: gemvRow.gbps! / shaderCopy.gbps!,
+  };
+  const table = [
+    "| kernel | shape | wall ms | gpu ms | GFLOP/s | GB/s | max rel err |",
+    "|---|---|---|---|---|---|---|",
+    ...rows.map((r) =>
+      `| ${r.kernel} | ${r.shape} | ${r.ms_wall.toFixed(2)} | ${r.ms_gpu?.toFixed(2) ?? "—"} | ` +
+      `${r.gflops?.toFixed(2) ?? "—"} | ${r.gbps?.toFixed(2) ?? "—"} | ${
+        r.max_rel_err?.toExponential(1) ?? "—"
+      } |`
+    ),
+  ].join("\n");
+  console.log(
+    `adapter: ${gpu.name}\n\n${table}\n\ntiled/naive ${summary.tiled_over_naive.toFixed(1)}×, ` +
+      `GEMV at ${(100 * summary.gemv_fraction_of_shader_copy).toFixed(0)}% of shader-copy bandwidth`,
+  );
+  const file = `${opt.out}/kernels.json`;
+  await writeJsonAtomic(file, { provenance: await provenance(gpu), options: opt, rows, summary });
+  console.error(`wrote ${file}`);
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,58 @@
+// Provenance for every number we write, and atomic writes so an interrupted run never leaves a
+// half-written result behind.
+
+import type { Gpu } from "./gpu/device.ts";
+
+export interface Provenance {
+  date: string;
+  adapter: string;
+  fallback_adapter: boolean;
+  shader_f16: boolean;
+  deno: string;
+  os: string;
+  git_commit: string | null;
+  git_dirty: boolean | null;
+}
+
+export async function provenance(gpu: Gpu): Promise<Provenance> {
+  return {
+    date: new Date().toISOString(),
+    adapter: gpu.name,
+    fallback_adapter: gpu.isFallback,
+    shader_f16: gpu.hasF16,
+    deno: Deno.version.deno,
+    os: `${Deno.build.os}-${Deno.build.arch}`,
+    ...(await gitState()),
+  };
+}
+
+async function gitState(): Promise<{ git_commit: string | null; git_dirty: boolean | null }> {
+  const run = async (...args: string[]) => {
+    try {
+      const out = await new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output();
+      return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+    } catch {
+      return null;
+    }
+  };
+  const commit = await run("rev-parse", "HEAD");
+  const status = commit === null ? null : await run("status", "--porcelain", "--untracked-files=no");
+  return { git_commit: commit, git_dirty: status === null ? null : status.length > 0 };
+}
+
+/** Write `text` to `path` via a temporary file in the same folder and a rename. */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
+  await Deno.mkdir(dir, { recursive: true });
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
+  writeTextAtomic(path, JSON.stringify(value, null, 2) + "\n");

@@ -1,0 +1,198 @@
+// Every non-matmul kernel against its float64 CPU reference on awkward sizes, outputs poisoned
+// beforehand (an unwritten element is NaN and fails), and the split-across-bindings paths.
+
+import * as ref from "../../lib/cpu/ref.ts";
+import { randInts, randn } from "../../lib/cpu/random.ts";
+import { Batch } from "../../lib/gpu/kernel.ts";
+import { readF32, type Tensor, upload } from "../../lib/gpu/tensor.ts";
+import { gelu, relu } from "../../lib/kernels/activation.ts";
+import { addInPlace } from "../../lib/kernels/add.ts";
+import { attention } from "../../lib/kernels/attention.ts";
+import { embedding } from "../../lib/kernels/embedding.ts";
+import { layernorm } from "../../lib/kernels/layernorm.ts";
+import { rmsnorm } from "../../lib/kernels/rmsnorm.ts";
+import { rope, ropeTable } from "../../lib/kernels/rope.ts";
+import { siluMul } from "../../lib/kernels/silu_mul.ts";
+import { logSoftmax, tokenNll } from "../../lib/kernels/token_nll.ts";
+import { assertClose, getGpu, poisoned, poisonNext, withBindingLimit } from "../helpers.ts";
+
+const TOL = 1e-5;
+const gpu = await getGpu();
+
+async function run(f: (b: Batch) => Tensor): Promise<Float32Array> {
+  const b = new Batch(gpu);
+  const t = f(b);
+  await b.submit();
+  return await readF32(t);
+}
+
+Deno.test("embedding gathers rows, also from a table split across bindings", async () => {
+  const [V, D, T] = [97, 45, 11]; // output 1980 bytes: fits the lowered limit, the table does not
+  const table = randn(V * D, 1), ids = randInts(T, V, 2);
+  ids[0] = V - 1;
+  ids[1] = 0;
+  const want = ref.embedding(ids, table, D);
+  for (const limit of [gpu.maxBinding, 2048]) {
+    await withBindingLimit(gpu, limit, async () => {
+      poisonNext(gpu, T * D);
+      const got = await run((b) => embedding(b, upload(gpu, ids, [T]), upload(gpu, table, [V, D])));
+      assertClose(got, want, TOL, `embedding (binding limit ${limit})`);
+    });
+  }
+});
+
+Deno.test("rmsnorm matches float64", async () => {
+  for (const [rows, D] of [[1, 1], [7, 67], [33, 256]]) {
+    const x = randn(rows * D, rows), w = randn(D, D);
+    const got = await run((b) =>
+      rmsnorm(b, upload(gpu, x, [rows, D]), upload(gpu, w, [D]), 1e-5, poisoned(gpu, [rows, D]))
+    );
+    assertClose(got, ref.rmsnorm(x, w, D, 1e-5), TOL, `rmsnorm ${rows}×${D}`);
+  }
+});
+
+Deno.test("rmsnorm and layernorm window rows past the binding limit", async () => {
+  const [rows, D] = [50, 40];
+  const x = randn(rows * D, 3), w = randn(D, 4), bias = randn(D, 5);
+  await withBindingLimit(gpu, 1024, async () => {
+    const r = await run((b) =>
+      rmsnorm(b, upload(gpu, x, [rows, D]), upload(gpu, w, [D]), 1e-6, poisoned(gpu, [rows, D]))
+    );
+    assertClose(r, ref.rmsnorm(x, w, D, 1e-6), TOL, "rmsnorm windowed");
+    const l = await run((b) =>
+      layernorm(
+        b,
+        upload(gpu, x, [rows, D]),
+        upload(gpu, w, [D]),
+        upload(gpu, bias, [D]),
+        1e-5,
+        poisoned(gpu, [rows, D]),
+      )
+    );
+    assertClose(l, ref.layernorm(x, w, bias, D, 1e-5), TOL, "layernorm windowed");
+  });
+});
+
+Deno.test("layernorm matches float64, including rows with a large mean", async () => {
+  for (const [rows, D] of [[3, 5], [9, 130]]) {
+    const x = randn(rows * D, D).map((v) => v + 50); // centred variance keeps precision here
+    const w = randn(D, 1), bias = randn(D, 2);
+    const got = await run((b) =>
+      layernorm(
+        b,
+        upload(gpu, x, [rows, D]),
+        upload(gpu, w, [D]),
+        upload(gpu, bias, [D]),
+        1e-5,
+        poisoned(gpu, [rows, D]),
+      )
+    );
+    assertClose(got, ref.layernorm(x, w, bias, D, 1e-5), TOL, `layernorm ${rows}×${D}`);
+  }
+});
+
+Deno.test("rope rotates halves with transformers' convention, per sequence", async () => {
+  const [T, H, Dh, seq] = [12, 3, 10, 6]; // two sequences of 6
+  const x = randn(T * H * Dh, 6);
+  const table = ropeTable(gpu, Dh, 64, 10000);
+  const X = upload(gpu, x, [T, H * Dh]);
+  const got = await run((b) => (rope(b, X, table, H, seq, 5), X));
+  assertClose(got, ref.rope(x, T, H, Dh, 10000, seq, 5), TOL, "rope");
+});
+
+Deno.test("causal attention with grouped KV heads matches float64", async () => {
+  for (
+    const [T, seq, Hq, Hkv, Dh] of [[1, 1, 1, 1, 4], [10, 5, 4, 2, 16], [19, 19, 6, 2, 33], [8, 8, 2, 2, 64]]
+  ) {
+    const q = randn(T * Hq * Dh, T), k = randn(T * Hkv * Dh, Dh), v = randn(T * Hkv * Dh, Hq);
+    poisonNext(gpu, T * Hq * Dh);
+    const got = await run((b) =>
+      attention(
+        b,
+        upload(gpu, q, [T, Hq * Dh]),
+        upload(gpu, k, [T, Hkv * Dh]),
+        upload(gpu, v, [T, Hkv * Dh]),
+        {
+          seq,
+          heads: Hq,
+          kvHeads: Hkv,
+          headDim: Dh,
+        },
+      )
+    );
+    assertClose(
+      got,
+      ref.attention(q, k, v, T, seq, Hq, Hkv, Dh),
+      TOL,
+      `attention T=${T} Hq=${Hq} Hkv=${Hkv} Dh=${Dh}`,
+    );
+  }
+});
+
+Deno.test("silu·mul, relu, gelu and residual add match float64", async () => {
+  const n = 1001;
+  const g = randn(n, 7, 4), u = randn(n, 8);
+  poisonNext(gpu, n);
+  assertClose(
+    await run((b) => siluMul(b, upload(gpu, g, [n]), upload(gpu, u, [n]))),
+    ref.siluMul(g, u),
+    TOL,
+    "silu_mul",
+  );
+  const R = upload(gpu, g, [n]);
+  assertClose(await run((b) => (relu(b, R), R)), ref.relu(g), TOL, "relu");
+  const G = upload(gpu, g, [n]);
+  assertClose(await run((b) => (gelu(b, G), G)), ref.gelu(g), TOL, "gelu");
+  const A = upload(gpu, g, [n]);
+  assertClose(await run((b) => (addInPlace(b, A, upload(gpu, u, [n])), A)), ref.add(g, u), TOL, "add");
+});
+
+Deno.test("gelu is accurate in relative terms on its negative tail", async () => {
+  const x = Float32Array.from({ length: 64 }, (_, i) => -8 + i * 0.125);
+  const X = upload(gpu, x, [64]);
+  const got = await run((b) => (gelu(b, X), X));
+  const want = ref.gelu(x);
+  for (let i = 0; i < x.length; i++) {
+    const rel = Math.abs(got[i] - want[i]) / Math.max(Math.abs(want[i]), 1e-30);
+    if (rel > 1e-5 && Math.abs(want[i]) > 1e-30) {
+      throw new Error(`gelu(${x[i]}) = ${got[i]}, want ${want[i]}`);
+    }
+  }
+});
+
+Deno.test("elementwise ops window flat tensors past the binding limit", async () => {
+  const n = 3000;
+  const g = randn(n, 9), u = randn(n, 10);
+  await withBindingLimit(gpu, 2048, async () => {
+    poisonNext(gpu, n);
+    assertClose(
+      await run((b) => siluMul(b, upload(gpu, g, [n]), upload(gpu, u, [n]))),
+      ref.siluMul(g, u),
+      TOL,
+      "silu_mul",
+    );
+    const A = upload(gpu, g, [n]);
+    assertClose(
+      await run((b) => (addInPlace(b, A, upload(gpu, u, [n])), A)),
+      ref.add(g, u),
+      TOL,
+      "add windowed",
+    );
+  });
+});
+
+Deno.test("token NLL and log-softmax match float64, with large logits and split rows", async () => {
+  const [rows, V] = [37, 515];
+  const logits = randn(rows * V, 11, 8).map((v, i) => (i % 97 === 0 ? v + 80 : v)); // overflow without max shift
+  const targets = randInts(rows, V, 12);
+  for (const limit of [gpu.maxBinding, 20000]) {
+    await withBindingLimit(gpu, limit, async () => {
+      const L = upload(gpu, logits, [rows, V]);
+      poisonNext(gpu, rows);
+      const nll = await run((b) => tokenNll(b, L, upload(gpu, targets, [rows]), V));
+      assertClose(nll, ref.tokenNll(logits, targets, V), TOL, `token_nll (limit ${limit})`);
+      poisonNext(gpu, rows * V);
+      assertClose(await run((b) => logSoftmax(b, L, V)), ref.logSoftmax(logits, V), TOL, "log_softmax");
+    });
+  }
+});

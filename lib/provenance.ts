@@ -40,19 +40,33 @@ async function gitState(): Promise<{ git_commit: string | null; git_dirty: boole
   return { git_commit: commit, git_dirty: status === null ? null : status.length > 0 };
 }
 
-/** Write `text` to `path` via a temporary file in the same folder and a rename. */
-export async function writeTextAtomic(path: string, text: string): Promise<void> {
+/**
+ * Write `parts` one after another to `path` via a temporary file in the same folder and a rename:
+ * readers see the old file or the whole new one, never a half-written one.
+ */
+export async function writeFileAtomic(path: string, parts: Uint8Array[]): Promise<void> {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
   await Deno.mkdir(dir, { recursive: true });
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    await Deno.writeTextFile(tmp, text);
+    const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    try {
+      for (const p of parts) {
+        for (let off = 0; off < p.length;) off += await f.write(p.subarray(off));
+      }
+      await f.sync();
+    } finally {
+      f.close();
+    }
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
 }
+
+export const writeTextAtomic = (path: string, text: string): Promise<void> =>
+  writeFileAtomic(path, [new TextEncoder().encode(text)]);
 
 export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
   writeTextAtomic(path, JSON.stringify(value, null, 2) + "\n");

@@ -237,6 +237,7 @@ export class Batch {
     }
     this.gpu.device.pushErrorScope("validation");
     this.gpu.device.queue.submit([this.enc.finish()]);
+    this.gpu.pool.submitted();
     // Destroying after submit is safe: WebGPU frees them once the queued work is done.
     for (const b of this.#temps) b.destroy();
     const err = await this.gpu.device.popErrorScope();

@@ -3,6 +3,12 @@
 // `inUse` is what live tensors hold; `peak` is its high-water mark since the last `resetPeak()`;
 // `reserved` adds the freed buffers kept for reuse. The memory tables read these figures, so
 // every storage allocation in lib goes through here.
+//
+// Reuse and ordering: a tensor may be released as soon as its last use is *encoded*; kernels
+// encoded later in the same batch may reuse its buffer, because dispatches run in order. But a
+// host write (queue.writeBuffer) runs at once on the queue, ahead of the batch still being
+// encoded, so a buffer for an upload is only taken from those released before the last submit
+// (tracked by `epoch`, bumped at every submit).
 
 export interface PoolStats {
   inUse: number;
@@ -12,7 +18,8 @@ export interface PoolStats {
 }
 
 export class BufferPool {
-  #free = new Map<string, GPUBuffer[]>();
+  #free = new Map<string, { buf: GPUBuffer; epoch: number }[]>();
+  #epoch = 0;
   #inUse = 0;
   #peak = 0;
   #reserved = 0;
@@ -20,7 +27,8 @@ export class BufferPool {
 
   constructor(private device: GPUDevice, private maxBufferSize: number) {}
 
-  acquire(byteLength: number, usage: number, label: string): GPUBuffer {
+  /** `hostWrite`: the caller will writeBuffer into it before the next submit. */
+  acquire(byteLength: number, usage: number, label: string, hostWrite = false): GPUBuffer {
     // WebGPU wants sizes in multiples of 4; round to 16 so vec4 views are always in bounds.
     const size = Math.max(16, Math.ceil(byteLength / 16) * 16);
     if (size > this.maxBufferSize) {
@@ -30,7 +38,11 @@ export class BufferPool {
     }
     const key = `${size}:${usage}`;
     const list = this.#free.get(key);
-    let buf = list?.pop();
+    let buf: GPUBuffer | undefined;
+    if (list?.length) {
+      const i = hostWrite ? list.findIndex((f) => f.epoch < this.#epoch) : list.length - 1;
+      if (i >= 0) buf = list.splice(i, 1)[0].buf;
+    }
     if (buf) {
       this.#reserved -= size;
     } else {
@@ -47,13 +59,19 @@ export class BufferPool {
     this.#inUse -= buf.size;
     this.#reserved += buf.size;
     const list = this.#free.get(key);
-    if (list) list.push(buf);
-    else this.#free.set(key, [buf]);
+    const entry = { buf, epoch: this.#epoch };
+    if (list) list.push(entry);
+    else this.#free.set(key, [entry]);
+  }
+
+  /** Called after every queue.submit: buffers released before it are safe for host writes. */
+  submitted(): void {
+    this.#epoch++;
   }
 
   /** Destroy every cached free buffer (returns the device memory to the driver). */
   trim(): void {
-    for (const list of this.#free.values()) for (const b of list) b.destroy();
+    for (const list of this.#free.values()) for (const f of list) f.buf.destroy();
     this.#count -= [...this.#free.values()].reduce((n, l) => n + l.length, 0);
     this.#free.clear();
     this.#reserved = 0;

@@ -35,13 +35,22 @@ export class Tensor {
   }
 }
 
-/** An uninitialised tensor (contents are whatever the pooled buffer held). */
-export function empty(gpu: Gpu, shape: readonly number[], dtype: DType = "f32", label = "tensor"): Tensor {
+/**
+ * An uninitialised tensor (contents are whatever the pooled buffer held). `hostWrite` asks for a
+ * buffer no encoded-but-unsubmitted kernel still uses (see pool.ts).
+ */
+export function empty(
+  gpu: Gpu,
+  shape: readonly number[],
+  dtype: DType = "f32",
+  label = "tensor",
+  hostWrite = false,
+): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new GpuError(`tensor ${label}: bad shape [${shape.join(", ")}]`);
   }
-  const buf = gpu.pool.acquire(n * BYTES[dtype], STORAGE, label);
+  const buf = gpu.pool.acquire(n * BYTES[dtype], STORAGE, label, hostWrite);
   return new Tensor(gpu, buf, shape, dtype, label);
 }
 
@@ -60,7 +69,7 @@ export function upload(gpu: Gpu, data: Typed, shape: readonly number[], label = 
     : data instanceof Int32Array
     ? "i32"
     : "f16";
-  const t = empty(gpu, shape, dtype, label);
+  const t = empty(gpu, shape, dtype, label, true);
   if (t.numel !== data.length) {
     t.release();
     throw new GpuError(`tensor ${label}: ${data.length} values do not fill shape [${shape.join(", ")}]`);
@@ -131,6 +140,7 @@ export async function read(t: Tensor): Promise<Float32Array | Uint32Array | Int3
   const enc = gpu.device.createCommandEncoder();
   if (size > 0) enc.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
   gpu.device.queue.submit([enc.finish()]);
+  gpu.pool.submitted();
   const lost = gpu.lostPromise.then((why) => {
     throw new GpuError(`readback of ${t.label} [${t.shape.join(", ")}]: GPU device lost (${why})`);
   });

@@ -149,3 +149,19 @@ Deno.test("a device lost mid-run gives a clear error, never a hang", async () =>
   assert.throws(() => matmul(new Batch(gpu), x, x), /kernel matmul \(.*\): GPU device lost \(destroyed/);
   await assert.rejects(read(y), /readback of matmul.out: GPU device lost/);
 });
+
+Deno.test("an upload never reuses a buffer that an unsubmitted kernel still reads", async () => {
+  const gpu = await getGpu();
+  const n = 4099; // a size no other test uses
+  const a = upload(gpu, new Float32Array(n).fill(3), [n], "a");
+  const b = new Batch(gpu);
+  const out = empty(gpu, [n]);
+  matmul(b, a, upload(gpu, new Float32Array([1]), [1, 1], "one"), undefined, out); // out = a · [1]
+  a.release(); // released once its last use is encoded…
+  const c = upload(gpu, new Float32Array(n).fill(-1), [n], "c"); // …but its buffer must not take this write
+  assert.notStrictEqual(c.buffer, a.buffer);
+  await b.submit();
+  assert.ok((await readF32(out)).every((v) => v === 3));
+  const d = upload(gpu, new Float32Array(n).fill(5), [n], "d"); // after the submit, reuse is safe
+  assert.strictEqual(d.buffer, a.buffer);
+});

@@ -1,0 +1,210 @@
+// config.json → a validated model config, for the architectures quantlab runs:
+// LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (the Llama family) and OPTForCausalLM.
+// Both dialects found in the wild are accepted: rope settings at top level (`rope_theta`,
+// `rope_scaling`) or inside `rope_parameters` (transformers 5), and `torch_dtype` or `dtype`.
+
+import { z } from "zod";
+
+export const SUPPORTED_ARCHITECTURES = [
+  "LlamaForCausalLM",
+  "MistralForCausalLM",
+  "Qwen2ForCausalLM",
+  "OPTForCausalLM",
+] as const;
+export type Architecture = typeof SUPPORTED_ARCHITECTURES[number];
+
+const pos = z.number().int().positive();
+
+const RopeParams = z.object({
+  rope_theta: z.number().positive().optional(),
+  rope_type: z.string().optional(),
+  type: z.string().optional(),
+}).passthrough();
+
+const LlamaRaw = z.object({
+  hidden_size: pos,
+  intermediate_size: pos,
+  num_hidden_layers: pos,
+  num_attention_heads: pos,
+  num_key_value_heads: pos.optional(),
+  head_dim: pos.nullish(),
+  vocab_size: pos,
+  max_position_embeddings: pos,
+  rms_norm_eps: z.number().positive(),
+  rope_theta: z.number().positive().optional(),
+  rope_scaling: RopeParams.nullish(),
+  rope_parameters: RopeParams.nullish(),
+  tie_word_embeddings: z.boolean().optional(),
+  attention_bias: z.boolean().optional(),
+  mlp_bias: z.boolean().optional(),
+  hidden_act: z.literal("silu", { message: "only hidden_act \"silu\" (SwiGLU) is supported" }).default("silu"),
+  sliding_window: z.number().int().positive().nullish(),
+  use_sliding_window: z.boolean().optional(),
+  torch_dtype: z.string().nullish(),
+  dtype: z.string().nullish(),
+}).passthrough();
+
+const OptRaw = z.object({
+  hidden_size: pos,
+  ffn_dim: pos,
+  num_hidden_layers: pos,
+  num_attention_heads: pos,
+  vocab_size: pos,
+  max_position_embeddings: pos,
+  word_embed_proj_dim: pos.optional(),
+  do_layer_norm_before: z.boolean().default(true),
+  _remove_final_layer_norm: z.boolean().default(false),
+  activation_function: z.enum(["relu", "gelu"], { message: "activation_function must be relu or gelu" }).default("relu"),
+  enable_bias: z.boolean().default(true),
+  layer_norm_elementwise_affine: z.literal(true, { message: "only affine LayerNorm is supported" }).default(true),
+  tie_word_embeddings: z.boolean().default(true),
+  torch_dtype: z.string().nullish(),
+  dtype: z.string().nullish(),
+}).passthrough();
+
+export interface LlamaConfig {
+  arch: "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM";
+  family: "llama";
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  maxPositions: number;
+  rmsEps: number;
+  ropeTheta: number;
+  tied: boolean;
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
+  /** Mistral/Qwen2 sliding-window attention span, when enabled; windows longer than it are refused. */
+  slidingWindow: number | null;
+  dtype: string;
+}
+
+export interface OptConfig {
+  arch: "OPTForCausalLM";
+  family: "opt";
+  hidden: number;
+  ffn: number;
+  layers: number;
+  heads: number;
+  headDim: number;
+  vocab: number;
+  maxPositions: number;
+  wordEmbedDim: number;
+  preLayerNorm: boolean;
+  finalLayerNorm: boolean;
+  activation: "relu" | "gelu";
+  bias: boolean;
+  tied: boolean;
+  dtype: string;
+}
+
+export type ModelConfig = LlamaConfig | OptConfig;
+
+export class ConfigError extends Error {
+  constructor(file: string, what: string) {
+    super(`${file}: ${what}`);
+    this.name = "ConfigError";
+  }
+}
+
+function zodMessage(e: z.ZodError): string {
+  return e.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");
+}
+
+/** Parse a config.json object. `file` names the source in errors. */
+export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
+  const archs = (raw as { architectures?: unknown })?.architectures;
+  const arch = Array.isArray(archs) ? archs[0] : undefined;
+  if (!SUPPORTED_ARCHITECTURES.includes(arch)) {
+    throw new ConfigError(
+      file,
+      `unsupported architecture ${JSON.stringify(arch ?? null)}; supported: ${SUPPORTED_ARCHITECTURES.join(", ")}`,
+    );
+  }
+  if (arch === "OPTForCausalLM") {
+    const r = OptRaw.safeParse(raw);
+    if (!r.success) throw new ConfigError(file, zodMessage(r.error));
+    const c = r.data;
+    if (c.hidden_size % c.num_attention_heads) {
+      throw new ConfigError(file, `hidden_size ${c.hidden_size} is not divisible by ${c.num_attention_heads} heads`);
+    }
+    return {
+      arch,
+      family: "opt",
+      hidden: c.hidden_size,
+      ffn: c.ffn_dim,
+      layers: c.num_hidden_layers,
+      heads: c.num_attention_heads,
+      headDim: c.hidden_size / c.num_attention_heads,
+      vocab: c.vocab_size,
+      maxPositions: c.max_position_embeddings,
+      wordEmbedDim: c.word_embed_proj_dim ?? c.hidden_size,
+      preLayerNorm: c.do_layer_norm_before,
+      finalLayerNorm: c.do_layer_norm_before && !c._remove_final_layer_norm,
+      activation: c.activation_function,
+      bias: c.enable_bias,
+      tied: c.tie_word_embeddings,
+      dtype: c.dtype ?? c.torch_dtype ?? "float32",
+    };
+  }
+  const r = LlamaRaw.safeParse(raw);
+  if (!r.success) throw new ConfigError(file, zodMessage(r.error));
+  const c = r.data;
+  const rope = c.rope_parameters ?? c.rope_scaling ?? null;
+  const ropeType = rope?.rope_type ?? rope?.type ?? "default";
+  if (ropeType !== "default") {
+    throw new ConfigError(file, `rope type ${JSON.stringify(ropeType)} is not supported (only "default")`);
+  }
+  const kvHeads = c.num_key_value_heads ?? c.num_attention_heads;
+  if (c.num_attention_heads % kvHeads) {
+    throw new ConfigError(file, `num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${kvHeads}`);
+  }
+  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  if (!Number.isInteger(headDim) || headDim % 2) throw new ConfigError(file, `head_dim ${headDim} must be an even integer`);
+  const qwen = arch === "Qwen2ForCausalLM";
+  // Mistral's window applies whenever set; Qwen2's only with use_sliding_window.
+  const sliding = arch === "MistralForCausalLM" || (qwen && c.use_sliding_window) ? c.sliding_window ?? null : null;
+  return {
+    arch,
+    family: "llama",
+    hidden: c.hidden_size,
+    intermediate: c.intermediate_size,
+    layers: c.num_hidden_layers,
+    heads: c.num_attention_heads,
+    kvHeads,
+    headDim,
+    vocab: c.vocab_size,
+    maxPositions: c.max_position_embeddings,
+    rmsEps: c.rms_norm_eps,
+    ropeTheta: rope?.rope_theta ?? c.rope_theta ?? 10000,
+    tied: c.tie_word_embeddings ?? false,
+    // Qwen2 always has q/k/v biases and no o bias; Llama and Mistral follow attention_bias.
+    qkvBias: qwen ? true : c.attention_bias ?? false,
+    oBias: qwen ? false : c.attention_bias ?? false,
+    mlpBias: c.mlp_bias ?? false,
+    slidingWindow: sliding,
+    dtype: c.dtype ?? c.torch_dtype ?? "float32",
+  };
+}
+
+export async function readConfig(dir: string): Promise<ModelConfig> {
+  const file = `${dir}/config.json`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new ConfigError(file, `cannot read: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(file, `not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(raw, file);
+}

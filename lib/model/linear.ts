@@ -1,0 +1,35 @@
+// A linear layer as the models see it: y[T, out] = x[T, in] · Wᵀ (+ b). The FP layer holds a
+// dense [out, in] weight; quantized layers (later) implement the same interface, so a quantizer
+// swaps modules without the model knowing.
+
+import type { Batch } from "../gpu/kernel.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { matmul } from "../kernels/matmul.ts";
+
+export interface Linear {
+  readonly name: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  forward(b: Batch, x: Tensor): Tensor;
+  /** Bytes this layer's parameters occupy on the GPU. */
+  bytes(): number;
+  release(): void;
+}
+
+export class DenseLinear implements Linear {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  constructor(readonly name: string, readonly weight: Tensor, readonly bias?: Tensor) {
+    [this.outFeatures, this.inFeatures] = weight.shape;
+  }
+  forward(b: Batch, x: Tensor): Tensor {
+    return matmul(b, x, this.weight, this.bias);
+  }
+  bytes(): number {
+    return this.weight.byteLength + (this.bias?.byteLength ?? 0);
+  }
+  release(): void {
+    this.weight.release();
+    this.bias?.release();
+  }
+}

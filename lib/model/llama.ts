@@ -1,0 +1,140 @@
+// The Llama family (Llama, Mistral, Qwen2) as transformers computes it, in f32:
+//   h = embed(ids)
+//   per block: h += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(h);  h += down(silu(gate)·up) of rmsnorm(h)
+//   logits = lm_head(rmsnorm(h))   (lm_head = embed_tokens when tied)
+// GQA: Hkv key/value heads shared by Hq/Hkv query heads each. Qwen2 adds q/k/v biases.
+
+import type { Gpu } from "../gpu/device.ts";
+import type { Batch } from "../gpu/kernel.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import type { Checkpoint } from "../io/checkpoint.ts";
+import type { LlamaConfig } from "../io/config.ts";
+import { addInPlace } from "../kernels/add.ts";
+import { attention } from "../kernels/attention.ts";
+import { embedding } from "../kernels/embedding.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { rmsnorm } from "../kernels/rmsnorm.ts";
+import { rope, type RopeTable, ropeTable } from "../kernels/rope.ts";
+import { siluMul } from "../kernels/silu_mul.ts";
+import type { Linear } from "./linear.ts";
+import { type Capture, type CausalLM, paramBytes, releaseAll, replaceLinear, WeightLoader } from "./model.ts";
+
+interface Block {
+  inputNorm: Tensor;
+  postNorm: Tensor;
+  lin: Map<string, Linear>; // full checkpoint name (model.layers.0.self_attn.q_proj) → layer
+}
+
+export class LlamaModel implements CausalLM {
+  readonly numBlocks: number;
+  readonly vocab: number;
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: LlamaConfig,
+    private embedTokens: Tensor,
+    private blocks: Block[],
+    private finalNorm: Tensor,
+    private lmHead: Tensor,
+    private rope: RopeTable,
+    private others: Map<string, Tensor>,
+  ) {
+    this.numBlocks = config.layers;
+    this.vocab = config.vocab;
+  }
+
+  static async load(gpu: Gpu, ckpt: Checkpoint, c: LlamaConfig): Promise<LlamaModel> {
+    const w = new WeightLoader(gpu, ckpt);
+    const embed = await w.tensor("model.embed_tokens.weight", [c.vocab, c.hidden]);
+    const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
+    const blocks: Block[] = [];
+    for (let i = 0; i < c.layers; i++) {
+      const p = `model.layers.${i}`;
+      const lin = new Map<string, Linear>();
+      const shapes: [string, number, number, boolean][] = [
+        ["self_attn.q_proj", q, c.hidden, c.qkvBias],
+        ["self_attn.k_proj", kv, c.hidden, c.qkvBias],
+        ["self_attn.v_proj", kv, c.hidden, c.qkvBias],
+        ["self_attn.o_proj", c.hidden, q, c.oBias],
+        ["mlp.gate_proj", c.intermediate, c.hidden, c.mlpBias],
+        ["mlp.up_proj", c.intermediate, c.hidden, c.mlpBias],
+        ["mlp.down_proj", c.hidden, c.intermediate, c.mlpBias],
+      ];
+      for (const [n, out, inp, bias] of shapes) lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, bias));
+      blocks.push({
+        inputNorm: await w.tensor(`${p}.input_layernorm.weight`, [c.hidden]),
+        postNorm: await w.tensor(`${p}.post_attention_layernorm.weight`, [c.hidden]),
+        lin,
+      });
+    }
+    const norm = await w.tensor("model.norm.weight", [c.hidden]);
+    const head = c.tied ? embed : await w.tensor("lm_head.weight", [c.vocab, c.hidden]);
+    const table = ropeTable(gpu, c.headDim, c.maxPositions, c.ropeTheta);
+    return new LlamaModel(gpu, c, embed, blocks, norm, head, table, w.others);
+  }
+
+  embed(b: Batch, ids: Tensor, _seq: number): Tensor {
+    return embedding(b, ids, this.embedTokens);
+  }
+
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture): Tensor {
+    const c = this.config, blk = this.blocks[i];
+    const p = `model.layers.${i}`;
+    const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
+    if (c.slidingWindow !== null && seq > c.slidingWindow) {
+      throw new Error(`${c.arch}: sequence length ${seq} exceeds the sliding window ${c.slidingWindow} (not implemented)`);
+    }
+    const n1 = rmsnorm(b, h, blk.inputNorm, c.rmsEps);
+    for (const n of ["q_proj", "k_proj", "v_proj"]) capture?.(`${p}.self_attn.${n}`, n1);
+    const q = L("self_attn.q_proj").forward(b, n1);
+    const k = L("self_attn.k_proj").forward(b, n1);
+    const v = L("self_attn.v_proj").forward(b, n1);
+    n1.release();
+    rope(b, q, this.rope, c.heads, seq);
+    rope(b, k, this.rope, c.kvHeads, seq);
+    const a = attention(b, q, k, v, { seq, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim });
+    q.release(), k.release(), v.release();
+    capture?.(`${p}.self_attn.o_proj`, a);
+    const r = L("self_attn.o_proj").forward(b, a); // r becomes the residual stream after attention
+    a.release();
+    addInPlace(b, r, h);
+    const n2 = rmsnorm(b, r, blk.postNorm, c.rmsEps);
+    for (const n of ["gate_proj", "up_proj"]) capture?.(`${p}.mlp.${n}`, n2);
+    const g = L("mlp.gate_proj").forward(b, n2);
+    const u = L("mlp.up_proj").forward(b, n2);
+    n2.release();
+    const m = siluMul(b, g, u);
+    g.release(), u.release();
+    capture?.(`${p}.mlp.down_proj`, m);
+    const out = L("mlp.down_proj").forward(b, m);
+    m.release();
+    addInPlace(b, out, r);
+    r.release();
+    return out;
+  }
+
+  head(b: Batch, h: Tensor): Tensor {
+    const n = rmsnorm(b, h, this.finalNorm, this.config.rmsEps);
+    const logits = matmul(b, n, this.lmHead);
+    n.release();
+    return logits;
+  }
+
+  blockLinears(i: number): Linear[] {
+    return [...this.blocks[i].lin.values()];
+  }
+
+  setLinear(name: string, layer: Linear): void {
+    replaceLinear(this.blocks.map((blk) => blk.lin), name, layer);
+  }
+
+  bytes(): number {
+    return paramBytes(this.others.values(), this.blocks.flatMap((blk) => [...blk.lin.values()]));
+  }
+
+  release(): void {
+    releaseAll(this.others.values(), this.blocks.flatMap((blk) => [...blk.lin.values()]));
+    this.rope.cos.release();
+    this.rope.sin.release();
+  }
+}
+

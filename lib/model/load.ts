@@ -1,0 +1,43 @@
+// Load a model directory (config.json + safetensors) onto the GPU, and run whole forward passes.
+
+import type { Gpu } from "../gpu/device.ts";
+import { Batch } from "../gpu/kernel.ts";
+import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
+import { Checkpoint } from "../io/checkpoint.ts";
+import { readConfig } from "../io/config.ts";
+import { LlamaModel } from "./llama.ts";
+import { checkIds, type CausalLM } from "./model.ts";
+import { OptModel } from "./opt.ts";
+
+export async function loadModel(gpu: Gpu, dir: string): Promise<CausalLM> {
+  const config = await readConfig(dir);
+  const ckpt = await Checkpoint.open(dir);
+  return config.family === "opt" ? await OptModel.load(gpu, ckpt, config) : await LlamaModel.load(gpu, ckpt, config);
+}
+
+/** Encode embed → all blocks → head for ids (B sequences of `seq` tokens) into `b`; logits [T, V]. */
+export function encodeForward(b: Batch, model: CausalLM, ids: ArrayLike<number>, seq: number): Tensor {
+  checkIds(ids, model.vocab);
+  if (ids.length % seq !== 0) throw new Error(`${ids.length} tokens are not whole sequences of ${seq}`);
+  const idsT = upload(model.gpu, Uint32Array.from(ids), [ids.length], "ids");
+  let h = model.embed(b, idsT, seq);
+  idsT.release();
+  for (let i = 0; i < model.numBlocks; i++) {
+    const next = model.block(b, i, h, seq);
+    h.release();
+    h = next;
+  }
+  const logits = model.head(b, h);
+  h.release();
+  return logits;
+}
+
+/** Logits for one or more sequences, read back to the host ([T, V] row-major). */
+export async function logits(model: CausalLM, ids: ArrayLike<number>, seq = ids.length): Promise<Float32Array> {
+  const b = new Batch(model.gpu);
+  const out = encodeForward(b, model, ids, seq);
+  await b.submit();
+  const host = await readF32(out);
+  out.release();
+  return host;
+}

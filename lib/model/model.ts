@@ -1,0 +1,96 @@
+// What every causal LM exposes: embed → blocks → head, one decoder block at a time, so that
+// quantizers can run block i on a batch of hidden states and see the inputs of every linear.
+
+import type { Gpu } from "../gpu/device.ts";
+import type { Batch } from "../gpu/kernel.ts";
+import { type Tensor, upload } from "../gpu/tensor.ts";
+import type { Checkpoint } from "../io/checkpoint.ts";
+import type { ModelConfig } from "../io/config.ts";
+import { DenseLinear, type Linear } from "./linear.ts";
+
+/** Called with (linear name, its input [T, in]) while a block is encoded; encode uses into `b`. */
+export type Capture = (name: string, input: Tensor) => void;
+
+export interface CausalLM {
+  readonly config: ModelConfig;
+  readonly gpu: Gpu;
+  readonly numBlocks: number;
+  readonly vocab: number;
+  /** Token ids (u32 [T], T = B·seq) → hidden states [T, hidden]. */
+  embed(b: Batch, ids: Tensor, seq: number): Tensor;
+  /** Decoder block i on hidden [T, hidden] → new hidden (the input is left untouched). */
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture): Tensor;
+  /** Final norm and LM head: hidden [T, hidden] → logits [T, vocab]. */
+  head(b: Batch, h: Tensor): Tensor;
+  /** The linear layers of block i, by their checkpoint names (e.g. `model.layers.0.self_attn.q_proj`). */
+  blockLinears(i: number): Linear[];
+  /** Replace a linear (a quantizer's output) by name. */
+  setLinear(name: string, layer: Linear): void;
+  /** Bytes of parameters on the GPU. */
+  bytes(): number;
+  release(): void;
+}
+
+/** Loads named tensors from a checkpoint to the GPU, checking each shape against the config. */
+export class WeightLoader {
+  /** Tensors that are not part of a linear layer (embeddings, norms, an untied head). */
+  readonly others = new Map<string, Tensor>();
+  constructor(readonly gpu: Gpu, readonly ckpt: Checkpoint) {}
+
+  async tensor(name: string, shape: number[]): Promise<Tensor> {
+    const t = await this.#load(name, shape);
+    this.others.set(name, t);
+    return t;
+  }
+
+  async linear(name: string, out: number, inp: number, bias: boolean): Promise<DenseLinear> {
+    const w = await this.#load(`${name}.weight`, [out, inp]);
+    const b = bias ? await this.#load(`${name}.bias`, [out]) : undefined;
+    return new DenseLinear(name, w, b);
+  }
+
+  async #load(name: string, shape: number[]): Promise<Tensor> {
+    if (!this.ckpt.has(name)) {
+      throw new Error(`${this.ckpt.dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`);
+    }
+    const data = await this.ckpt.readF32(name, shape);
+    return upload(this.gpu, data, shape, name);
+  }
+}
+
+/** Parameter bytes and release for a model made of linears plus other tensors. */
+export function paramBytes(others: Iterable<Tensor>, linears: Iterable<Linear>): number {
+  let n = 0;
+  for (const t of others) n += t.byteLength;
+  for (const l of linears) n += l.bytes();
+  return n;
+}
+
+export function releaseAll(others: Iterable<Tensor>, linears: Iterable<Linear>): void {
+  for (const t of others) t.release();
+  for (const l of linears) l.release();
+}
+
+/** Check token ids against the vocabulary before they reach a gather kernel. */
+export function checkIds(ids: ArrayLike<number>, vocab: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    if (!(ids[i] >= 0 && ids[i] < vocab)) throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${vocab}`);
+  }
+}
+
+/**
+ * Replace the linear called `name` in whichever block map holds it (maps are keyed by full
+ * checkpoint names). The replacement must have the same shape; the old layer is released.
+ */
+export function replaceLinear(blocks: Map<string, Linear>[], name: string, layer: Linear): void {
+  const map = blocks.find((m) => m.has(name));
+  if (!map) throw new Error(`no linear layer named ${name}`);
+  const old = map.get(name)!;
+  if (old.inFeatures !== layer.inFeatures || old.outFeatures !== layer.outFeatures) {
+    throw new Error(
+      `${name}: replacement is [${layer.outFeatures}, ${layer.inFeatures}], expected [${old.outFeatures}, ${old.inFeatures}]`,
+    );
+  }
+  if (old !== layer) old.release();
+  map.set(name, layer);
+}

@@ -1,0 +1,175 @@
+// OPT as transformers computes it, in f32:
+//   h = project_in(embed(ids)) + pos_embed(t + 2)          (learned positions, offset 2)
+//   pre-LN block:  h += out_proj(attn(q, k, v)) of LN1(h);  h += fc2(act(fc1(LN2(h))))
+//   post-LN block (do_layer_norm_before = false, OPT-350m): LN after each residual add
+//   logits = lm_head · project_out(final_LN(h))            (lm_head = embed_tokens when tied)
+
+import type { Gpu } from "../gpu/device.ts";
+import type { Batch } from "../gpu/kernel.ts";
+import { type Tensor, upload } from "../gpu/tensor.ts";
+import type { Checkpoint } from "../io/checkpoint.ts";
+import type { OptConfig } from "../io/config.ts";
+import { gelu, relu } from "../kernels/activation.ts";
+import { addInPlace } from "../kernels/add.ts";
+import { attention } from "../kernels/attention.ts";
+import { embedding } from "../kernels/embedding.ts";
+import { layernorm } from "../kernels/layernorm.ts";
+import { matmul } from "../kernels/matmul.ts";
+import type { Linear } from "./linear.ts";
+import { type Capture, type CausalLM, paramBytes, releaseAll, replaceLinear, WeightLoader } from "./model.ts";
+
+const POSITION_OFFSET = 2; // OPTLearnedPositionalEmbedding
+const LN_EPS = 1e-5;
+
+interface Norm {
+  w: Tensor;
+  b: Tensor;
+}
+interface Block {
+  attnNorm: Norm;
+  ffnNorm: Norm;
+  lin: Map<string, Linear>;
+}
+
+export class OptModel implements CausalLM {
+  readonly numBlocks: number;
+  readonly vocab: number;
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: OptConfig,
+    private embedTokens: Tensor,
+    private lmHead: Tensor,
+    private embedPositions: Tensor,
+    private projectIn: Tensor | null,
+    private projectOut: Tensor | null,
+    private finalNorm: Norm | null,
+    private blocks: Block[],
+    private others: Map<string, Tensor>,
+  ) {
+    this.numBlocks = config.layers;
+    this.vocab = config.vocab;
+  }
+
+  static async load(gpu: Gpu, ckpt: Checkpoint, c: OptConfig): Promise<OptModel> {
+    const w = new WeightLoader(gpu, ckpt);
+    const d = "model.decoder";
+    // Some OPT checkpoints drop the "model." prefix (decoder.*); accept both.
+    const prefix = ckpt.has(`${d}.embed_tokens.weight`) ? d : "decoder";
+    const norm = async (n: string): Promise<Norm> => ({
+      w: await w.tensor(`${n}.weight`, [c.hidden]),
+      b: await w.tensor(`${n}.bias`, [c.hidden]),
+    });
+    const embed = await w.tensor(`${prefix}.embed_tokens.weight`, [c.vocab, c.wordEmbedDim]);
+    const pos = await w.tensor(`${prefix}.embed_positions.weight`, [c.maxPositions + POSITION_OFFSET, c.hidden]);
+    const proj = c.wordEmbedDim !== c.hidden;
+    const projectIn = proj ? await w.tensor(`${prefix}.project_in.weight`, [c.hidden, c.wordEmbedDim]) : null;
+    const projectOut = proj ? await w.tensor(`${prefix}.project_out.weight`, [c.wordEmbedDim, c.hidden]) : null;
+    const finalNorm = c.finalLayerNorm ? await norm(`${prefix}.final_layer_norm`) : null;
+    const blocks: Block[] = [];
+    for (let i = 0; i < c.layers; i++) {
+      const p = `${prefix}.layers.${i}`;
+      const lin = new Map<string, Linear>();
+      const shapes: [string, number, number][] = [
+        ["self_attn.q_proj", c.hidden, c.hidden],
+        ["self_attn.k_proj", c.hidden, c.hidden],
+        ["self_attn.v_proj", c.hidden, c.hidden],
+        ["self_attn.out_proj", c.hidden, c.hidden],
+        ["fc1", c.ffn, c.hidden],
+        ["fc2", c.hidden, c.ffn],
+      ];
+      for (const [n, out, inp] of shapes) lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, c.bias));
+      blocks.push({ attnNorm: await norm(`${p}.self_attn_layer_norm`), ffnNorm: await norm(`${p}.final_layer_norm`), lin });
+    }
+    const head = c.tied ? embed : await w.tensor("lm_head.weight", [c.vocab, c.wordEmbedDim]);
+    return new OptModel(gpu, c, embed, head, pos, projectIn, projectOut, finalNorm, blocks, w.others);
+  }
+
+  embed(b: Batch, ids: Tensor, seq: number): Tensor {
+    const c = this.config;
+    const T = ids.numel;
+    if (seq > c.maxPositions) throw new Error(`OPT: sequence length ${seq} exceeds max_position_embeddings ${c.maxPositions}`);
+    let h = embedding(b, ids, this.embedTokens);
+    if (this.projectIn) {
+      const p = matmul(b, h, this.projectIn);
+      h.release();
+      h = p;
+    }
+    const posIds = upload(this.gpu, Uint32Array.from({ length: T }, (_, t) => (t % seq) + POSITION_OFFSET), [T], "opt.positions");
+    const pe = embedding(b, posIds, this.embedPositions);
+    posIds.release();
+    addInPlace(b, h, pe);
+    pe.release();
+    return h;
+  }
+
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture): Tensor {
+    const c = this.config, blk = this.blocks[i];
+    const p = `${this.prefix()}.layers.${i}`;
+    const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
+    const ln = (x: Tensor, n: Norm) => layernorm(b, x, n.w, n.b, LN_EPS);
+    const n1 = c.preLayerNorm ? ln(h, blk.attnNorm) : h;
+    for (const n of ["q_proj", "k_proj", "v_proj"]) capture?.(`${p}.self_attn.${n}`, n1);
+    const q = L("self_attn.q_proj").forward(b, n1);
+    const k = L("self_attn.k_proj").forward(b, n1);
+    const v = L("self_attn.v_proj").forward(b, n1);
+    if (n1 !== h) n1.release();
+    const a = attention(b, q, k, v, { seq, heads: c.heads, kvHeads: c.heads, headDim: c.headDim });
+    q.release(), k.release(), v.release();
+    capture?.(`${p}.self_attn.out_proj`, a);
+    let r = L("self_attn.out_proj").forward(b, a);
+    a.release();
+    addInPlace(b, r, h);
+    if (!c.preLayerNorm) r = this.swap(r, ln(r, blk.attnNorm));
+    const n2 = c.preLayerNorm ? ln(r, blk.ffnNorm) : r;
+    capture?.(`${p}.fc1`, n2);
+    const f = L("fc1").forward(b, n2);
+    if (n2 !== r) n2.release();
+    (c.activation === "relu" ? relu : gelu)(b, f);
+    capture?.(`${p}.fc2`, f);
+    let out = L("fc2").forward(b, f);
+    f.release();
+    addInPlace(b, out, r);
+    r.release();
+    if (!c.preLayerNorm) out = this.swap(out, ln(out, blk.ffnNorm));
+    return out;
+  }
+
+  head(b: Batch, h: Tensor): Tensor {
+    let x = h;
+    if (this.finalNorm) x = layernorm(b, x, this.finalNorm.w, this.finalNorm.b, LN_EPS);
+    if (this.projectOut) {
+      const p = matmul(b, x, this.projectOut);
+      if (x !== h) x.release();
+      x = p;
+    }
+    const logits = matmul(b, x, this.lmHead);
+    if (x !== h) x.release();
+    return logits;
+  }
+
+  private swap(old: Tensor, next: Tensor): Tensor {
+    old.release();
+    return next;
+  }
+
+  private prefix(): string {
+    const first = this.blocks[0].lin.keys().next().value as string;
+    return first.slice(0, first.indexOf(".layers."));
+  }
+
+  blockLinears(i: number): Linear[] {
+    return [...this.blocks[i].lin.values()];
+  }
+
+  setLinear(name: string, layer: Linear): void {
+    replaceLinear(this.blocks.map((blk) => blk.lin), name, layer);
+  }
+
+  bytes(): number {
+    return paramBytes(this.others.values(), this.blocks.flatMap((blk) => [...blk.lin.values()]));
+  }
+
+  release(): void {
+    releaseAll(this.others.values(), this.blocks.flatMap((blk) => [...blk.lin.values()]));
+  }
+}

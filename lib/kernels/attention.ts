@@ -22,14 +22,14 @@ export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: Attentio
     "attention",
     `k/v are not [T, Hkv·Dh]: ${sizes}`,
   );
-  need(headDim <= 256, "attention", `head_dim ${headDim} > 256 is not supported`);
+  need(headDim <= 256 && headDim % 4 === 0, "attention", `head_dim ${headDim} must be a multiple of 4, at most 256`);
   const out = empty(b.gpu, q.shape, "f32", "attention.out");
-  // Private arrays sized to the head dim (rounded to 32) keep registers small on real GPUs.
-  const DMAX = Math.ceil(headDim / 32) * 32;
+  // Private arrays sized to the head dim (in vec4, rounded to 8) keep registers small on real GPUs.
+  const D4MAX = Math.ceil(headDim / 32) * 8;
   b.dispatch(
-    { name: "attention", defines: { DMAX } },
+    { name: "attention", defines: { D4MAX } },
     [q, k, v, out, b.uniform([T, seq, heads, kvHeads, headDim], [1 / Math.sqrt(headDim)])],
-    grid(b.gpu, T * heads, 64),
+    grid(b.gpu, T * heads, 1),
     sizes,
   );
   return out;

@@ -62,3 +62,17 @@ export function rowAccessDefines(K: number, wdtype: string): Defines {
     W1: "f32(w[o])",
   };
 }
+
+/**
+ * llvmpipe ends a shader invocation after 65535 loop iterations in total (Mesa's loop limiter),
+ * silently leaving wrong results. Kernels whose per-thread loops scale with an input dimension
+ * check their count here; on hardware adapters there is no such cap.
+ */
+export const LLVMPIPE_LOOP_CAP = 65535;
+export function checkLoopBudget(gpu: Gpu, kernel: string, iterations: number, what: string): void {
+  if (gpu.isFallback && iterations >= LLVMPIPE_LOOP_CAP) {
+    throw new GpuError(
+      `kernel ${kernel}: ${what} needs ${iterations} loop iterations per thread, over the fallback adapter's cap of ${LLVMPIPE_LOOP_CAP}`,
+    );
+  }
+}

@@ -2,7 +2,7 @@
 
 import { type Batch, grid } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { dummy, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
+import { checkLoopBudget, dummy, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
 
 export function gemv(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tensor): Tensor {
   const sizes = shapeStr(x, w);
@@ -17,6 +17,7 @@ export function gemv(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tensor
   need(!bias || bias.numel === N, "gemv", `bias must have ${N} values`);
   const y = out ?? empty(b.gpu, [N], "f32", "gemv.out");
   need(y.numel === N, "gemv", `out must have ${N} values`);
+  checkLoopBudget(b.gpu, "gemv", Math.ceil(K / 4) + 4, `K=${K}`);
   const defines = rowAccessDefines(K, w.dtype);
   for (const nw of windows(b.gpu, N, [K * BYTES[w.dtype]])) {
     b.dispatch(

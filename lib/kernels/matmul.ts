@@ -3,7 +3,7 @@
 
 import type { Batch } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { dummy, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
+import { checkLoopBudget, dummy, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
 
 const TILE = 32; // 8×8 threads × 4×4 outputs each
 
@@ -21,6 +21,7 @@ export function matmul(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tens
   const M = x.numel / K;
   const y = out ?? empty(b.gpu, [M, N], "f32", "matmul.out");
   need(y.numel === M * N, "matmul", `out must be [${M}, ${N}], got [${y.shape}]`);
+  checkLoopBudget(b.gpu, "matmul", Math.ceil(K / 4) + 4, `K=${K}`);
   const defines = rowAccessDefines(K, w.dtype);
   for (const mw of windows(b.gpu, M, [K * 4, N * 4])) {
     for (const nw of windows(b.gpu, N, [K * BYTES[w.dtype]])) {

@@ -1,0 +1,174 @@
+// `deno task bench`: models × datasets × methods → perplexity rows in OUT/results.jsonl.
+// This first version evaluates FP models on local files; methods and Hub loading join as their
+// issues land. Flags and row fields are stable: later versions add, never rename.
+
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { getGpu } from "../gpu/device.ts";
+import { loadTokenizer } from "../io/tokenizer.ts";
+import { loadModel } from "../model/load.ts";
+import { perplexity } from "../eval/perplexity.ts";
+import { appendResults, type ResultRow } from "../eval/results.ts";
+import { readEvalText } from "../eval/text.ts";
+import { provenance } from "../provenance.ts";
+
+export const METHODS = ["fp"] as const;
+
+const csvInts = (name: string) =>
+  z.string().transform((s, ctx) => {
+    const out = s.split(",").map((x) => Number(x.trim()));
+    if (out.some((n) => !Number.isInteger(n))) {
+      ctx.addIssue({ code: "custom", message: `--${name} takes comma-separated integers, got "${s}"` });
+      return z.NEVER;
+    }
+    return out;
+  });
+
+export const BenchOptions = z.object({
+  model: z.array(z.string().min(1)).min(1, "--model is required (a local Hugging Face model directory)"),
+  dataset: z.array(z.string().min(1)).min(1, "--dataset is required (a local UTF-8 text file)"),
+  methods: z.string().default("fp").transform((s, ctx) => {
+    const ms = s.split(",").map((m) => m.trim()).filter(Boolean);
+    for (const m of ms) {
+      if (!(METHODS as readonly string[]).includes(m)) {
+        ctx.addIssue({ code: "custom", message: `unknown method "${m}"; available now: ${METHODS.join(", ")}` });
+      }
+    }
+    return ms;
+  }),
+  bits: csvInts("bits").optional(),
+  "group-size": csvInts("group-size").optional(),
+  seqlen: z.coerce.number().int().min(2).default(2048),
+  "max-windows": z.coerce.number().int().positive().optional(),
+  seed: z.coerce.number().int().nonnegative().default(0),
+  out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
+  quiet: z.boolean().default(false),
+}).strict();
+export type BenchOptions = z.infer<typeof BenchOptions>;
+
+export const HELP = `deno task bench — perplexity of models on texts, one JSON line per result
+
+  --model DIR          Hugging Face model directory (config.json, *.safetensors, tokenizer.json);
+                       repeatable. Llama, Mistral, Qwen2 and OPT architectures.
+  --dataset FILE       UTF-8 text file, used as-is; repeatable
+  --methods LIST       comma-separated; available now: ${METHODS.join(", ")} (default fp)
+  --bits LIST          bit widths for quantizing methods (e.g. 4,3)
+  --group-size LIST    group sizes for quantizing methods (e.g. 128,-1)
+  --seqlen N           window length in tokens (default 2048, capped at the model's positions)
+  --max-windows K      evaluate only the first K windows (default: all)
+  --seed N             seed for calibration sampling (default 0)
+  --out DIR            where results.jsonl goes (default results/runs/<timestamp>)
+  --quiet              no progress lines
+  -h, --help           this text
+
+Protocol: the text is tokenized once with the tokenizer's special tokens (one BOS at the start),
+cut into non-overlapping windows of seqlen tokens (tail dropped), ppl = exp(mean NLL of all
+predicted tokens).`;
+
+export function parseBenchArgs(args: string[]): BenchOptions | "help" {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        model: { type: "string", multiple: true },
+        dataset: { type: "string", multiple: true },
+        methods: { type: "string" },
+        bits: { type: "string" },
+        "group-size": { type: "string" },
+        seqlen: { type: "string" },
+        "max-windows": { type: "string" },
+        seed: { type: "string" },
+        out: { type: "string" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nRun with --help for the flags.`);
+  }
+  if (values.help) return "help";
+  const r = BenchOptions.safeParse({ model: [], dataset: [], ...values });
+  if (!r.success) {
+    const where = (i: z.core.$ZodIssue) => (i.path.length && !i.message.startsWith("--") ? `--${i.path.join(".")}: ` : "");
+    throw new Error(r.error.issues.map((i) => `${where(i)}${i.message}`).join("\n"));
+  }
+  return r.data;
+}
+
+export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
+  const gpu = await getGpu();
+  const log = (s: string) => o.quiet || console.error(s);
+  log(`adapter: ${gpu.name}`);
+  const prov = await provenance(gpu);
+  const rows: ResultRow[] = [];
+  for (const modelDir of o.model) {
+    const tok = await loadTokenizer(modelDir);
+    gpu.pool.resetPeak();
+    const model = await loadModel(gpu, modelDir);
+    const seqlen = Math.min(o.seqlen, model.config.maxPositions);
+    if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${modelDir})`);
+    for (const path of o.dataset) {
+      const text = await readEvalText(path);
+      const ids = tok.encode(text.text);
+      for (const method of o.methods) {
+        let last = 0;
+        const r = await perplexity(model, ids, {
+          seqlen,
+          maxWindows: o["max-windows"],
+          onWindow: (done, total, ppl) => {
+            const now = performance.now();
+            if (now - last > 2000 || done === total) {
+              last = now;
+              log(`  ${method} ${modelDir} on ${path}: window ${done}/${total}, ppl so far ${ppl.toFixed(4)}`);
+            }
+          },
+        });
+        const row: ResultRow = {
+          method,
+          bits: null,
+          group_size: null,
+          model: modelDir,
+          model_arch: model.config.arch,
+          weights_dtype: model.config.dtype,
+          dataset: path,
+          dataset_sha256: text.sha256,
+          seqlen: r.seqlen,
+          windows: r.windows,
+          tokens: r.tokens,
+          text_tokens: r.textTokens,
+          ppl: r.ppl,
+          mean_nll: r.meanNll,
+          eval_seconds: r.seconds,
+          tokens_per_second: r.tokens / r.seconds,
+          model_gpu_bytes: model.bytes(),
+          peak_gpu_bytes: gpu.pool.stats().peak,
+          adapter: gpu.name,
+          fallback_adapter: gpu.isFallback,
+          date: prov.date,
+          deno: prov.deno,
+          git_commit: prov.git_commit,
+        };
+        rows.push(row);
+        const file = await appendResults(o.out, [row]);
+        log(`${method} ${modelDir} on ${path}: ppl ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.seqlen}, ` +
+          `${(r.tokens / r.seconds).toFixed(0)} tok/s) → ${file}`);
+      }
+    }
+    model.release();
+  }
+  return rows;
+}
+
+if (import.meta.main) {
+  try {
+    const o = parseBenchArgs(Deno.args);
+    if (o === "help") console.log(HELP);
+    else await runBench(o);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+}

@@ -2,7 +2,9 @@
 // tokenizers. .ci/python-setup installs them into .venv from the local pip mirror. Tests that need
 // Python are ignored (and counted as skipped) where it is missing, never faked.
 
-const CANDIDATES = [Deno.env.get("QUANTLAB_PYTHON"), ".venv/bin/python", "python3"].filter(Boolean) as string[];
+const CANDIDATES = [Deno.env.get("QUANTLAB_PYTHON"), ".venv/bin/python", "python3"].filter(
+  Boolean,
+) as string[];
 
 async function probe(exe: string): Promise<boolean> {
   try {
@@ -27,7 +29,9 @@ export async function python(): Promise<string | null> {
         break;
       }
     }
-    if (!found) console.error("python with safetensors, tokenizers and numpy not found: cross-check tests are skipped");
+    if (!found) {
+      console.error("python with safetensors, tokenizers and numpy not found: cross-check tests are skipped");
+    }
   }
   return found;
 }
@@ -36,7 +40,8 @@ export async function python(): Promise<string | null> {
 export async function runPython(script: string, args: string[] = []): Promise<string> {
   const exe = await python();
   if (!exe) throw new Error("python unavailable");
-  const p = new Deno.Command(exe, { args: ["-", ...args], stdin: "piped", stdout: "piped", stderr: "piped" }).spawn();
+  const p = new Deno.Command(exe, { args: ["-", ...args], stdin: "piped", stdout: "piped", stderr: "piped" })
+    .spawn();
   const w = p.stdin.getWriter();
   await w.write(new TextEncoder().encode(script));
   await w.close();

@@ -31,7 +31,10 @@ export const BenchOptions = z.object({
     const ms = s.split(",").map((m) => m.trim()).filter(Boolean);
     for (const m of ms) {
       if (!(METHODS as readonly string[]).includes(m)) {
-        ctx.addIssue({ code: "custom", message: `unknown method "${m}"; available now: ${METHODS.join(", ")}` });
+        ctx.addIssue({
+          code: "custom",
+          message: `unknown method "${m}"; available now: ${METHODS.join(", ")}`,
+        });
       }
     }
     return ms;
@@ -92,7 +95,9 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   if (values.help) return "help";
   const r = BenchOptions.safeParse({ model: [], dataset: [], ...values });
   if (!r.success) {
-    const where = (i: z.core.$ZodIssue) => (i.path.length && !i.message.startsWith("--") ? `--${i.path.join(".")}: ` : "");
+    const where = (
+      i: z.core.$ZodIssue,
+    ) => (i.path.length && !i.message.startsWith("--") ? `--${i.path.join(".")}: ` : "");
     throw new Error(r.error.issues.map((i) => `${where(i)}${i.message}`).join("\n"));
   }
   return r.data;
@@ -122,7 +127,9 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
             const now = performance.now();
             if (now - last > 2000 || done === total) {
               last = now;
-              log(`  ${method} ${modelDir} on ${path}: window ${done}/${total}, ppl so far ${ppl.toFixed(4)}`);
+              log(
+                `  ${method} ${modelDir} on ${path}: window ${done}/${total}, ppl so far ${ppl.toFixed(4)}`,
+              );
             }
           },
         });
@@ -153,8 +160,10 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
         };
         rows.push(row);
         const file = await appendResults(o.out, [row]);
-        log(`${method} ${modelDir} on ${path}: ppl ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.seqlen}, ` +
-          `${(r.tokens / r.seconds).toFixed(0)} tok/s) → ${file}`);
+        log(
+          `${method} ${modelDir} on ${path}: ppl ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.seqlen}, ` +
+            `${(r.tokens / r.seconds).toFixed(0)} tok/s) → ${file}`,
+        );
       }
     }
     model.release();

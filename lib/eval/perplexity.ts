@@ -35,7 +35,9 @@ export function windowCount(tokens: number, seqlen: number, maxWindows?: number)
 
 export async function perplexity(model: CausalLM, ids: ArrayLike<number>, o: PplOptions): Promise<PplResult> {
   const { seqlen } = o;
-  if (!(Number.isInteger(seqlen) && seqlen >= 2)) throw new Error(`seqlen must be an integer ≥ 2, got ${seqlen}`);
+  if (!(Number.isInteger(seqlen) && seqlen >= 2)) {
+    throw new Error(`seqlen must be an integer ≥ 2, got ${seqlen}`);
+  }
   const windows = windowCount(ids.length, seqlen, o.maxWindows);
   if (windows < 1) {
     throw new Error(`the text has ${ids.length} tokens, fewer than one window of seqlen ${seqlen}`);
@@ -56,7 +58,9 @@ export async function perplexity(model: CausalLM, ids: ArrayLike<number>, o: Ppl
     const host = await readF32(nll);
     nll.release();
     for (let r = 0; r < seqlen - 1; r++) {
-      if (!Number.isFinite(host[r])) throw new Error(`window ${w}, position ${r}: NLL is ${host[r]} (NaN/Inf in activations)`);
+      if (!Number.isFinite(host[r])) {
+        throw new Error(`window ${w}, position ${r}: NLL is ${host[r]} (NaN/Inf in activations)`);
+      }
       nllSum += host[r];
     }
     o.onWindow?.(w + 1, windows, Math.exp(nllSum / ((w + 1) * (seqlen - 1))));

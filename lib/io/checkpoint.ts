@@ -19,13 +19,18 @@ export class Checkpoint {
       if (!parsed.success) throw new Error(`${indexPath}: not a safetensors index (no weight_map)`);
       const shards = new Map<string, SafetensorsFile>();
       for (const shard of new Set(Object.values(parsed.data.weight_map))) {
-        if (shard.includes("/") || shard.includes("..")) throw new Error(`${indexPath}: bad shard name ${shard}`);
+        if (shard.includes("/") || shard.includes("..")) {
+          throw new Error(`${indexPath}: bad shard name ${shard}`);
+        }
         shards.set(shard, await SafetensorsFile.open(`${dir}/${shard}`));
       }
       for (const [name, shard] of Object.entries(parsed.data.weight_map)) {
         const f = shards.get(shard)!;
         if (!f.header.tensors.has(name)) {
-          throw new SafetensorsError(f.path, `the index lists tensor ${name} here, but the file has no such tensor`);
+          throw new SafetensorsError(
+            f.path,
+            `the index lists tensor ${name} here, but the file has no such tensor`,
+          );
         }
         files.set(name, f);
       }
@@ -33,7 +38,9 @@ export class Checkpoint {
       const f = await SafetensorsFile.open(`${dir}/model.safetensors`);
       for (const name of f.names()) files.set(name, f);
     } else {
-      throw new Error(`${dir}: no model.safetensors or model.safetensors.index.json (only safetensors checkpoints are read)`);
+      throw new Error(
+        `${dir}: no model.safetensors or model.safetensors.index.json (only safetensors checkpoints are read)`,
+      );
     }
     return new Checkpoint(dir, files);
   }
@@ -61,7 +68,10 @@ export class Checkpoint {
     const f = this.fileOf(name);
     const t = f.info(name);
     if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
-      throw new SafetensorsError(f.path, `tensor ${name} has shape [${t.shape}], but config.json implies [${shape}]`);
+      throw new SafetensorsError(
+        f.path,
+        `tensor ${name} has shape [${t.shape}], but config.json implies [${shape}]`,
+      );
     }
     const bytes = await f.readBytes(name);
     let out: Float32Array<ArrayBuffer>;
@@ -72,7 +82,10 @@ export class Checkpoint {
     else throw new SafetensorsError(f.path, `tensor ${name} is ${t.dtype}, expected a float dtype`);
     for (let i = 0; i < out.length; i++) {
       if (!Number.isFinite(out[i])) {
-        throw new SafetensorsError(f.path, `tensor ${name} has a non-finite value (${out[i]}) at flat index ${i}`);
+        throw new SafetensorsError(
+          f.path,
+          `tensor ${name} has a non-finite value (${out[i]}) at flat index ${i}`,
+        );
       }
     }
     return out;

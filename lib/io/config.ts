@@ -37,7 +37,7 @@ const LlamaRaw = z.object({
   tie_word_embeddings: z.boolean().optional(),
   attention_bias: z.boolean().optional(),
   mlp_bias: z.boolean().optional(),
-  hidden_act: z.literal("silu", { message: "only hidden_act \"silu\" (SwiGLU) is supported" }).default("silu"),
+  hidden_act: z.literal("silu", { message: 'only hidden_act "silu" (SwiGLU) is supported' }).default("silu"),
   sliding_window: z.number().int().positive().nullish(),
   use_sliding_window: z.boolean().optional(),
   torch_dtype: z.string().nullish(),
@@ -54,9 +54,12 @@ const OptRaw = z.object({
   word_embed_proj_dim: pos.optional(),
   do_layer_norm_before: z.boolean().default(true),
   _remove_final_layer_norm: z.boolean().default(false),
-  activation_function: z.enum(["relu", "gelu"], { message: "activation_function must be relu or gelu" }).default("relu"),
+  activation_function: z.enum(["relu", "gelu"], { message: "activation_function must be relu or gelu" })
+    .default("relu"),
   enable_bias: z.boolean().default(true),
-  layer_norm_elementwise_affine: z.literal(true, { message: "only affine LayerNorm is supported" }).default(true),
+  layer_norm_elementwise_affine: z.literal(true, { message: "only affine LayerNorm is supported" }).default(
+    true,
+  ),
   tie_word_embeddings: z.boolean().default(true),
   torch_dtype: z.string().nullish(),
   dtype: z.string().nullish(),
@@ -123,7 +126,9 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   if (!SUPPORTED_ARCHITECTURES.includes(arch)) {
     throw new ConfigError(
       file,
-      `unsupported architecture ${JSON.stringify(arch ?? null)}; supported: ${SUPPORTED_ARCHITECTURES.join(", ")}`,
+      `unsupported architecture ${JSON.stringify(arch ?? null)}; supported: ${
+        SUPPORTED_ARCHITECTURES.join(", ")
+      }`,
     );
   }
   if (arch === "OPTForCausalLM") {
@@ -131,7 +136,10 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
     if (!r.success) throw new ConfigError(file, zodMessage(r.error));
     const c = r.data;
     if (c.hidden_size % c.num_attention_heads) {
-      throw new ConfigError(file, `hidden_size ${c.hidden_size} is not divisible by ${c.num_attention_heads} heads`);
+      throw new ConfigError(
+        file,
+        `hidden_size ${c.hidden_size} is not divisible by ${c.num_attention_heads} heads`,
+      );
     }
     return {
       arch,
@@ -162,13 +170,20 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   }
   const kvHeads = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % kvHeads) {
-    throw new ConfigError(file, `num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${kvHeads}`);
+    throw new ConfigError(
+      file,
+      `num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${kvHeads}`,
+    );
   }
   const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
-  if (!Number.isInteger(headDim) || headDim % 2) throw new ConfigError(file, `head_dim ${headDim} must be an even integer`);
+  if (!Number.isInteger(headDim) || headDim % 2) {
+    throw new ConfigError(file, `head_dim ${headDim} must be an even integer`);
+  }
   const qwen = arch === "Qwen2ForCausalLM";
   // Mistral's window applies whenever set; Qwen2's only with use_sliding_window.
-  const sliding = arch === "MistralForCausalLM" || (qwen && c.use_sliding_window) ? c.sliding_window ?? null : null;
+  const sliding = arch === "MistralForCausalLM" || (qwen && c.use_sliding_window)
+    ? c.sliding_window ?? null
+    : null;
   return {
     arch,
     family: "llama",

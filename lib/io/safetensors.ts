@@ -85,7 +85,9 @@ export function parseHeader(file: string, json: string, headerLen: number, fileS
     }
     const t = r.data;
     const [begin, end] = t.data_offsets;
-    if (begin > end) throw new SafetensorsError(file, `tensor ${name}: data_offsets [${begin}, ${end}] are reversed`);
+    if (begin > end) {
+      throw new SafetensorsError(file, `tensor ${name}: data_offsets [${begin}, ${end}] are reversed`);
+    }
     if (end > dataSize) {
       throw new SafetensorsError(
         file,
@@ -107,8 +109,18 @@ export function parseHeader(file: string, json: string, headerLen: number, fileS
   let at = 0;
   for (const [name, t] of sorted) {
     const [begin, end] = t.data_offsets;
-    if (begin < at) throw new SafetensorsError(file, `tensor ${name}: bytes [${begin}, ${end}) overlap the previous tensor`);
-    if (begin > at) throw new SafetensorsError(file, `tensor ${name}: gap before byte ${begin} (previous data ends at ${at})`);
+    if (begin < at) {
+      throw new SafetensorsError(
+        file,
+        `tensor ${name}: bytes [${begin}, ${end}) overlap the previous tensor`,
+      );
+    }
+    if (begin > at) {
+      throw new SafetensorsError(
+        file,
+        `tensor ${name}: gap before byte ${begin} (previous data ends at ${at})`,
+      );
+    }
     at = end;
   }
   if (at !== dataSize) {
@@ -138,7 +150,10 @@ export class SafetensorsFile {
       }
       const headerLen = Number(len);
       if (8 + headerLen > size) {
-        throw new SafetensorsError(path, `header length ${headerLen} runs past the end of the ${size}-byte file`);
+        throw new SafetensorsError(
+          path,
+          `header length ${headerLen} runs past the end of the ${size}-byte file`,
+        );
       }
       const json = new TextDecoder("utf-8", { fatal: true }).decode(await readExact(f, 8, headerLen, path));
       return new SafetensorsFile(path, parseHeader(path, json, headerLen, size), size);
@@ -177,7 +192,10 @@ async function readExact(f: Deno.FsFile, pos: number, n: number, file: string, t
   while (got < n) {
     const r = await f.read(buf.subarray(got));
     if (r === null) {
-      throw new SafetensorsError(file, `${tensor ? `tensor ${tensor}: ` : ""}unexpected end of file at byte ${pos + got}`);
+      throw new SafetensorsError(
+        file,
+        `${tensor ? `tensor ${tensor}: ` : ""}unexpected end of file at byte ${pos + got}`,
+      );
     }
     got += r;
   }
@@ -211,7 +229,9 @@ export async function writeSafetensors(
     if (numel * DTYPE_BYTES[t.dtype] !== t.data.byteLength) {
       throw new SafetensorsError(
         path,
-        `tensor ${t.name}: shape [${t.shape}] × ${t.dtype} needs ${numel * DTYPE_BYTES[t.dtype]} bytes, got ${t.data.byteLength}`,
+        `tensor ${t.name}: shape [${t.shape}] × ${t.dtype} needs ${
+          numel * DTYPE_BYTES[t.dtype]
+        } bytes, got ${t.data.byteLength}`,
       );
     }
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + t.data.byteLength] };
@@ -226,6 +246,10 @@ export async function writeSafetensors(
   }
   const len = new Uint8Array(8);
   new DataView(len.buffer).setBigUint64(0, BigInt(json.length), true);
-  const parts = [len, json, ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
+  const parts = [
+    len,
+    json,
+    ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+  ];
   await writeFileAtomic(path, parts);
 }

@@ -22,7 +22,11 @@ export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: Attentio
     "attention",
     `k/v are not [T, Hkv·Dh]: ${sizes}`,
   );
-  need(headDim <= 256 && headDim % 4 === 0, "attention", `head_dim ${headDim} must be a multiple of 4, at most 256`);
+  need(
+    headDim <= 256 && headDim % 4 === 0,
+    "attention",
+    `head_dim ${headDim} must be a multiple of 4, at most 256`,
+  );
   const out = empty(b.gpu, q.shape, "f32", "attention.out");
   // Private arrays sized to the head dim (in vec4, rounded to 8) keep registers small on real GPUs.
   const D4MAX = Math.ceil(headDim / 32) * 8;

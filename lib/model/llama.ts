@@ -59,7 +59,9 @@ export class LlamaModel implements CausalLM {
         ["mlp.up_proj", c.intermediate, c.hidden, c.mlpBias],
         ["mlp.down_proj", c.hidden, c.intermediate, c.mlpBias],
       ];
-      for (const [n, out, inp, bias] of shapes) lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, bias));
+      for (const [n, out, inp, bias] of shapes) {
+        lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, bias));
+      }
       blocks.push({
         inputNorm: await w.tensor(`${p}.input_layernorm.weight`, [c.hidden]),
         postNorm: await w.tensor(`${p}.post_attention_layernorm.weight`, [c.hidden]),
@@ -81,7 +83,9 @@ export class LlamaModel implements CausalLM {
     const p = `model.layers.${i}`;
     const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
     if (c.slidingWindow !== null && seq > c.slidingWindow) {
-      throw new Error(`${c.arch}: sequence length ${seq} exceeds the sliding window ${c.slidingWindow} (not implemented)`);
+      throw new Error(
+        `${c.arch}: sequence length ${seq} exceeds the sliding window ${c.slidingWindow} (not implemented)`,
+      );
     }
     const n1 = rmsnorm(b, h, blk.inputNorm, c.rmsEps);
     for (const n of ["q_proj", "k_proj", "v_proj"]) capture?.(`${p}.self_attn.${n}`, n1);
@@ -137,4 +141,3 @@ export class LlamaModel implements CausalLM {
     this.rope.sin.release();
   }
 }
-

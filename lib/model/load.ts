@@ -6,13 +6,15 @@ import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { Checkpoint } from "../io/checkpoint.ts";
 import { readConfig } from "../io/config.ts";
 import { LlamaModel } from "./llama.ts";
-import { checkIds, type CausalLM } from "./model.ts";
+import { type CausalLM, checkIds } from "./model.ts";
 import { OptModel } from "./opt.ts";
 
 export async function loadModel(gpu: Gpu, dir: string): Promise<CausalLM> {
   const config = await readConfig(dir);
   const ckpt = await Checkpoint.open(dir);
-  return config.family === "opt" ? await OptModel.load(gpu, ckpt, config) : await LlamaModel.load(gpu, ckpt, config);
+  return config.family === "opt"
+    ? await OptModel.load(gpu, ckpt, config)
+    : await LlamaModel.load(gpu, ckpt, config);
 }
 
 /** Encode embed → all blocks → head for ids (B sequences of `seq` tokens) into `b`; logits [T, V]. */
@@ -33,7 +35,11 @@ export function encodeForward(b: Batch, model: CausalLM, ids: ArrayLike<number>,
 }
 
 /** Logits for one or more sequences, read back to the host ([T, V] row-major). */
-export async function logits(model: CausalLM, ids: ArrayLike<number>, seq = ids.length): Promise<Float32Array> {
+export async function logits(
+  model: CausalLM,
+  ids: ArrayLike<number>,
+  seq = ids.length,
+): Promise<Float32Array> {
   const b = new Batch(model.gpu);
   const out = encodeForward(b, model, ids, seq);
   await b.submit();

@@ -51,7 +51,9 @@ export class WeightLoader {
 
   async #load(name: string, shape: number[]): Promise<Tensor> {
     if (!this.ckpt.has(name)) {
-      throw new Error(`${this.ckpt.dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`);
+      throw new Error(
+        `${this.ckpt.dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`,
+      );
     }
     const data = await this.ckpt.readF32(name, shape);
     return upload(this.gpu, data, shape, name);
@@ -74,7 +76,9 @@ export function releaseAll(others: Iterable<Tensor>, linears: Iterable<Linear>):
 /** Check token ids against the vocabulary before they reach a gather kernel. */
 export function checkIds(ids: ArrayLike<number>, vocab: number): void {
   for (let i = 0; i < ids.length; i++) {
-    if (!(ids[i] >= 0 && ids[i] < vocab)) throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${vocab}`);
+    if (!(ids[i] >= 0 && ids[i] < vocab)) {
+      throw new Error(`token id ${ids[i]} at position ${i} is outside the vocabulary of ${vocab}`);
+    }
   }
 }
 

@@ -60,10 +60,15 @@ export class OptModel implements CausalLM {
       b: await w.tensor(`${n}.bias`, [c.hidden]),
     });
     const embed = await w.tensor(`${prefix}.embed_tokens.weight`, [c.vocab, c.wordEmbedDim]);
-    const pos = await w.tensor(`${prefix}.embed_positions.weight`, [c.maxPositions + POSITION_OFFSET, c.hidden]);
+    const pos = await w.tensor(`${prefix}.embed_positions.weight`, [
+      c.maxPositions + POSITION_OFFSET,
+      c.hidden,
+    ]);
     const proj = c.wordEmbedDim !== c.hidden;
     const projectIn = proj ? await w.tensor(`${prefix}.project_in.weight`, [c.hidden, c.wordEmbedDim]) : null;
-    const projectOut = proj ? await w.tensor(`${prefix}.project_out.weight`, [c.wordEmbedDim, c.hidden]) : null;
+    const projectOut = proj
+      ? await w.tensor(`${prefix}.project_out.weight`, [c.wordEmbedDim, c.hidden])
+      : null;
     const finalNorm = c.finalLayerNorm ? await norm(`${prefix}.final_layer_norm`) : null;
     const blocks: Block[] = [];
     for (let i = 0; i < c.layers; i++) {
@@ -78,7 +83,11 @@ export class OptModel implements CausalLM {
         ["fc2", c.hidden, c.ffn],
       ];
       for (const [n, out, inp] of shapes) lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, c.bias));
-      blocks.push({ attnNorm: await norm(`${p}.self_attn_layer_norm`), ffnNorm: await norm(`${p}.final_layer_norm`), lin });
+      blocks.push({
+        attnNorm: await norm(`${p}.self_attn_layer_norm`),
+        ffnNorm: await norm(`${p}.final_layer_norm`),
+        lin,
+      });
     }
     const head = c.tied ? embed : await w.tensor("lm_head.weight", [c.vocab, c.wordEmbedDim]);
     return new OptModel(gpu, c, embed, head, pos, projectIn, projectOut, finalNorm, blocks, w.others);
@@ -87,14 +96,18 @@ export class OptModel implements CausalLM {
   embed(b: Batch, ids: Tensor, seq: number): Tensor {
     const c = this.config;
     const T = ids.numel;
-    if (seq > c.maxPositions) throw new Error(`OPT: sequence length ${seq} exceeds max_position_embeddings ${c.maxPositions}`);
+    if (seq > c.maxPositions) {
+      throw new Error(`OPT: sequence length ${seq} exceeds max_position_embeddings ${c.maxPositions}`);
+    }
     let h = embedding(b, ids, this.embedTokens);
     if (this.projectIn) {
       const p = matmul(b, h, this.projectIn);
       h.release();
       h = p;
     }
-    const posIds = upload(this.gpu, Uint32Array.from({ length: T }, (_, t) => (t % seq) + POSITION_OFFSET), [T], "opt.positions");
+    const posIds = upload(this.gpu, Uint32Array.from({ length: T }, (_, t) => (t % seq) + POSITION_OFFSET), [
+      T,
+    ], "opt.positions");
     const pe = embedding(b, posIds, this.embedPositions);
     posIds.release();
     addInPlace(b, h, pe);

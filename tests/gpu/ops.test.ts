@@ -104,7 +104,13 @@ Deno.test("rope rotates halves with transformers' convention, per sequence", asy
 // thread walked all keys (it did, and rows past ~496 came out wrong).
 Deno.test("causal attention with grouped KV heads matches float64", async () => {
   for (
-    const [T, seq, Hq, Hkv, Dh] of [[1, 1, 1, 1, 4], [10, 5, 4, 2, 16], [75, 75, 6, 2, 36], [8, 8, 2, 2, 64], [520, 520, 2, 1, 64]]
+    const [T, seq, Hq, Hkv, Dh] of [
+      [1, 1, 1, 1, 4],
+      [10, 5, 4, 2, 16],
+      [75, 75, 6, 2, 36],
+      [8, 8, 2, 2, 64],
+      [520, 520, 2, 1, 64],
+    ]
   ) {
     const q = randn(T * Hq * Dh, T), k = randn(T * Hkv * Dh, Dh), v = randn(T * Hkv * Dh, Hq);
     poisonNext(gpu, T * Hq * Dh);

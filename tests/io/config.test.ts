@@ -25,24 +25,45 @@ Deno.test("fixture configs parse, in both rope dialects", async () => {
     [4, 2, 64, 10000, false, "float16"],
   );
   const stories = await readConfig(`${FIXTURES}/stories260K`); // top-level rope_theta, torch_dtype
-  assert.ok(stories.family === "llama" && stories.tied && stories.headDim === 8 && stories.dtype === "float32");
+  assert.ok(
+    stories.family === "llama" && stories.tied && stories.headDim === 8 && stories.dtype === "float32",
+  );
   const opt = await readConfig(`${FIXTURES}/tiny-opt`);
   assert.ok(opt.family === "opt");
   if (opt.family !== "opt") return;
-  assert.deepStrictEqual([opt.wordEmbedDim, opt.preLayerNorm, opt.finalLayerNorm, opt.tied], [64, true, true, true]);
+  assert.deepStrictEqual([opt.wordEmbedDim, opt.preLayerNorm, opt.finalLayerNorm, opt.tied], [
+    64,
+    true,
+    true,
+    true,
+  ]);
 });
 
 Deno.test("rope theta comes from either place; torch_dtype or dtype", () => {
   const a = parseConfig({ ...llamaBase, rope_theta: 500000, torch_dtype: "bfloat16" });
-  const b = parseConfig({ ...llamaBase, rope_parameters: { rope_theta: 1e6, rope_type: "default" }, dtype: "float16" });
+  const b = parseConfig({
+    ...llamaBase,
+    rope_parameters: { rope_theta: 1e6, rope_type: "default" },
+    dtype: "float16",
+  });
   assert.ok(a.family === "llama" && a.ropeTheta === 500000 && a.dtype === "bfloat16");
   assert.ok(b.family === "llama" && b.ropeTheta === 1e6 && b.dtype === "float16");
 });
 
 Deno.test("Mistral and Qwen2 specifics: sliding window, q/k/v biases", () => {
-  const m = parseConfig({ ...llamaBase, architectures: ["MistralForCausalLM"], num_key_value_heads: 2, sliding_window: 4096 });
+  const m = parseConfig({
+    ...llamaBase,
+    architectures: ["MistralForCausalLM"],
+    num_key_value_heads: 2,
+    sliding_window: 4096,
+  });
   assert.ok(m.family === "llama" && m.slidingWindow === 4096 && m.kvHeads === 2 && !m.qkvBias);
-  const q = parseConfig({ ...llamaBase, architectures: ["Qwen2ForCausalLM"], sliding_window: 4096, tie_word_embeddings: true });
+  const q = parseConfig({
+    ...llamaBase,
+    architectures: ["Qwen2ForCausalLM"],
+    sliding_window: 4096,
+    tie_word_embeddings: true,
+  });
   assert.ok(q.family === "llama" && q.qkvBias && !q.oBias && q.slidingWindow === null && q.tied);
 });
 
@@ -53,8 +74,14 @@ Deno.test("unknown architectures and bad values are named", () => {
   );
   assert.throws(() => parseConfig({ hidden_size: 3 }), /unsupported architecture null/);
   assert.throws(() => parseConfig({ ...llamaBase, hidden_size: -64 }), /hidden_size: Too small/);
-  assert.throws(() => parseConfig({ ...llamaBase, num_key_value_heads: 3 }), /not a multiple of num_key_value_heads 3/);
-  assert.throws(() => parseConfig({ ...llamaBase, hidden_act: "gelu" }), /hidden_act: only hidden_act "silu"/);
+  assert.throws(
+    () => parseConfig({ ...llamaBase, num_key_value_heads: 3 }),
+    /not a multiple of num_key_value_heads 3/,
+  );
+  assert.throws(
+    () => parseConfig({ ...llamaBase, hidden_act: "gelu" }),
+    /hidden_act: only hidden_act "silu"/,
+  );
   assert.throws(
     () => parseConfig({ ...llamaBase, rope_scaling: { rope_type: "llama3", factor: 8 } }),
     /rope type "llama3" is not supported/,

@@ -76,7 +76,11 @@ with safe_open(sys.argv[1], "np") as f:
     const got = JSON.parse(out);
     assert.deepStrictEqual(got.meta, { producer: "quantlab" });
     for (const [name, data] of Object.entries(mine)) {
-      assert.strictEqual(got.t[name][1], hex(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)), name);
+      assert.strictEqual(
+        got.t[name][1],
+        hex(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
+        name,
+      );
     }
     assert.deepStrictEqual(got.t.a[0], [3, 4]);
   },
@@ -88,7 +92,11 @@ Deno.test("files we write are read exactly by npm:safetensors, an independent re
   const mine = await writeOurs(`${dir}/ours.safetensors`, null);
   const st = new SafeTensor(await Deno.readFile(`${dir}/ours.safetensors`));
   for (const [name, data] of Object.entries(mine)) {
-    assert.deepStrictEqual(st.getTensor(name), new Uint8Array(data.buffer, data.byteOffset, data.byteLength), name);
+    assert.deepStrictEqual(
+      st.getTensor(name),
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      name,
+    );
   }
   // Our reader round-trips it too.
   const f = await SafetensorsFile.open(`${dir}/ours.safetensors`);
@@ -107,24 +115,54 @@ async function craft(header: unknown, data: number, headerLenOverride?: number):
 }
 
 Deno.test("malformed safetensors are refused with file and tensor named", async () => {
-  const ok = { x: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, y: { dtype: "F32", shape: [1], data_offsets: [8, 12] } };
+  const ok = {
+    x: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+    y: { dtype: "F32", shape: [1], data_offsets: [8, 12] },
+  };
   const cases: [string, Promise<string>, RegExp][] = [
-    ["truncated data", craft(ok, 6), /tensor x: data ends at byte 8 of the data section, but the file has only 6 data bytes \(truncated\?\)/],
-    ["header length past the end", craft(ok, 12, 10_000), /header length 10000 runs past the end of the \d+-byte file/],
-    ["header length over the cap", craft(ok, 12, 2 ** 40), /header length 1099511627776 exceeds the 100000000-byte cap/],
+    [
+      "truncated data",
+      craft(ok, 6),
+      /tensor x: data ends at byte 8 of the data section, but the file has only 6 data bytes \(truncated\?\)/,
+    ],
+    [
+      "header length past the end",
+      craft(ok, 12, 10_000),
+      /header length 10000 runs past the end of the \d+-byte file/,
+    ],
+    [
+      "header length over the cap",
+      craft(ok, 12, 2 ** 40),
+      /header length 1099511627776 exceeds the 100000000-byte cap/,
+    ],
     [
       "overlapping offsets",
-      craft({ x: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, y: { dtype: "F32", shape: [1], data_offsets: [4, 8] } }, 8),
+      craft({
+        x: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+        y: { dtype: "F32", shape: [1], data_offsets: [4, 8] },
+      }, 8),
       /tensor y: bytes \[4, 8\) overlap the previous tensor/,
     ],
-    ["unknown dtype", craft({ x: { dtype: "F12", shape: [1], data_offsets: [0, 4] } }, 4), /tensor x: unknown dtype "F12"/],
+    [
+      "unknown dtype",
+      craft({ x: { dtype: "F12", shape: [1], data_offsets: [0, 4] } }, 4),
+      /tensor x: unknown dtype "F12"/,
+    ],
     [
       "shape and byte length disagree",
       craft({ x: { dtype: "F16", shape: [3], data_offsets: [0, 8] } }, 8),
       /tensor x: shape \[3\] × F16 is 6 bytes, but data_offsets span 8/,
     ],
-    ["a gap", craft({ x: { dtype: "U8", shape: [2], data_offsets: [2, 4] } }, 4), /tensor x: gap before byte 2/],
-    ["trailing bytes", craft({ x: { dtype: "U8", shape: [2], data_offsets: [0, 2] } }, 5), /3 bytes after the last tensor/],
+    [
+      "a gap",
+      craft({ x: { dtype: "U8", shape: [2], data_offsets: [2, 4] } }, 4),
+      /tensor x: gap before byte 2/,
+    ],
+    [
+      "trailing bytes",
+      craft({ x: { dtype: "U8", shape: [2], data_offsets: [0, 2] } }, 5),
+      /3 bytes after the last tensor/,
+    ],
     ["header not JSON", craft("{oops", 0), /header is not a JSON object|not valid JSON/],
   ];
   for (const [what, p, re] of cases) {
@@ -138,7 +176,10 @@ Deno.test("malformed safetensors are refused with file and tensor named", async 
   const tiny = await Deno.makeTempFile();
   await Deno.writeFile(tiny, new Uint8Array(5));
   await assert.rejects(SafetensorsFile.open(tiny), /file is 5 bytes, too short for a header length/);
-  assert.throws(() => parseHeader("h", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 0]}}", 0, 8), /reversed/);
+  assert.throws(
+    () => parseHeader("h", '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}', 0, 8),
+    /reversed/,
+  );
 });
 
 Deno.test("a tensor that is missing, or whose bytes end early, is named", async () => {
@@ -152,7 +193,12 @@ Deno.test("a tensor that is missing, or whose bytes end early, is named", async 
 Deno.test("the writer refuses inconsistent tensors and leaves no partial file", async () => {
   const dir = await Deno.makeTempDir();
   await assert.rejects(
-    writeSafetensors(`${dir}/bad.safetensors`, [{ name: "a", dtype: "F32", shape: [3], data: new Float32Array(2) }]),
+    writeSafetensors(`${dir}/bad.safetensors`, [{
+      name: "a",
+      dtype: "F32",
+      shape: [3],
+      data: new Float32Array(2),
+    }]),
     /tensor a: shape \[3\] × F32 needs 12 bytes, got 8/,
   );
   assert.deepStrictEqual([...Deno.readDirSync(dir)], []);

@@ -1,0 +1,99 @@
+// Perplexity equals transformers' (SOURCES.md) on the fixture model within 0.1%, with the
+// GPTQ/AWQ protocol; the CLI writes the result rows; short or empty texts are refused.
+
+import assert from "node:assert";
+import { getGpu } from "../../lib/gpu/device.ts";
+import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
+import { perplexity } from "../../lib/eval/perplexity.ts";
+import { readResults } from "../../lib/eval/results.ts";
+import { readEvalText } from "../../lib/eval/text.ts";
+import { loadTokenizer } from "../../lib/io/tokenizer.ts";
+import { loadModel } from "../../lib/model/load.ts";
+import { FIXTURES } from "../python.ts";
+
+const gpu = await getGpu();
+const LLAMA = `${FIXTURES}/tiny-llama`;
+
+// Reference values: transformers 5.18 / torch 2.13, float32 compute (SOURCES.md).
+const REFERENCE: [string, number][] = [
+  ["text/wiki.test.raw", 171.6299],
+  ["text/books.valid.txt", 103.9723],
+];
+
+for (const [text, want] of REFERENCE) {
+  Deno.test(`tiny-llama ppl on ${text}, first 32 windows of 512, equals transformers (${want}) within 0.1%`, async () => {
+    const model = await loadModel(gpu, LLAMA);
+    const tok = await loadTokenizer(LLAMA);
+    const ids = tok.encode((await readEvalText(`${FIXTURES}/${text}`)).text);
+    const r = await perplexity(model, ids, { seqlen: 512, maxWindows: 32 });
+    assert.strictEqual(r.windows, 32);
+    assert.strictEqual(r.tokens, 32 * 512);
+    const rel = Math.abs(r.ppl - want) / want;
+    assert.ok(rel < 1e-3, `ppl ${r.ppl} vs ${want}: ${(rel * 100).toFixed(4)}%`);
+    model.release();
+  });
+}
+
+Deno.test("too-short and empty texts are refused", async () => {
+  const model = await loadModel(gpu, `${FIXTURES}/stories260K`);
+  await assert.rejects(
+    perplexity(model, [1, 2, 3], { seqlen: 512 }),
+    /the text has 3 tokens, fewer than one window of seqlen 512/,
+  );
+  await assert.rejects(perplexity(model, [1, 2, 3], { seqlen: 1 }), /seqlen must be an integer ≥ 2/);
+  model.release();
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/empty.txt`, " \n\n");
+  await assert.rejects(readEvalText(`${dir}/empty.txt`), /empty.txt: the text is empty/);
+  await Deno.writeFile(`${dir}/bad.txt`, new Uint8Array([0x66, 0xff, 0xfe]));
+  await assert.rejects(readEvalText(`${dir}/bad.txt`), /bad.txt: not valid UTF-8/);
+  await assert.rejects(readEvalText(`${dir}/none.txt`), /none.txt: cannot read/);
+});
+
+Deno.test("deno task bench --methods fp writes a results.jsonl row with provenance", async () => {
+  const out = await Deno.makeTempDir();
+  const o = parseBenchArgs([
+    "--model",
+    `${FIXTURES}/stories260K`,
+    "--dataset",
+    `${FIXTURES}/text/tinystories_valid_head.txt`,
+    "--methods",
+    "fp",
+    "--seqlen",
+    "4096",
+    "--max-windows",
+    "2",
+    "--out",
+    out,
+    "--quiet",
+  ]);
+  assert.ok(o !== "help");
+  await runBench(o);
+  const rows = await readResults(`${out}/results.jsonl`);
+  assert.strictEqual(rows.length, 1);
+  const r = rows[0];
+  assert.strictEqual(r.method, "fp");
+  assert.strictEqual(r.seqlen, 512, "seqlen capped at max_position_embeddings");
+  assert.deepStrictEqual([r.windows, r.tokens, r.model_arch], [2, 1024, "LlamaForCausalLM"]);
+  assert.strictEqual(r.dataset_sha256, "79d827fcbe32c7a65db9a6ef8f52bd02191f6ccfe3914b04a636199817f5a757");
+  assert.strictEqual(r.adapter, gpu.name);
+  assert.ok(
+    r.ppl > 1 && r.ppl < 512 && r.model_gpu_bytes > 1_000_000 && r.peak_gpu_bytes >= r.model_gpu_bytes,
+  );
+  // A second run appends.
+  await runBench(o);
+  assert.strictEqual((await readResults(`${out}/results.jsonl`)).length, 2);
+});
+
+Deno.test("bench flags are validated with clear messages", () => {
+  const base = ["--model", "m", "--dataset", "d"];
+  assert.strictEqual(parseBenchArgs(["--help"]), "help");
+  assert.throws(
+    () => parseBenchArgs([...base, "--methods", "fp,gptq9"]),
+    /unknown method "gptq9"; available now: fp/,
+  );
+  assert.throws(() => parseBenchArgs([...base, "--seqlen", "abc"]), /--seqlen: /);
+  assert.throws(() => parseBenchArgs([...base, "--bits", "4,x"]), /--bits takes comma-separated integers/);
+  assert.throws(() => parseBenchArgs([...base, "--frobnicate"]), /Unknown option '--frobnicate'/);
+  assert.throws(() => parseBenchArgs(["--dataset", "d"]), /--model is required/);
+});

@@ -1,0 +1,68 @@
+// Launcher for shaders/qmatmul.wgsl: y = x · Ŵᵀ from packed codes (GEMV for one row, GEMM for
+// more). Split-K for GEMV on hardware adapters, where one thread per 4 words is too few threads.
+
+import { type Batch, grid } from "../gpu/kernel.ts";
+import { empty, type Tensor } from "../gpu/tensor.ts";
+import { checkLoopBudget, dummy, need, shapeStr } from "./common.ts";
+
+export interface PackedWeight {
+  bits: number;
+  per: number;
+  W: number;
+  K: number;
+  N: number;
+  G: number;
+  groupSize: number;
+  words: Tensor; // u32 [K, W]
+  scale: Tensor; // f32 [G, W·per]
+  shift: Tensor | null; // f32 [G, W·per] (uniform formats)
+  codebook: Tensor | null; // f32 [2^bits]
+  bias: Tensor | null;
+}
+
+const TM = 4;
+
+function defines(w: PackedWeight) {
+  return { BITS: w.bits, PER: w.per, CODEBOOK: w.codebook ? "true" : "false" };
+}
+
+/** Threads a hardware adapter wants busy in a GEMV before splitting K is not worth it. */
+const TARGET_THREADS = 16384;
+
+export function qmatmul(b: Batch, x: Tensor, w: PackedWeight, opts: { ksplit?: number } = {}): Tensor {
+  const { K, N, W, G } = w;
+  need(x.dtype === "f32" && x.numel % K === 0, "qmatmul", `x ${shapeStr(x)} is not rows of ${K}`);
+  const M = x.numel / K;
+  const y = empty(b.gpu, [M, N], "f32", "qmatmul.out");
+  const d = dummy(b.gpu);
+  const common = [w.words, w.scale, w.shift ?? d, w.codebook ?? d, w.bias ?? d];
+  if (M === 1) {
+    const threads = W / 4;
+    const ks = opts.ksplit ?? (b.gpu.isFallback ? 1 : Math.max(1, Math.min(G, Math.floor(TARGET_THREADS / threads))));
+    checkLoopBudget(b.gpu, "qmatmul", Math.ceil(G / ks) * w.groupSize + G, `K=${K}`);
+    const sizes = `gemv N=${N} K=${K} bits=${w.bits} ksplit=${ks}`;
+    const params = (ksplit: number) => b.uniform([1, N, K, W, G, w.groupSize, ksplit, w.bias ? 1 : 0]);
+    if (ks === 1) {
+      b.dispatch({ name: "qmatmul", entry: "gemv", defines: defines(w) }, [x, ...common, y, params(1)], grid(b.gpu, threads, 64), sizes);
+    } else {
+      const partial = empty(b.gpu, [ks, N], "f32", "qmatmul.partial");
+      b.dispatch({ name: "qmatmul", entry: "gemv", defines: defines(w) }, [x, ...common, partial, params(ks)], grid(b.gpu, threads * ks, 64), sizes);
+      b.dispatch(
+        { name: "qmatmul", entry: "reduce", defines: defines(w) },
+        [partial, null, null, null, null, w.bias ?? d, y, params(ks)],
+        grid(b.gpu, N, 64),
+        sizes,
+      );
+      partial.release();
+    }
+    return y;
+  }
+  checkLoopBudget(b.gpu, "qmatmul", K + G, `K=${K}`);
+  b.dispatch(
+    { name: "qmatmul", entry: "gemm", defines: defines(w) },
+    [x, ...common, y, b.uniform([M, N, K, W, G, w.groupSize, 1, w.bias ? 1 : 0])],
+    [Math.ceil(W / 8), Math.ceil(M / (8 * TM)), 1],
+    `gemm M=${M} N=${N} K=${K} bits=${w.bits}`,
+  );
+  return y;
+}

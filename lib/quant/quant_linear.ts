@@ -1,0 +1,58 @@
+// A quantized linear layer on the GPU: the record's codes in the run-time layout, read by the
+// dequant-fused qmatmul kernels. The same Linear interface as the FP layer, so models swap them.
+
+import type { Gpu } from "../gpu/device.ts";
+import type { Batch } from "../gpu/kernel.ts";
+import { type Tensor, upload } from "../gpu/tensor.ts";
+import { gatherCols } from "../kernels/gather_cols.ts";
+import { type PackedWeight, qmatmul } from "../kernels/qmatmul.ts";
+import type { Linear } from "../model/linear.ts";
+import type { QuantRecord } from "./record.ts";
+import { toRuntimeLayout } from "./runtime_layout.ts";
+
+export class QuantLinear implements Linear {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  private constructor(readonly name: string, readonly packed: PackedWeight, private perm: Tensor | null, readonly record: QuantRecord) {
+    this.inFeatures = packed.K;
+    this.outFeatures = packed.N;
+  }
+
+  static fromRecord(gpu: Gpu, r: QuantRecord): QuantLinear {
+    const L = toRuntimeLayout(r);
+    const packed: PackedWeight = {
+      bits: L.bits,
+      per: L.per,
+      W: L.W,
+      K: L.K,
+      N: L.N,
+      G: L.G,
+      groupSize: L.groupSize,
+      words: upload(gpu, L.words, [L.K, L.W], `${r.name}.qwords`),
+      scale: upload(gpu, L.scale, [L.G, L.W * L.per], `${r.name}.qscale`),
+      shift: L.codebook ? null : upload(gpu, L.shift, [L.G, L.W * L.per], `${r.name}.qshift`),
+      codebook: L.codebook ? upload(gpu, L.codebook, [L.codebook.length], `${r.name}.codebook`) : null,
+      bias: r.bias ? upload(gpu, Float32Array.from(r.bias), [r.bias.length], `${r.name}.bias`) : null,
+    };
+    const perm = L.perm ? upload(gpu, L.perm, [L.K], `${r.name}.perm`) : null;
+    return new QuantLinear(r.name, packed, perm, r);
+  }
+
+  forward(b: Batch, x: Tensor): Tensor {
+    if (!this.perm) return qmatmul(b, x, this.packed);
+    const xp = gatherCols(b, x, this.perm);
+    const y = qmatmul(b, xp, this.packed);
+    xp.release();
+    return y;
+  }
+
+  bytes(): number {
+    const p = this.packed;
+    return [p.words, p.scale, p.shift, p.codebook, p.bias, this.perm].reduce((n, t) => n + (t?.byteLength ?? 0), 0);
+  }
+
+  release(): void {
+    const p = this.packed;
+    for (const t of [p.words, p.scale, p.shift, p.codebook, p.bias, this.perm]) t?.release();
+  }
+}

@@ -1,0 +1,142 @@
+// y[M, N] = x[M, K] · Ŵᵀ with Ŵ dequantized in registers from packed codes — never materialised.
+//
+// Run-time layout (ours, chosen for speed; exchange formats are converted on load):
+//   w      u32 [K, W]      word (k, j) holds PER = ⌊32 / BITS⌋ adjacent outputs n = j·PER + i at
+//                          input k, code i in bits [BITS·i, BITS·i + BITS). W is a multiple of 4.
+//   scale  f32 [G, W·PER]  per group g (K / G consecutive inputs) and output
+//   shift  f32 [G, W·PER]  uniform: s·(C − z) with C = 2^(BITS−1), so Ŵ = s·(q − C) + shift
+//   cb     f32 [2^BITS]    codebook formats (NF4/FP4): Ŵ = s · cb[q], shift unused
+// Sums run over (q − C) rather than q: the group's correction s·(C − z)·Σx is then small, and
+// little precision is lost to cancellation.
+//
+// gemv (M = 1): a thread owns 4 words (4·PER outputs), loads them as one vec4<u32>, and walks
+// the groups of its K-slice; with a K-split (hardware adapters need the threads) each slice
+// writes partial sums and `reduce` adds them. gemm: a thread owns TM rows × one word.
+{{ENABLE_F16}}
+
+struct Params { M: u32, N: u32, K: u32, W: u32, G: u32, gsize: u32, ksplit: u32, has_bias: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> scale: array<f32>;
+@group(0) @binding(3) var<storage, read> shift: array<f32>;
+@group(0) @binding(4) var<storage, read> cb: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(7) var<uniform> p: Params;
+
+const BITS = {{BITS}}u;
+const PER = {{PER}}u;
+const MASK = (1u << BITS) - 1u;
+const C = f32(1u << (BITS - 1u));
+const CODEBOOK = {{CODEBOOK}};
+const TM = 4u;
+
+fn code(word: u32, i: u32) -> f32 {
+  let q = (word >> (BITS * i)) & MASK;
+  if (CODEBOOK) { return cb[q]; }
+  return f32(q) - C;
+}
+
+fn word_at(k: u32, j: u32) -> u32 {
+  let v = w[(k * p.W + j) / 4u];
+  return v[j % 4u];
+}
+
+@compute @workgroup_size(64)
+fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let W4 = p.W / 4u;
+  if (t >= W4 * p.ksplit) { return; }
+  let j4 = t % W4;      // which vec4 of words
+  let slice = t / W4;   // which K-slice
+  let gPer = (p.G + p.ksplit - 1u) / p.ksplit;
+  let g0 = slice * gPer;
+  let g1 = min(p.G, g0 + gPer);
+  var out: array<f32, 4u * PER>;
+  for (var g = g0; g < g1; g++) {
+    // Zeroed by hand: a `var` without initializer inside a loop was seen keeping the previous
+    // iteration's values (naga → llvmpipe), though WGSL says it starts at zero.
+    var acc: array<f32, 4u * PER>;
+    for (var i = 0u; i < 4u * PER; i++) { acc[i] = 0.0; }
+    var xs = 0.0;
+    for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
+      let xk = x[k];
+      xs += xk;
+      let v = w[k * W4 + j4];
+      for (var c = 0u; c < 4u; c++) {
+        for (var i = 0u; i < PER; i++) { acc[c * PER + i] += xk * code(v[c], i); }
+      }
+    }
+    let n0 = j4 * 4u * PER;
+    for (var i = 0u; i < 4u * PER; i++) {
+      let o = g * p.W * PER + n0 + i;
+      out[i] += scale[o] * acc[i] + select(shift[o] * xs, 0.0, CODEBOOK);
+    }
+  }
+  let n0 = j4 * 4u * PER;
+  for (var i = 0u; i < 4u * PER; i++) {
+    let n = n0 + i;
+    if (n >= p.N) { break; }
+    if (p.ksplit == 1u) {
+      y[n] = out[i] + select(0.0, bias[n], p.has_bias != 0u);
+    } else {
+      y[slice * p.N + n] = out[i]; // partial sums [ksplit, N], summed by `reduce`
+    }
+  }
+}
+
+// y[n] = Σ_slices partial[slice, n] (+ bias): binding 0 (x) holds the partial sums here.
+@compute @workgroup_size(64)
+fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+  let n = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (n >= p.N) { return; }
+  var s = select(0.0, bias[n], p.has_bias != 0u);
+  for (var i = 0u; i < p.ksplit; i++) { s += x[i * p.N + n]; }
+  y[n] = s;
+}
+
+@compute @workgroup_size(8, 8)
+fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j = gid.x;          // word column: outputs j·PER … j·PER + PER − 1
+  let m0 = gid.y * TM;
+  if (j >= p.W || m0 >= p.M) { return; }
+  var xr: array<u32, TM>;
+  for (var r = 0u; r < TM; r++) { xr[r] = min(m0 + r, p.M - 1u) * p.K; }
+  var out: array<array<f32, PER>, TM>;
+  for (var g = 0u; g < p.G; g++) {
+    var acc: array<array<f32, PER>, TM>;
+    var xs: array<f32, TM>;
+    for (var r = 0u; r < TM; r++) {
+      xs[r] = 0.0;
+      for (var i = 0u; i < PER; i++) { acc[r][i] = 0.0; }
+    }
+    for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
+      let word = word_at(k, j);
+      var q: array<f32, PER>;
+      for (var i = 0u; i < PER; i++) { q[i] = code(word, i); }
+      for (var r = 0u; r < TM; r++) {
+        let xk = x[xr[r] + k];
+        xs[r] += xk;
+        for (var i = 0u; i < PER; i++) { acc[r][i] += xk * q[i]; }
+      }
+    }
+    for (var i = 0u; i < PER; i++) {
+      let o = g * p.W * PER + j * PER + i;
+      let s = scale[o];
+      let sh = select(shift[o], 0.0, CODEBOOK);
+      for (var r = 0u; r < TM; r++) { out[r][i] += s * acc[r][i] + sh * xs[r]; }
+    }
+  }
+  for (var r = 0u; r < TM; r++) {
+    let m = m0 + r;
+    if (m >= p.M) { break; }
+    for (var i = 0u; i < PER; i++) {
+      let n = j * PER + i;
+      if (n >= p.N) { break; }
+      y[m * p.N + n] = out[r][i] + select(0.0, bias[n], p.has_bias != 0u);
+    }
+  }
+}

@@ -11,8 +11,10 @@ import { perplexity } from "../eval/perplexity.ts";
 import { appendResults, type ResultRow } from "../eval/results.ts";
 import { readEvalText } from "../eval/text.ts";
 import { provenance } from "../provenance.ts";
+import { bitsPerWeight, type QuantRecord } from "../quant/record.ts";
+import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
 
-export const METHODS = ["fp"] as const;
+export const METHODS = ["fp", "rtn"] as const;
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -55,8 +57,8 @@ export const HELP = `deno task bench — perplexity of models on texts, one JSON
                        repeatable. Llama, Mistral, Qwen2 and OPT architectures.
   --dataset FILE       UTF-8 text file, used as-is; repeatable
   --methods LIST       comma-separated; available now: ${METHODS.join(", ")} (default fp)
-  --bits LIST          bit widths for quantizing methods (e.g. 4,3)
-  --group-size LIST    group sizes for quantizing methods (e.g. 128,-1)
+  --bits LIST          bit widths for quantizing methods (default 4; e.g. 8,4,3)
+  --group-size LIST    group sizes along the input dimension (default 128; -1 = per-channel)
   --seqlen N           window length in tokens (default 2048, capped at the model's positions)
   --max-windows K      evaluate only the first K windows (default: all)
   --seed N             seed for calibration sampling (default 0)
@@ -103,6 +105,25 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   return r.data;
 }
 
+interface Setting {
+  method: string;
+  bits: number | null;
+  groupSize: number | null;
+}
+
+function settings(o: BenchOptions): Setting[] {
+  const out: Setting[] = [];
+  for (const method of o.methods) {
+    if (method === "fp") out.push({ method, bits: null, groupSize: null });
+    else {
+      for (const bits of o.bits ?? [4]) {
+        for (const groupSize of o["group-size"] ?? [128]) out.push({ method, bits, groupSize });
+      }
+    }
+  }
+  return out;
+}
+
 export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
   const gpu = await getGpu();
   const log = (s: string) => o.quiet || console.error(s);
@@ -111,15 +132,24 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
   for (const modelDir of o.model) {
     const tok = await loadTokenizer(modelDir);
-    gpu.pool.resetPeak();
-    const model = await loadModel(gpu, modelDir);
-    const seqlen = Math.min(o.seqlen, model.config.maxPositions);
-    if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${modelDir})`);
+    const texts = [];
     for (const path of o.dataset) {
       const text = await readEvalText(path);
-      const ids = tok.encode(text.text);
-      for (const method of o.methods) {
+      texts.push({ path, text, ids: tok.encode(text.text) });
+    }
+    for (const s of settings(o)) {
+      const label = s.method === "fp" ? "fp" : `${s.method} W${s.bits} g${s.groupSize}`;
+      const model = await loadModel(gpu, modelDir);
+      let quant: QuantizeResult | null = null;
+      if (s.method === "rtn") {
+        quant = await quantizeRtn(model, { bits: s.bits!, groupSize: s.groupSize! });
+        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+      }
+      const seqlen = Math.min(o.seqlen, model.config.maxPositions);
+      if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${modelDir})`);
+      for (const { path, text, ids } of texts) {
         let last = 0;
+        gpu.pool.resetPeak();
         const r = await perplexity(model, ids, {
           seqlen,
           maxWindows: o["max-windows"],
@@ -127,16 +157,14 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
             const now = performance.now();
             if (now - last > 2000 || done === total) {
               last = now;
-              log(
-                `  ${method} ${modelDir} on ${path}: window ${done}/${total}, ppl so far ${ppl.toFixed(4)}`,
-              );
+              log(`  ${label} ${modelDir} on ${path}: window ${done}/${total}, ppl so far ${ppl.toFixed(4)}`);
             }
           },
         });
         const row: ResultRow = {
-          method,
-          bits: null,
-          group_size: null,
+          method: s.method,
+          bits: s.bits,
+          group_size: s.groupSize,
           model: modelDir,
           model_arch: model.config.arch,
           weights_dtype: model.config.dtype,
@@ -151,6 +179,9 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           eval_seconds: r.seconds,
           tokens_per_second: r.tokens / r.seconds,
           model_gpu_bytes: model.bytes(),
+          bits_per_weight: quant ? meanBitsPerWeight(quant.records) : null,
+          weight_bytes: model.bytes(),
+          quant_seconds: quant?.seconds ?? null,
           peak_gpu_bytes: gpu.pool.stats().peak,
           adapter: gpu.name,
           fallback_adapter: gpu.isFallback,
@@ -160,15 +191,24 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
         };
         rows.push(row);
         const file = await appendResults(o.out, [row]);
-        log(
-          `${method} ${modelDir} on ${path}: ppl ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.seqlen}, ` +
-            `${(r.tokens / r.seconds).toFixed(0)} tok/s) → ${file}`,
-        );
+        log(`${label} ${modelDir} on ${path}: ppl ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.seqlen}, ` +
+          `${(r.tokens / r.seconds).toFixed(0)} tok/s) → ${file}`);
       }
+      model.release();
     }
-    model.release();
   }
   return rows;
+}
+
+/** Bits per weight over all quantized layers, weighted by their sizes. */
+function meanBitsPerWeight(records: QuantRecord[]): number {
+  let bits = 0, n = 0;
+  for (const r of records) {
+    const numel = r.shape[0] * r.shape[1];
+    bits += bitsPerWeight(r) * numel;
+    n += numel;
+  }
+  return bits / n;
 }
 
 if (import.meta.main) {

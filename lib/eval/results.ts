@@ -22,6 +22,11 @@ export const ResultRow = z.object({
   eval_seconds: z.number().nonnegative(),
   tokens_per_second: z.number().nonnegative(),
   model_gpu_bytes: z.number().int().nonnegative(),
+  /** Quantized linears only: exchange-format bits per weight (codes, scales, zeros, g_idx). */
+  bits_per_weight: z.number().positive().nullable().default(null),
+  /** Bytes of all model parameters as the runtime holds them on the GPU. */
+  weight_bytes: z.number().int().nonnegative().nullable().default(null),
+  quant_seconds: z.number().nonnegative().nullable().default(null),
   peak_gpu_bytes: z.number().int().nonnegative(),
   adapter: z.string(),
   fallback_adapter: z.boolean(),

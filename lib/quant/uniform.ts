@@ -54,11 +54,11 @@ export function groupParams(min: number, max: number, o: UniformOptions): { scal
   if (o.range === "include-zero") {
     if (lo === 0 && hi === 0) (lo = -1), (hi = 1); // GPTQ: an all-zero group gets a unit range
     const scale = f(f(hi - lo) / maxq);
-    const zero = o.sym ? (maxq + 1) / 2 : roundHalfEven(f(-lo / scale));
+    const zero = o.sym ? (maxq + 1) / 2 : roundHalfEven(f(-lo / scale)) + 0; // + 0 turns -0 into 0
     return { scale, zero };
   }
   const scale = f(Math.max(f(hi - lo), 1e-5) / maxq);
-  const zero = o.sym ? (maxq + 1) / 2 : Math.min(Math.max(-roundHalfEven(f(lo / scale)), 0), maxq);
+  const zero = o.sym ? (maxq + 1) / 2 : Math.min(Math.max(-roundHalfEven(f(lo / scale)), 0), maxq) + 0;
   return { scale, zero };
 }
 

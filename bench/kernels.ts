@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import * as ref from "../lib/cpu/ref.ts";
 import { randn } from "../lib/cpu/random.ts";
-import { getGpu, type Gpu } from "../lib/gpu/device.ts";
+import { getGpu } from "../lib/gpu/device.ts";
 import { Batch } from "../lib/gpu/kernel.ts";
 import { empty, readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { copy } from "../lib/kernels/copy.ts";
@@ -17,6 +17,7 @@ import { gemv } from "../lib/kernels/gemv.ts";
 import { matmul } from "../lib/kernels/matmul.ts";
 import { matmulNaive } from "../lib/kernels/matmul_naive.ts";
 import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
+import { time } from "./timing.ts";
 
 const Options = z.object({
   size: z.coerce.number().int().min(16).max(16384).default(1024),
@@ -40,29 +41,6 @@ interface Row {
   gflops: number | null;
   gbps: number | null;
   max_rel_err: number | null;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/**
- * Median wall and GPU (timestamp) time of `reps` runs of `encode`, after one warm-up run. With
- * `k` > 1, each run encodes k times and the times are per encode (amortises the ~11 ms wait).
- */
-async function time(gpu: Gpu, reps: number, encode: (b: Batch) => void, k = 1) {
-  const warm = new Batch(gpu);
-  encode(warm);
-  await warm.done();
-  const wall: number[] = [], ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const b = new Batch(gpu, { timing: gpu.hasTimestamps });
-    const t0 = performance.now();
-    for (let j = 0; j < k; j++) encode(b);
-    await b.done();
-    wall.push((performance.now() - t0) / k);
-    if (gpu.hasTimestamps) ts.push((await b.timings()).reduce((s, t) => s + t.ms, 0) / k);
-  }
-  const g = ts.length && ts.some((t) => t > 0) ? median(ts) : null;
-  return { wall: median(wall), gpu: g };
 }
 
 function maxRelErrRows(got: Float32Array, want: Float64Array, rows: number[], N: number): number {

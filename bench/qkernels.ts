@@ -1,0 +1,131 @@
+// Quantized GEMV/GEMM speed against f32 (and f16 where the adapter has shader-f16) on the same
+// adapter in the same run, beside the measured shader-copy bandwidth.
+//
+//   deno task bench:qkernels [--shapes 4096x4096,11008x4096,4096x11008,256x256,768x256,256x768]
+//                            [--bits 2,3,4,8] [--group-size 128] [--m 16] [--reps 3] [--out results/kernels]
+// Shapes are N×K (out × in). Codes are random: speed does not depend on their values, and the
+// kernels' correctness is the job of tests/quant/qmatmul.test.ts.
+
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { randInts, randn } from "../lib/cpu/random.ts";
+import { getGpu } from "../lib/gpu/device.ts";
+import { empty, f32ToF16, type Tensor, upload } from "../lib/gpu/tensor.ts";
+import { copy } from "../lib/kernels/copy.ts";
+import { gemv } from "../lib/kernels/gemv.ts";
+import { matmul } from "../lib/kernels/matmul.ts";
+import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
+import { QuantLinear } from "../lib/quant/quant_linear.ts";
+import type { QuantRecord } from "../lib/quant/record.ts";
+import { time } from "./timing.ts";
+
+const Options = z.object({
+  shapes: z.string().default("4096x4096,11008x4096,4096x11008,256x256,768x256,256x768"),
+  bits: z.string().default("2,3,4,8"),
+  "group-size": z.coerce.number().int().positive().default(128),
+  m: z.coerce.number().int().min(2).default(16),
+  reps: z.coerce.number().int().min(1).default(3),
+  out: z.string().default("results/kernels"),
+});
+
+interface Row {
+  shape: string;
+  kernel: string;
+  weights: string;
+  us: number;
+  gbps: number | null;
+  gflops: number | null;
+  speedup: number;
+}
+
+function randomRecord(N: number, K: number, bits: number, gs: number): QuantRecord {
+  const G = K / gs;
+  return {
+    name: `bench ${N}x${K} W${bits}`,
+    shape: [N, K],
+    dtype: "float32",
+    bits,
+    groupSize: gs,
+    axis: 1,
+    codes: Uint8Array.from(randInts(N * K, 1 << bits, N + K + bits)),
+    scales: randn(N * G, 1).map((v) => Math.abs(v) * 0.01 + 1e-3),
+    zeros: Float32Array.from(randInts(N * G, 1 << bits, 2)),
+    zeroKind: "int",
+    method: "rtn",
+  };
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      shapes: { type: "string" },
+      bits: { type: "string" },
+      "group-size": { type: "string" },
+      m: { type: "string" },
+      reps: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return console.log("deno task bench:qkernels [--shapes NxK,...] [--bits 2,3,4,8] [--group-size 128] [--m 16] [--reps 3] [--out DIR]");
+  const o = Options.parse(values);
+  const gpu = await getGpu();
+  console.error(`adapter: ${gpu.name}${gpu.hasF16 ? " (shader-f16)" : ""}`);
+  const us = (t: { wall: number; gpu: number | null }) => 1000 * (t.gpu ?? t.wall);
+
+  const n = 16 << 20;
+  const src = upload(gpu, randn(n, 1), [n]), dst = empty(gpu, [n]);
+  const copyUs = us(await time(gpu, o.reps, (b) => copy(b, src, dst)));
+  const copyGBps = (2 * n * 4) / copyUs / 1e3;
+  src.release(), dst.release();
+  console.error(`shader copy: ${copyGBps.toFixed(2)} GB/s`);
+
+  const rows: Row[] = [];
+  for (const shape of o.shapes.split(",")) {
+    const [N, K] = shape.split("x").map(Number);
+    const x1 = upload(gpu, randn(K, 3), [1, K]), xm = upload(gpu, randn(o.m * K, 4), [o.m, K]);
+    const w32 = randn(N * K, 5, 0.02);
+    const dense: { name: string; w: Tensor; bytes: number }[] = [{ name: "f32", w: upload(gpu, w32, [N, K]), bytes: N * K * 4 }];
+    if (gpu.hasF16) dense.push({ name: "f16", w: upload(gpu, f32ToF16(w32), [N, K]), bytes: N * K * 2 });
+    let baseGemv = 0, baseGemm = 0;
+    for (const d of dense) {
+      let y: Tensor | null = null;
+      const tv = us(await time(gpu, o.reps, (b) => (y?.release(), (y = gemv(b, x1, d.w)))));
+      const tm = us(await time(gpu, o.reps, (b) => (y?.release(), (y = matmul(b, xm, d.w)))));
+      if (d.name === "f32") (baseGemv = tv), (baseGemm = tm);
+      rows.push({ shape, kernel: "gemv", weights: d.name, us: tv, gbps: d.bytes / tv / 1e3, gflops: null, speedup: baseGemv / tv });
+      rows.push({ shape, kernel: `gemm M=${o.m}`, weights: d.name, us: tm, gbps: null, gflops: (2 * o.m * N * K) / tm / 1e3, speedup: baseGemm / tm });
+      d.w.release();
+    }
+    for (const bits of o.bits.split(",").map(Number)) {
+      const layer = QuantLinear.fromRecord(gpu, randomRecord(N, K, bits, o["group-size"]));
+      let y: Tensor | null = null;
+      const tv = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, x1)))));
+      const tm = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, xm)))));
+      const name = `W${bits} g${o["group-size"]}`;
+      rows.push({ shape, kernel: "gemv", weights: name, us: tv, gbps: layer.bytes() / tv / 1e3, gflops: null, speedup: baseGemv / tv });
+      rows.push({ shape, kernel: `gemm M=${o.m}`, weights: name, us: tm, gbps: null, gflops: (2 * o.m * N * K) / tm / 1e3, speedup: baseGemm / tm });
+      layer.release();
+    }
+    for (const r of rows.filter((r) => r.shape === shape)) {
+      console.error(`  ${shape} ${r.kernel} ${r.weights}: ${r.us.toFixed(0)} µs` +
+        (r.gbps ? `, ${r.gbps.toFixed(2)} GB/s` : "") + (r.gflops ? `, ${r.gflops.toFixed(2)} GFLOP/s` : "") +
+        `, ${r.speedup.toFixed(2)}× f32`);
+    }
+    x1.release(), xm.release();
+  }
+  const table = [
+    `adapter: ${gpu.name}; shader copy ${copyGBps.toFixed(2)} GB/s (read + write)`,
+    "",
+    "| N×K | kernel | weights | µs | GB/s | GFLOP/s | × f32 |",
+    "|---|---|---|---|---|---|---|",
+    ...rows.map((r) =>
+      `| ${r.shape} | ${r.kernel} | ${r.weights} | ${r.us.toFixed(0)} | ${r.gbps?.toFixed(2) ?? "—"} | ` +
+      `${r.gflops?.toFixed(2) ?? "—"} | ${r.speedup.toFixed(2)} |`
+    ),
+  ].join("\n");
+  console.log(table);
+  await writeJsonAtomic(`${o.out}/qkernels.json`, { provenance: await provenance(gpu), options: o, copy_gbps: copyGBps, rows });
+}
+
+if (import.meta.main) await main();

@@ -67,7 +67,11 @@ async function main() {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return console.log("deno task bench:qkernels [--shapes NxK,...] [--bits 2,3,4,8] [--group-size 128] [--m 16] [--reps 3] [--out DIR]");
+  if (values.help) {
+    return console.log(
+      "deno task bench:qkernels [--shapes NxK,...] [--bits 2,3,4,8] [--group-size 128] [--m 16] [--reps 3] [--out DIR]",
+    );
+  }
   const o = Options.parse(values);
   const gpu = await getGpu();
   console.error(`adapter: ${gpu.name}${gpu.hasF16 ? " (shader-f16)" : ""}`);
@@ -85,7 +89,11 @@ async function main() {
     const [N, K] = shape.split("x").map(Number);
     const x1 = upload(gpu, randn(K, 3), [1, K]), xm = upload(gpu, randn(o.m * K, 4), [o.m, K]);
     const w32 = randn(N * K, 5, 0.02);
-    const dense: { name: string; w: Tensor; bytes: number }[] = [{ name: "f32", w: upload(gpu, w32, [N, K]), bytes: N * K * 4 }];
+    const dense: { name: string; w: Tensor; bytes: number }[] = [{
+      name: "f32",
+      w: upload(gpu, w32, [N, K]),
+      bytes: N * K * 4,
+    }];
     if (gpu.hasF16) dense.push({ name: "f16", w: upload(gpu, f32ToF16(w32), [N, K]), bytes: N * K * 2 });
     let baseGemv = 0, baseGemm = 0;
     for (const d of dense) {
@@ -93,8 +101,24 @@ async function main() {
       const tv = us(await time(gpu, o.reps, (b) => (y?.release(), (y = gemv(b, x1, d.w)))));
       const tm = us(await time(gpu, o.reps, (b) => (y?.release(), (y = matmul(b, xm, d.w)))));
       if (d.name === "f32") (baseGemv = tv), (baseGemm = tm);
-      rows.push({ shape, kernel: "gemv", weights: d.name, us: tv, gbps: d.bytes / tv / 1e3, gflops: null, speedup: baseGemv / tv });
-      rows.push({ shape, kernel: `gemm M=${o.m}`, weights: d.name, us: tm, gbps: null, gflops: (2 * o.m * N * K) / tm / 1e3, speedup: baseGemm / tm });
+      rows.push({
+        shape,
+        kernel: "gemv",
+        weights: d.name,
+        us: tv,
+        gbps: d.bytes / tv / 1e3,
+        gflops: null,
+        speedup: baseGemv / tv,
+      });
+      rows.push({
+        shape,
+        kernel: `gemm M=${o.m}`,
+        weights: d.name,
+        us: tm,
+        gbps: null,
+        gflops: (2 * o.m * N * K) / tm / 1e3,
+        speedup: baseGemm / tm,
+      });
       d.w.release();
     }
     for (const bits of o.bits.split(",").map(Number)) {
@@ -103,14 +127,33 @@ async function main() {
       const tv = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, x1)))));
       const tm = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, xm)))));
       const name = `W${bits} g${o["group-size"]}`;
-      rows.push({ shape, kernel: "gemv", weights: name, us: tv, gbps: layer.bytes() / tv / 1e3, gflops: null, speedup: baseGemv / tv });
-      rows.push({ shape, kernel: `gemm M=${o.m}`, weights: name, us: tm, gbps: null, gflops: (2 * o.m * N * K) / tm / 1e3, speedup: baseGemm / tm });
+      rows.push({
+        shape,
+        kernel: "gemv",
+        weights: name,
+        us: tv,
+        gbps: layer.bytes() / tv / 1e3,
+        gflops: null,
+        speedup: baseGemv / tv,
+      });
+      rows.push({
+        shape,
+        kernel: `gemm M=${o.m}`,
+        weights: name,
+        us: tm,
+        gbps: null,
+        gflops: (2 * o.m * N * K) / tm / 1e3,
+        speedup: baseGemm / tm,
+      });
       layer.release();
     }
     for (const r of rows.filter((r) => r.shape === shape)) {
-      console.error(`  ${shape} ${r.kernel} ${r.weights}: ${r.us.toFixed(0)} µs` +
-        (r.gbps ? `, ${r.gbps.toFixed(2)} GB/s` : "") + (r.gflops ? `, ${r.gflops.toFixed(2)} GFLOP/s` : "") +
-        `, ${r.speedup.toFixed(2)}× f32`);
+      console.error(
+        `  ${shape} ${r.kernel} ${r.weights}: ${r.us.toFixed(0)} µs` +
+          (r.gbps ? `, ${r.gbps.toFixed(2)} GB/s` : "") +
+          (r.gflops ? `, ${r.gflops.toFixed(2)} GFLOP/s` : "") +
+          `, ${r.speedup.toFixed(2)}× f32`,
+      );
     }
     x1.release(), xm.release();
   }
@@ -125,7 +168,12 @@ async function main() {
     ),
   ].join("\n");
   console.log(table);
-  await writeJsonAtomic(`${o.out}/qkernels.json`, { provenance: await provenance(gpu), options: o, copy_gbps: copyGBps, rows });
+  await writeJsonAtomic(`${o.out}/qkernels.json`, {
+    provenance: await provenance(gpu),
+    options: o,
+    copy_gbps: copyGBps,
+    rows,
+  });
 }
 
 if (import.meta.main) await main();

@@ -26,4 +26,3 @@ export async function time(gpu: Gpu, reps: number, encode: (b: Batch) => void, k
   const g = ts.length && ts.some((t) => t > 0) ? median(ts) : null;
   return { wall: median(wall), gpu: g };
 }
-

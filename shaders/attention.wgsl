@@ -1,6 +1,8 @@
 // Causal self-attention with grouped KV heads: out[b, t, h] = softmax_j≤t(q·k_j / √Dh) v_j, where
 // query head h reads KV head h / (Hq / Hkv). Rows are B sequences of `seq` tokens:
 // q, out [B·seq, Hq·Dh]; k, v [B·seq, Hkv·Dh].
+// With a KV cache (B = 1): query row t sits at position pos0 + t, k/v are the cache [≥ pos0 + T,
+// Hkv·Dh] holding every position so far, and query t attends to keys 0 … pos0 + t.
 //
 // One 32-thread workgroup per (token, query head). Thread i takes keys t0+i, t0+i+32, … with an
 // online softmax (running max m and sum l) over its keys, so scores are never materialised; then
@@ -8,7 +10,7 @@
 // beyond speed: llvmpipe ends any shader invocation after 65535 loop iterations in total, which a
 // thread walking 2048 keys × Dh would exceed.
 
-struct Params { T: u32, seq: u32, Hq: u32, Hkv: u32, Dh: u32, scale: f32 }
+struct Params { T: u32, seq: u32, Hq: u32, Hkv: u32, Dh: u32, pos0: u32, scale: f32 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
@@ -39,7 +41,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var d = 0u; d < d4; d++) { qv[d] = q[qo + d] * p.scale; }
   var m = -3.0e38;
   var l = 0.0;
-  for (var j = t0 + lid; j <= t; j += WG) {
+  for (var j = t0 + lid; j <= t + p.pos0; j += WG) {
     let ko = (j * p.Hkv + kvh) * d4;
     var s4 = vec4<f32>(0.0);
     for (var d = 0u; d < d4; d++) { s4 += qv[d] * k[ko + d]; }

@@ -191,8 +191,10 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
         };
         rows.push(row);
         const file = await appendResults(o.out, [row]);
-        log(`${label} ${modelDir} on ${path}: ppl ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.seqlen}, ` +
-          `${(r.tokens / r.seconds).toFixed(0)} tok/s) → ${file}`);
+        log(
+          `${label} ${modelDir} on ${path}: ppl ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.seqlen}, ` +
+            `${(r.tokens / r.seconds).toFixed(0)} tok/s) → ${file}`,
+        );
       }
       model.release();
     }

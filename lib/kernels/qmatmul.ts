@@ -38,15 +38,26 @@ export function qmatmul(b: Batch, x: Tensor, w: PackedWeight, opts: { ksplit?: n
   const common = [w.words, w.scale, w.shift ?? d, w.codebook ?? d, w.bias ?? d];
   if (M === 1) {
     const threads = W / 4;
-    const ks = opts.ksplit ?? (b.gpu.isFallback ? 1 : Math.max(1, Math.min(G, Math.floor(TARGET_THREADS / threads))));
+    const ks = opts.ksplit ??
+      (b.gpu.isFallback ? 1 : Math.max(1, Math.min(G, Math.floor(TARGET_THREADS / threads))));
     checkLoopBudget(b.gpu, "qmatmul", Math.ceil(G / ks) * w.groupSize + G, `K=${K}`);
     const sizes = `gemv N=${N} K=${K} bits=${w.bits} ksplit=${ks}`;
     const params = (ksplit: number) => b.uniform([1, N, K, W, G, w.groupSize, ksplit, w.bias ? 1 : 0]);
     if (ks === 1) {
-      b.dispatch({ name: "qmatmul", entry: "gemv", defines: defines(w) }, [x, ...common, y, params(1)], grid(b.gpu, threads, 64), sizes);
+      b.dispatch(
+        { name: "qmatmul", entry: "gemv", defines: defines(w) },
+        [x, ...common, y, params(1)],
+        grid(b.gpu, threads, 64),
+        sizes,
+      );
     } else {
       const partial = empty(b.gpu, [ks, N], "f32", "qmatmul.partial");
-      b.dispatch({ name: "qmatmul", entry: "gemv", defines: defines(w) }, [x, ...common, partial, params(ks)], grid(b.gpu, threads * ks, 64), sizes);
+      b.dispatch(
+        { name: "qmatmul", entry: "gemv", defines: defines(w) },
+        [x, ...common, partial, params(ks)],
+        grid(b.gpu, threads * ks, 64),
+        sizes,
+      );
       b.dispatch(
         { name: "qmatmul", entry: "reduce", defines: defines(w) },
         [partial, null, null, null, null, w.bias ?? d, y, params(ks)],

@@ -4,6 +4,7 @@
 
 import type { Batch } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import { gemv } from "../kernels/gemv.ts";
 import { matmul } from "../kernels/matmul.ts";
 
 export interface Linear {
@@ -23,6 +24,8 @@ export class DenseLinear implements Linear {
     [this.outFeatures, this.inFeatures] = weight.shape;
   }
   forward(b: Batch, x: Tensor): Tensor {
+    // One row (decode): the bandwidth-bound GEMV; more rows: the register-blocked matmul.
+    if (x.numel === this.inFeatures) return gemv(b, x, this.weight, this.bias);
     return matmul(b, x, this.weight, this.bias);
   }
   bytes(): number {

@@ -17,7 +17,18 @@ import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { rope, type RopeTable, ropeTable } from "../kernels/rope.ts";
 import { siluMul } from "../kernels/silu_mul.ts";
 import type { Linear } from "./linear.ts";
-import { type Capture, type CausalLM, paramBytes, releaseAll, replaceLinear, WeightLoader } from "./model.ts";
+import {
+  allocCache,
+  cacheKV,
+  type CacheStep,
+  type Capture,
+  type CausalLM,
+  type KVCache,
+  paramBytes,
+  releaseAll,
+  replaceLinear,
+  WeightLoader,
+} from "./model.ts";
 
 interface Block {
   inputNorm: Tensor;
@@ -74,11 +85,16 @@ export class LlamaModel implements CausalLM {
     return new LlamaModel(gpu, c, embed, blocks, norm, head, table, w.others);
   }
 
-  embed(b: Batch, ids: Tensor, _seq: number): Tensor {
+  embed(b: Batch, ids: Tensor, _seq: number, _pos0 = 0): Tensor {
     return embedding(b, ids, this.embedTokens);
   }
 
-  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture): Tensor {
+  newCache(maxLen: number): KVCache {
+    const c = this.config;
+    return allocCache(this.gpu, c.layers, maxLen, c.kvHeads * c.headDim, c.maxPositions);
+  }
+
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor {
     const c = this.config, blk = this.blocks[i];
     const p = `model.layers.${i}`;
     const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
@@ -93,9 +109,17 @@ export class LlamaModel implements CausalLM {
     const k = L("self_attn.k_proj").forward(b, n1);
     const v = L("self_attn.v_proj").forward(b, n1);
     n1.release();
-    rope(b, q, this.rope, c.heads, seq);
-    rope(b, k, this.rope, c.kvHeads, seq);
-    const a = attention(b, q, k, v, { seq, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim });
+    const pos0 = step?.pos0 ?? 0;
+    rope(b, q, this.rope, c.heads, seq, pos0);
+    rope(b, k, this.rope, c.kvHeads, seq, pos0);
+    const kv = cacheKV(b, step, i, k, v);
+    const a = attention(b, q, kv.k, kv.v, {
+      seq,
+      heads: c.heads,
+      kvHeads: c.kvHeads,
+      headDim: c.headDim,
+      pos0,
+    });
     q.release(), k.release(), v.release();
     capture?.(`${p}.self_attn.o_proj`, a);
     const r = L("self_attn.o_proj").forward(b, a); // r becomes the residual stream after attention

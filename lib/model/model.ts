@@ -3,7 +3,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
-import { type Tensor, upload } from "../gpu/tensor.ts";
+import { empty, type Tensor, upload } from "../gpu/tensor.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
@@ -11,15 +11,34 @@ import { DenseLinear, type Linear } from "./linear.ts";
 /** Called with (linear name, its input [T, in]) while a block is encoded; encode uses into `b`. */
 export type Capture = (name: string, input: Tensor) => void;
 
+/** Keys and values of every position so far, per layer [maxLen, kvHeads·headDim]. */
+export interface KVCache {
+  k: Tensor[];
+  v: Tensor[];
+  maxLen: number;
+  kvDim: number;
+}
+
+/** Decoding with a cache: the block's rows are positions pos0 … pos0 + T − 1 of one sequence. */
+export interface CacheStep {
+  cache: KVCache;
+  pos0: number;
+}
+
 export interface CausalLM {
   readonly config: ModelConfig;
   readonly gpu: Gpu;
   readonly numBlocks: number;
   readonly vocab: number;
-  /** Token ids (u32 [T], T = B·seq) → hidden states [T, hidden]. */
-  embed(b: Batch, ids: Tensor, seq: number): Tensor;
-  /** Decoder block i on hidden [T, hidden] → new hidden (the input is left untouched). */
-  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture): Tensor;
+  /** Token ids (u32 [T], T = B·seq) → hidden states [T, hidden]; positions start at pos0. */
+  embed(b: Batch, ids: Tensor, seq: number, pos0?: number): Tensor;
+  /**
+   * Decoder block i on hidden [T, hidden] → new hidden (the input is left untouched). With `step`,
+   * this block's keys/values are written to the cache and attention reads all cached positions.
+   */
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor;
+  /** A KV cache for `maxLen` positions (bounded by the model's max positions). */
+  newCache(maxLen: number): KVCache;
   /** Final norm and LM head: hidden [T, hidden] → logits [T, vocab]. */
   head(b: Batch, h: Tensor): Tensor;
   /** The linear layers of block i, by their checkpoint names (e.g. `model.layers.0.self_attn.q_proj`). */
@@ -97,4 +116,38 @@ export function replaceLinear(blocks: Map<string, Linear>[], name: string, layer
   }
   if (old !== layer) old.release();
   map.set(name, layer);
+}
+
+/** Store rows [pos0, pos0 + T) of layer i's cache from k, v [T, kvDim], then pick what attention reads. */
+export function cacheKV(b: Batch, step: CacheStep | undefined, i: number, k: Tensor, v: Tensor) {
+  if (!step) return { k, v, pos0: 0 };
+  const { cache, pos0 } = step;
+  const T = k.numel / cache.kvDim;
+  if (pos0 + T > cache.maxLen) {
+    throw new Error(`KV cache of ${cache.maxLen} positions is full (need ${pos0 + T})`);
+  }
+  const bytes = T * cache.kvDim * 4, off = pos0 * cache.kvDim * 4;
+  b.copy(k.buffer, 0, cache.k[i].buffer, off, bytes);
+  b.copy(v.buffer, 0, cache.v[i].buffer, off, bytes);
+  // Prefill (pos0 = 0) attends within the fresh k, v; later steps read the whole cache.
+  return pos0 === 0 ? { k, v, pos0 } : { k: cache.k[i], v: cache.v[i], pos0 };
+}
+
+export function allocCache(
+  gpu: Gpu,
+  layers: number,
+  maxLen: number,
+  kvDim: number,
+  maxPositions: number,
+): KVCache {
+  if (maxLen > maxPositions) {
+    throw new Error(`a cache of ${maxLen} positions exceeds the model's ${maxPositions}`);
+  }
+  const mk = (what: string) =>
+    Array.from({ length: layers }, (_, i) => empty(gpu, [maxLen, kvDim], "f32", `cache.${what}${i}`));
+  return { k: mk("k"), v: mk("v"), maxLen, kvDim };
+}
+
+export function releaseCache(c: KVCache): void {
+  for (const t of [...c.k, ...c.v]) t.release();
 }

@@ -16,7 +16,18 @@ import { embedding } from "../kernels/embedding.ts";
 import { layernorm } from "../kernels/layernorm.ts";
 import { matmul } from "../kernels/matmul.ts";
 import type { Linear } from "./linear.ts";
-import { type Capture, type CausalLM, paramBytes, releaseAll, replaceLinear, WeightLoader } from "./model.ts";
+import {
+  allocCache,
+  cacheKV,
+  type CacheStep,
+  type Capture,
+  type CausalLM,
+  type KVCache,
+  paramBytes,
+  releaseAll,
+  replaceLinear,
+  WeightLoader,
+} from "./model.ts";
 
 const POSITION_OFFSET = 2; // OPTLearnedPositionalEmbedding
 const LN_EPS = 1e-5;
@@ -93,11 +104,11 @@ export class OptModel implements CausalLM {
     return new OptModel(gpu, c, embed, head, pos, projectIn, projectOut, finalNorm, blocks, w.others);
   }
 
-  embed(b: Batch, ids: Tensor, seq: number): Tensor {
+  embed(b: Batch, ids: Tensor, seq: number, pos0 = 0): Tensor {
     const c = this.config;
     const T = ids.numel;
-    if (seq > c.maxPositions) {
-      throw new Error(`OPT: sequence length ${seq} exceeds max_position_embeddings ${c.maxPositions}`);
+    if (pos0 + seq > c.maxPositions) {
+      throw new Error(`OPT: positions up to ${pos0 + seq} exceed max_position_embeddings ${c.maxPositions}`);
     }
     let h = embedding(b, ids, this.embedTokens);
     if (this.projectIn) {
@@ -105,9 +116,14 @@ export class OptModel implements CausalLM {
       h.release();
       h = p;
     }
-    const posIds = upload(this.gpu, Uint32Array.from({ length: T }, (_, t) => (t % seq) + POSITION_OFFSET), [
-      T,
-    ], "opt.positions");
+    const posIds = upload(
+      this.gpu,
+      Uint32Array.from({ length: T }, (_, t) => pos0 + (t % seq) + POSITION_OFFSET),
+      [
+        T,
+      ],
+      "opt.positions",
+    );
     const pe = embedding(b, posIds, this.embedPositions);
     posIds.release();
     addInPlace(b, h, pe);
@@ -115,7 +131,12 @@ export class OptModel implements CausalLM {
     return h;
   }
 
-  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture): Tensor {
+  newCache(maxLen: number): KVCache {
+    const c = this.config;
+    return allocCache(this.gpu, c.layers, maxLen, c.hidden, c.maxPositions);
+  }
+
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor {
     const c = this.config, blk = this.blocks[i];
     const p = `${this.prefix()}.layers.${i}`;
     const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
@@ -126,7 +147,14 @@ export class OptModel implements CausalLM {
     const k = L("self_attn.k_proj").forward(b, n1);
     const v = L("self_attn.v_proj").forward(b, n1);
     if (n1 !== h) n1.release();
-    const a = attention(b, q, k, v, { seq, heads: c.heads, kvHeads: c.heads, headDim: c.headDim });
+    const kv = cacheKV(b, step, i, k, v);
+    const a = attention(b, q, kv.k, kv.v, {
+      seq,
+      heads: c.heads,
+      kvHeads: c.heads,
+      headDim: c.headDim,
+      pos0: kv.pos0,
+    });
     q.release(), k.release(), v.release();
     capture?.(`${p}.self_attn.out_proj`, a);
     let r = L("self_attn.out_proj").forward(b, a);

@@ -13,7 +13,12 @@ import { toRuntimeLayout } from "./runtime_layout.ts";
 export class QuantLinear implements Linear {
   readonly inFeatures: number;
   readonly outFeatures: number;
-  private constructor(readonly name: string, readonly packed: PackedWeight, private perm: Tensor | null, readonly record: QuantRecord) {
+  private constructor(
+    readonly name: string,
+    readonly packed: PackedWeight,
+    private perm: Tensor | null,
+    readonly record: QuantRecord,
+  ) {
     this.inFeatures = packed.K;
     this.outFeatures = packed.N;
   }
@@ -48,7 +53,10 @@ export class QuantLinear implements Linear {
 
   bytes(): number {
     const p = this.packed;
-    return [p.words, p.scale, p.shift, p.codebook, p.bias, this.perm].reduce((n, t) => n + (t?.byteLength ?? 0), 0);
+    return [p.words, p.scale, p.shift, p.codebook, p.bias, this.perm].reduce(
+      (n, t) => n + (t?.byteLength ?? 0),
+      0,
+    );
   }
 
   release(): void {

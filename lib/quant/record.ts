@@ -28,7 +28,14 @@ export interface QuantRecord {
   /** 2^bits values (NF4/FP4): the weight is scales · codebook[code]. */
   codebook?: Float32Array;
   /** Second-level quantization of the scales (bitsandbytes double quant): scales are its dequantized values. */
-  scaleQuant?: { bits: number; blockSize: number; codes: Uint8Array; absmax: Float32Array; offset: number; codebook: Float32Array };
+  scaleQuant?: {
+    bits: number;
+    blockSize: number;
+    codes: Uint8Array;
+    absmax: Float32Array;
+    offset: number;
+    codebook: Float32Array;
+  };
   /** Bias, kept in float. */
   bias?: Float32Array; // [out]
   /** Which method and settings made it (for rows and exporters). */
@@ -48,16 +55,24 @@ export function validateRecord(r: QuantRecord): void {
   if (!(out > 0 && inp > 0)) fail(`bad shape [${r.shape}]`);
   if (![1, 2, 3, 4, 5, 6, 8].includes(r.bits)) fail(`unsupported bits ${r.bits}`);
   if (r.axis !== 1) fail("only groups along the input dimension (axis 1) run on the GPU here");
-  if (!(Number.isInteger(r.groupSize) && r.groupSize > 0 && r.groupSize <= inp)) fail(`bad group size ${r.groupSize}`);
+  if (!(Number.isInteger(r.groupSize) && r.groupSize > 0 && r.groupSize <= inp)) {
+    fail(`bad group size ${r.groupSize}`);
+  }
   const G = groupsOf(r);
   if (r.codes.length !== out * inp) fail(`codes hold ${r.codes.length} values, expected ${out}×${inp}`);
   if (r.scales.length !== out * G) fail(`scales hold ${r.scales.length} values, expected ${out}×${G}`);
-  if (r.zeros && r.zeros.length !== out * G) fail(`zeros hold ${r.zeros.length} values, expected ${out}×${G}`);
+  if (r.zeros && r.zeros.length !== out * G) {
+    fail(`zeros hold ${r.zeros.length} values, expected ${out}×${G}`);
+  }
   if (r.bias && r.bias.length !== out) fail(`bias holds ${r.bias.length} values, expected ${out}`);
-  if (r.codebook && r.codebook.length !== 1 << r.bits) fail(`codebook has ${r.codebook.length} entries, expected ${1 << r.bits}`);
+  if (r.codebook && r.codebook.length !== 1 << r.bits) {
+    fail(`codebook has ${r.codebook.length} entries, expected ${1 << r.bits}`);
+  }
   if (!r.codebook && !r.zeros) fail("a uniform record needs zeros");
   const max = (1 << r.bits) - 1;
-  for (let i = 0; i < r.codes.length; i++) if (r.codes[i] > max) fail(`code ${r.codes[i]} at ${i} exceeds ${max}`);
+  for (let i = 0; i < r.codes.length; i++) {
+    if (r.codes[i] > max) fail(`code ${r.codes[i]} at ${i} exceeds ${max}`);
+  }
   if (r.gIdx) {
     if (r.gIdx.length !== inp) fail(`g_idx holds ${r.gIdx.length} values, expected ${inp}`);
     for (const g of r.gIdx) if (!(g >= 0 && g < G)) fail(`g_idx value ${g} outside 0..${G - 1}`);

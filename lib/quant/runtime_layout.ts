@@ -24,10 +24,14 @@ export interface RuntimeLayout {
 
 export function toRuntimeLayout(r: QuantRecord): RuntimeLayout {
   validateRecord(r);
-  if (r.bits > 8) throw new Error(`quantized layer ${r.name}: ${r.bits}-bit codes do not fit the runtime layout`);
+  if (r.bits > 8) {
+    throw new Error(`quantized layer ${r.name}: ${r.bits}-bit codes do not fit the runtime layout`);
+  }
   const [N, K] = r.shape;
   const G = groupsOf(r), gs = r.groupSize;
-  if (K % gs !== 0) throw new Error(`quantized layer ${r.name}: in-features ${K} not divisible by group size ${gs}`);
+  if (K % gs !== 0) {
+    throw new Error(`quantized layer ${r.name}: in-features ${K} not divisible by group size ${gs}`);
+  }
   const bits = r.bits, per = Math.floor(32 / bits);
   const W = Math.ceil(Math.ceil(N / per) / 4) * 4;
   // Column order: sorted by group (stable). Each group must then be gs consecutive columns.
@@ -37,7 +41,9 @@ export function toRuntimeLayout(r: QuantRecord): RuntimeLayout {
     const order = Array.from({ length: K }, (_, k) => k).sort((a, b) => gi[a] - gi[b] || a - b);
     for (let j = 0; j < K; j++) {
       if (gi[order[j]] !== Math.floor(j / gs)) {
-        throw new Error(`quantized layer ${r.name}: g_idx groups are not all of size ${gs}; this layout needs equal groups`);
+        throw new Error(
+          `quantized layer ${r.name}: g_idx groups are not all of size ${gs}; this layout needs equal groups`,
+        );
       }
     }
     if (order.some((k, j) => k !== j)) perm = Uint32Array.from(order);
@@ -59,5 +65,18 @@ export function toRuntimeLayout(r: QuantRecord): RuntimeLayout {
       if (r.zeros) shift[g * NP + n] = s * (C - r.zeros[n * G + g]);
     }
   }
-  return { bits, per, W, K, N, G, groupSize: gs, words, scale, shift, codebook: r.codebook ? Float32Array.from(r.codebook) : null, perm };
+  return {
+    bits,
+    per,
+    W,
+    K,
+    N,
+    G,
+    groupSize: gs,
+    words,
+    scale,
+    shift,
+    codebook: r.codebook ? Float32Array.from(r.codebook) : null,
+    perm,
+  };
 }

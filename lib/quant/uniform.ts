@@ -27,11 +27,17 @@ export function roundHalfEven(x: number): number {
 }
 
 export function checkUniform(name: string, inFeatures: number, o: UniformOptions): number {
-  if (![2, 3, 4, 8].includes(o.bits)) throw new Error(`${name}: uniform quantization takes bits 2, 3, 4 or 8, got ${o.bits}`);
+  if (![2, 3, 4, 8].includes(o.bits)) {
+    throw new Error(`${name}: uniform quantization takes bits 2, 3, 4 or 8, got ${o.bits}`);
+  }
   const g = o.groupSize === -1 ? inFeatures : o.groupSize;
-  if (!(Number.isInteger(g) && g > 0)) throw new Error(`${name}: group size must be -1 or a positive integer, got ${o.groupSize}`);
+  if (!(Number.isInteger(g) && g > 0)) {
+    throw new Error(`${name}: group size must be -1 or a positive integer, got ${o.groupSize}`);
+  }
   if (o.sym && o.range !== "include-zero") {
-    throw new Error(`${name}: symmetric quantization here is GPTQ's (range including 0); use range "include-zero"`);
+    throw new Error(
+      `${name}: symmetric quantization here is GPTQ's (range including 0); use range "include-zero"`,
+    );
   }
   if (inFeatures % g !== 0) {
     throw new Error(`${name}: in-features ${inFeatures} are not divisible by group size ${o.groupSize}`);
@@ -96,5 +102,17 @@ export function quantizeUniform(
       for (let k = 0; k < g; k++) codes[base + k] = quantizeValue(w[base + k], scale, zero, maxq);
     }
   }
-  return { name, shape, dtype: "float32", bits: o.bits, groupSize: g, axis: 1, codes, scales, zeros, zeroKind: "int", method };
+  return {
+    name,
+    shape,
+    dtype: "float32",
+    bits: o.bits,
+    groupSize: g,
+    axis: 1,
+    codes,
+    scales,
+    zeros,
+    zeroKind: "int",
+    method,
+  };
 }

@@ -12,7 +12,12 @@ import type { QuantRecord } from "../../lib/quant/record.ts";
 import { quantizeUniform } from "../../lib/quant/uniform.ts";
 
 const rec = (bits: number, out: number, inp: number, gs: number, seed: number): QuantRecord =>
-  quantizeUniform("l", randn(out * inp, seed), [out, inp], { bits, groupSize: gs, sym: false, range: "include-zero" });
+  quantizeUniform("l", randn(out * inp, seed), [out, inp], {
+    bits,
+    groupSize: gs,
+    sym: false,
+    range: "include-zero",
+  });
 
 Deno.test("GPTQ v1: hand-computed words, 3-bit values straddling word boundaries", () => {
   // 4-bit: codes 1..8 down a column → one word, code k at bits 4k.
@@ -46,7 +51,10 @@ Deno.test("GPTQ v1: zeros stored minus one, scales and g_idx; round trips at 2/3
   const ao = rec(3, 32, 64, 32, 9);
   ao.gIdx = Int32Array.from({ length: 64 }, (_, k) => (k * 5) % 2);
   assert.deepStrictEqual(unpackGptq("l", packGptq(ao), [32, 64], 3, 32).gIdx, ao.gIdx);
-  assert.throws(() => packGptq(rec(3, 32, 40, 40, 2)), /in·bits and out·bits divisible by 32, got \[32, 40\] at 3 bits/);
+  assert.throws(
+    () => packGptq(rec(3, 32, 40, 40, 2)),
+    /in·bits and out·bits divisible by 32, got \[32, 40\] at 3 bits/,
+  );
 });
 
 Deno.test("AWQ GEMM: [0,2,4,6,1,3,5,7] nibble order, hand-computed, and round trips", () => {
@@ -68,7 +76,9 @@ Deno.test("HQQ planar: hand-computed 4/3/2/1-bit words and round trips over odd 
   assert.deepStrictEqual([...packHqq(Uint8Array.from([1, 2, 3, 0]), 4, 1, 2)], [0b01101100]);
   assert.deepStrictEqual([...packHqq(Uint8Array.from([1, 0, 1, 1, 0, 0, 1, 0]), 8, 1, 1)], [0b10110010]);
   const v = [1, 2, 3, 4, 5, 6, 7, 0, 1, 2];
-  assert.deepStrictEqual([...packHqq(Uint8Array.from(v), 10, 1, 3)], [v.reduce((w, x, s) => w | (x << (27 - 3 * s)), 0)]);
+  assert.deepStrictEqual([...packHqq(Uint8Array.from(v), 10, 1, 3)], [
+    v.reduce((w, x, s) => w | (x << (27 - 3 * s)), 0),
+  ]);
   for (const bits of [1, 2, 3, 4, 8]) {
     for (const [rows, cols] of [[8, 3], [40, 7], [24, 1], [bits === 3 ? 13 : 16, 5]]) {
       const codes = Uint8Array.from(randInts(rows * cols, 1 << bits, rows * cols + bits));

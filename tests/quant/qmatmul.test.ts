@@ -43,28 +43,55 @@ Deno.test("uniform 2/3/4/8-bit, grouped and per-channel: GEMV and GEMM equal the
 
 Deno.test("bias, symmetric codes and a large layer (K past one llvmpipe loop of 4096)", async () => {
   const [N, K] = [64, 11008];
-  const r = quantizeUniform("big", randn(N * K, 2, 0.02), [N, K], { bits: 4, groupSize: 128, sym: true, range: "include-zero" });
+  const r = quantizeUniform("big", randn(N * K, 2, 0.02), [N, K], {
+    bits: 4,
+    groupSize: 128,
+    sym: true,
+    range: "include-zero",
+  });
   r.bias = randn(N, 3);
   await check(r, [1, 4], "W4 sym g128 11008");
 });
 
 Deno.test("act-order g_idx: columns sorted by group at load, x permuted at run time", async () => {
   const [N, K, gs] = [40, 192, 64];
-  const r = quantizeUniform("ao", randn(N * K, 4, 0.05), [N, K], { bits: 4, groupSize: gs, sym: false, range: "include-zero" });
+  const r = quantizeUniform("ao", randn(N * K, 4, 0.05), [N, K], {
+    bits: 4,
+    groupSize: gs,
+    sym: false,
+    range: "include-zero",
+  });
   // A random column order, as act-order produces: the column at sorted position j is in group j / gs.
   const order = Array.from({ length: K }, (_, k) => k).sort((a, b) => ((a * 7919) % K) - ((b * 7919) % K));
   r.gIdx = new Int32Array(K);
   order.forEach((k, j) => (r.gIdx![k] = Math.floor(j / gs)));
   await check(r, [1, 3], "g_idx");
   r.gIdx[0] = (r.gIdx[0] + 1) % 3; // now one group has gs + 1 columns
-  assert.throws(() => QuantLinear.fromRecord(gpu, r), /quantized layer ao: g_idx groups are not all of size 64/);
+  assert.throws(
+    () => QuantLinear.fromRecord(gpu, r),
+    /quantized layer ao: g_idx groups are not all of size 64/,
+  );
 });
 
 Deno.test("16-entry codebook (NF4 table, blockwise absmax as scales)", async () => {
   const [N, K, bs] = [21, 128, 64];
   const nf4 = Float32Array.from([
-    -1, -0.6961928, -0.5250731, -0.3949175, -0.2844414, -0.1847734, -0.0910500, 0,
-    0.0795803, 0.1609302, 0.2461123, 0.3379152, 0.4407098, 0.5626170, 0.7229568, 1,
+    -1,
+    -0.6961928,
+    -0.5250731,
+    -0.3949175,
+    -0.2844414,
+    -0.1847734,
+    -0.0910500,
+    0,
+    0.0795803,
+    0.1609302,
+    0.2461123,
+    0.3379152,
+    0.4407098,
+    0.5626170,
+    0.7229568,
+    1,
   ]);
   const r: QuantRecord = {
     name: "nf4",
@@ -84,7 +111,12 @@ Deno.test("16-entry codebook (NF4 table, blockwise absmax as scales)", async () 
 
 Deno.test("GEMV with a K-split sums the slices", async () => {
   const [N, K] = [50, 512];
-  const r = quantizeUniform("ks", randn(N * K, 7, 0.05), [N, K], { bits: 3, groupSize: 64, sym: false, range: "include-zero" });
+  const r = quantizeUniform("ks", randn(N * K, 7, 0.05), [N, K], {
+    bits: 3,
+    groupSize: 64,
+    sym: false,
+    range: "include-zero",
+  });
   r.bias = randn(N, 8);
   const layer = QuantLinear.fromRecord(gpu, r);
   const x = randn(K, 9);

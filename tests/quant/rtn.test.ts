@@ -62,7 +62,19 @@ Deno.test("deno task bench --methods rtn writes bits_per_weight, weight_bytes an
   const out = await Deno.makeTempDir();
   const o = parseBenchArgs([
     ...["--model", LLAMA, "--dataset", `${FIXTURES}/text/wiki.test.raw`, "--methods", "fp,rtn"],
-    ...["--bits", "4", "--group-size", "128", "--seqlen", "512", "--max-windows", "1", "--out", out, "--quiet"],
+    ...[
+      "--bits",
+      "4",
+      "--group-size",
+      "128",
+      "--seqlen",
+      "512",
+      "--max-windows",
+      "1",
+      "--out",
+      out,
+      "--quiet",
+    ],
   ]);
   assert.ok(o !== "help");
   const [fp, rtn] = await runBench(o);

@@ -6,12 +6,26 @@ import { bitsPerWeight, dequantize, validateRecord } from "../../lib/quant/recor
 import { groupParams, quantizeUniform, roundHalfEven } from "../../lib/quant/uniform.ts";
 
 Deno.test("round half to even, as torch.round", () => {
-  assert.deepStrictEqual([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6, -2.6].map(roundHalfEven), [0, 2, 2, -0, -2, 2, 3, -3]);
+  assert.deepStrictEqual([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6, -2.6].map(roundHalfEven), [
+    0,
+    2,
+    2,
+    -0,
+    -2,
+    2,
+    3,
+    -3,
+  ]);
 });
 
 Deno.test("GPTQ convention (range widened to include 0): hand-computed codes", () => {
   // Row [0.5, 1.0, 1.5, 3.0], 2 bits: range [0, 3] → s = 1, z = 0, q = round(w) = [0, 1, 2, 3] (0.5 → 0, 1.5 → 2).
-  const r = quantizeUniform("l", Float32Array.from([0.5, 1, 1.5, 3]), [1, 4], { bits: 2, groupSize: -1, sym: false, range: "include-zero" });
+  const r = quantizeUniform("l", Float32Array.from([0.5, 1, 1.5, 3]), [1, 4], {
+    bits: 2,
+    groupSize: -1,
+    sym: false,
+    range: "include-zero",
+  });
   assert.deepStrictEqual([...r.codes], [0, 1, 2, 3]);
   assert.deepStrictEqual([r.scales[0], r.zeros![0]], [1, 0]);
   // Row [-1, 2] at 4 bits: s = 3/15 = 0.2, z = round(1/0.2) = 5; q = [round(-5)+5, round(10)+5] = [0, 15].
@@ -41,11 +55,25 @@ Deno.test("groups run along the input dimension; dequantize is s·(q − z)", ()
   const r = quantizeUniform("l", w, [1, 8], { bits: 2, groupSize: 4, sym: false, range: "include-zero" });
   assert.deepStrictEqual([...r.scales], [1, Math.fround(40 / 3)]);
   assert.deepStrictEqual([...r.codes], [0, 1, 2, 3, 1, 2, 2, 3]);
-  assert.deepStrictEqual([...dequantize(r)], [0, 1, 2, 3, Math.fround(40 / 3), Math.fround(80 / 3), Math.fround(80 / 3), 40]);
+  assert.deepStrictEqual([...dequantize(r)], [
+    0,
+    1,
+    2,
+    3,
+    Math.fround(40 / 3),
+    Math.fround(80 / 3),
+    Math.fround(80 / 3),
+    40,
+  ]);
 });
 
 Deno.test("bits per weight counts codes, fp16 scales and packed zeros", () => {
-  const r = quantizeUniform("l", new Float32Array(2 * 256).fill(1), [2, 256], { bits: 4, groupSize: 128, sym: false, range: "include-zero" });
+  const r = quantizeUniform("l", new Float32Array(2 * 256).fill(1), [2, 256], {
+    bits: 4,
+    groupSize: 128,
+    sym: false,
+    range: "include-zero",
+  });
   assert.strictEqual(bitsPerWeight(r), 4 + (16 + 4) / 128);
   r.gIdx = new Int32Array(256).map((_, k) => Math.floor(k / 128));
   assert.strictEqual(bitsPerWeight(r), 4 + (16 + 4) / 128 + 32 / 2);
@@ -54,10 +82,19 @@ Deno.test("bits per weight counts codes, fp16 scales and packed zeros", () => {
 Deno.test("settings a layer cannot take are refused before any work; bad records name the layer", () => {
   const w = new Float32Array(3 * 100);
   assert.throws(
-    () => quantizeUniform("model.layers.0.mlp.up_proj", w, [3, 100], { bits: 4, groupSize: 128, sym: false, range: "include-zero" }),
+    () =>
+      quantizeUniform("model.layers.0.mlp.up_proj", w, [3, 100], {
+        bits: 4,
+        groupSize: 128,
+        sym: false,
+        range: "include-zero",
+      }),
     /model.layers.0.mlp.up_proj: in-features 100 are not divisible by group size 128/,
   );
-  assert.throws(() => quantizeUniform("x", w, [3, 100], { bits: 5, groupSize: -1, sym: false, range: "include-zero" }), /bits 2, 3, 4 or 8, got 5/);
+  assert.throws(
+    () => quantizeUniform("x", w, [3, 100], { bits: 5, groupSize: -1, sym: false, range: "include-zero" }),
+    /bits 2, 3, 4 or 8, got 5/,
+  );
   const r = quantizeUniform("x", w, [3, 100], { bits: 4, groupSize: 50, sym: false, range: "include-zero" });
   r.scales = new Float32Array(5);
   assert.throws(() => validateRecord(r), /quantized layer x: scales hold 5 values, expected 3×2/);

@@ -46,17 +46,38 @@ export function packAwq(r: QuantRecord): AwqTensors {
   return { qweight, qzeros, scales };
 }
 
-export function unpackAwq(name: string, t: AwqTensors, shape: [number, number], groupSize: number): QuantRecord {
+export function unpackAwq(
+  name: string,
+  t: AwqTensors,
+  shape: [number, number],
+  groupSize: number,
+): QuantRecord {
   const [out, inp] = shape, G = inp / groupSize;
   check(name, out, 4);
-  if (t.qweight.length !== inp * (out / 8) || t.qzeros.length !== G * (out / 8) || t.scales.length !== G * out) {
+  if (
+    t.qweight.length !== inp * (out / 8) || t.qzeros.length !== G * (out / 8) || t.scales.length !== G * out
+  ) {
     throw new Error(`${name}: AWQ tensors disagree with shape [${shape}], group size ${groupSize}`);
   }
-  const codes = new Uint8Array(out * inp), zeros = new Float32Array(out * G), scales = new Float32Array(out * G);
+  const codes = new Uint8Array(out * inp),
+    zeros = new Float32Array(out * G),
+    scales = new Float32Array(out * G);
   for (let k = 0; k < inp; k++) unpackRow(out, t.qweight, k * (out / 8), (n, v) => (codes[n * inp + k] = v));
   for (let g = 0; g < G; g++) {
     unpackRow(out, t.qzeros, g * (out / 8), (n, v) => (zeros[n * G + g] = v));
     for (let n = 0; n < out; n++) scales[n * G + g] = t.scales[g * out + n];
   }
-  return { name, shape, dtype: "float16", bits: 4, groupSize, axis: 1, codes, scales, zeros, zeroKind: "int", method: "awq" };
+  return {
+    name,
+    shape,
+    dtype: "float16",
+    bits: 4,
+    groupSize,
+    axis: 1,
+    codes,
+    scales,
+    zeros,
+    zeroKind: "int",
+    method: "awq",
+  };
 }

@@ -8,7 +8,9 @@ export function packBnb4(codes: Uint8Array): Uint8Array {
 }
 
 export function unpackBnb4(packed: Uint8Array, n: number): Uint8Array {
-  if (packed.length !== Math.ceil(n / 2)) throw new Error(`bitsandbytes 4-bit: ${packed.length} bytes cannot hold ${n} codes`);
+  if (packed.length !== Math.ceil(n / 2)) {
+    throw new Error(`bitsandbytes 4-bit: ${packed.length} bytes cannot hold ${n} codes`);
+  }
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = (packed[i >> 1] >> (i & 1 ? 0 : 4)) & 15;
   return out;

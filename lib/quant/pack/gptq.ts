@@ -16,9 +16,13 @@ export interface GptqTensors {
 }
 
 export function checkGptqShape(name: string, out: number, inp: number, bits: number): void {
-  if (![2, 3, 4, 8].includes(bits)) throw new Error(`${name}: the GPTQ format takes bits 2, 3, 4 or 8, got ${bits}`);
+  if (![2, 3, 4, 8].includes(bits)) {
+    throw new Error(`${name}: the GPTQ format takes bits 2, 3, 4 or 8, got ${bits}`);
+  }
   if ((inp * bits) % 32 || (out * bits) % 32) {
-    throw new Error(`${name}: GPTQ packing needs in·bits and out·bits divisible by 32, got [${out}, ${inp}] at ${bits} bits`);
+    throw new Error(
+      `${name}: GPTQ packing needs in·bits and out·bits divisible by 32, got [${out}, ${inp}] at ${bits} bits`,
+    );
   }
 }
 
@@ -41,7 +45,9 @@ export function packGptq(r: QuantRecord): GptqTensors {
   }
   const scales = new Float32Array(G * out);
   for (let n = 0; n < out; n++) for (let g = 0; g < G; g++) scales[g * out + n] = r.scales[n * G + g];
-  const gIdx = r.gIdx ? Int32Array.from(r.gIdx) : Int32Array.from({ length: inp }, (_, k) => Math.floor(k / r.groupSize));
+  const gIdx = r.gIdx
+    ? Int32Array.from(r.gIdx)
+    : Int32Array.from({ length: inp }, (_, k) => Math.floor(k / r.groupSize));
   return { qweight, qzeros, scales, gIdx };
 }
 
@@ -55,8 +61,13 @@ export function unpackGptq(
   const [out, inp] = shape, G = inp / groupSize;
   checkGptqShape(name, out, inp, bits);
   const rowsW = (inp * bits) / 32, colsZ = (out * bits) / 32;
-  if (t.qweight.length !== rowsW * out || t.qzeros.length !== G * colsZ || t.scales.length !== G * out || t.gIdx.length !== inp) {
-    throw new Error(`${name}: GPTQ tensors disagree with shape [${shape}], ${bits} bits, group size ${groupSize}`);
+  if (
+    t.qweight.length !== rowsW * out || t.qzeros.length !== G * colsZ || t.scales.length !== G * out ||
+    t.gIdx.length !== inp
+  ) {
+    throw new Error(
+      `${name}: GPTQ tensors disagree with shape [${shape}], ${bits} bits, group size ${groupSize}`,
+    );
   }
   const codes = new Uint8Array(out * inp);
   const col = new Uint32Array(rowsW);

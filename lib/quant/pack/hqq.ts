@@ -24,10 +24,21 @@ export function hqqPacking(bits: number): HqqPacking {
   throw new Error(`HQQ packs 1, 2, 3, 4, 5, 6 or 8 bits, got ${bits}`);
 }
 
-const SLICES: Record<HqqPacking, number> = { "8bit_u8": 1, "4bit_u8": 2, "3bit_32": 10, "2bit_u8": 4, "1bit_u8": 8 };
+const SLICES: Record<HqqPacking, number> = {
+  "8bit_u8": 1,
+  "4bit_u8": 2,
+  "3bit_32": 10,
+  "2bit_u8": 4,
+  "1bit_u8": 8,
+};
 
 /** Packed [ceil(rows / slices), cols]: Uint8Array, or Int32Array for 3bit_32. */
-export function packHqq(codes: Uint8Array, rows: number, cols: number, bits: number): Uint8Array | Int32Array {
+export function packHqq(
+  codes: Uint8Array,
+  rows: number,
+  cols: number,
+  bits: number,
+): Uint8Array | Int32Array {
   const fmt = hqqPacking(bits), S = SLICES[fmt], step = fmt === "3bit_32" ? 3 : 8 / S;
   const outRows = Math.ceil(rows / S);
   if (fmt !== "3bit_32" && rows % S) throw new Error(`HQQ ${fmt} needs rows divisible by ${S}, got ${rows}`);
@@ -46,10 +57,17 @@ export function packHqq(codes: Uint8Array, rows: number, cols: number, bits: num
   return out;
 }
 
-export function unpackHqq(packed: Uint8Array | Int32Array, rows: number, cols: number, bits: number): Uint8Array {
+export function unpackHqq(
+  packed: Uint8Array | Int32Array,
+  rows: number,
+  cols: number,
+  bits: number,
+): Uint8Array {
   const fmt = hqqPacking(bits), S = SLICES[fmt], step = fmt === "3bit_32" ? 3 : 8 / S;
   const outRows = Math.ceil(rows / S), mask = (1 << step) - 1, top = fmt === "3bit_32" ? 27 : 8 - step;
-  if (packed.length !== outRows * cols) throw new Error(`HQQ ${fmt}: ${packed.length} packed values for [${rows}, ${cols}]`);
+  if (packed.length !== outRows * cols) {
+    throw new Error(`HQQ ${fmt}: ${packed.length} packed values for [${rows}, ${cols}]`);
+  }
   const codes = new Uint8Array(rows * cols);
   for (let r = 0; r < outRows; r++) {
     for (let c = 0; c < cols; c++) {

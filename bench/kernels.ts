@@ -10,7 +10,6 @@ import { z } from "zod";
 import * as ref from "../lib/cpu/ref.ts";
 import { randn } from "../lib/cpu/random.ts";
 import { getGpu } from "../lib/gpu/device.ts";
-import { Batch } from "../lib/gpu/kernel.ts";
 import { empty, readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { copy } from "../lib/kernels/copy.ts";
 import { gemv } from "../lib/kernels/gemv.ts";

@@ -46,6 +46,7 @@ export const BenchOptions = z.object({
   seqlen: z.coerce.number().int().min(2).default(2048),
   "max-windows": z.coerce.number().int().positive().optional(),
   seed: z.coerce.number().int().nonnegative().default(0),
+  "quantize-head": z.boolean().default(false),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
 }).strict();
@@ -62,6 +63,7 @@ export const HELP = `deno task bench — perplexity of models on texts, one JSON
   --seqlen N           window length in tokens (default 2048, capped at the model's positions)
   --max-windows K      evaluate only the first K windows (default: all)
   --seed N             seed for calibration sampling (default 0)
+  --quantize-head      quantize lm_head too (embeddings always stay FP)
   --out DIR            where results.jsonl goes (default results/runs/<timestamp>)
   --quiet              no progress lines
   -h, --help           this text
@@ -84,6 +86,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         seqlen: { type: "string" },
         "max-windows": { type: "string" },
         seed: { type: "string" },
+        "quantize-head": { type: "boolean" },
         out: { type: "string" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -142,7 +145,11 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
       const model = await loadModel(gpu, modelDir);
       let quant: QuantizeResult | null = null;
       if (s.method === "rtn") {
-        quant = await quantizeRtn(model, { bits: s.bits!, groupSize: s.groupSize! });
+        quant = await quantizeRtn(model, {
+          bits: s.bits!,
+          groupSize: s.groupSize!,
+          quantizeHead: o["quantize-head"],
+        });
         log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
       }
       const seqlen = Math.min(o.seqlen, model.config.maxPositions);

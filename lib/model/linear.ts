@@ -20,7 +20,13 @@ export interface Linear {
 export class DenseLinear implements Linear {
   readonly inFeatures: number;
   readonly outFeatures: number;
-  constructor(readonly name: string, readonly weight: Tensor, readonly bias?: Tensor) {
+  /** `shared`: the weight belongs to someone else (a tied lm_head borrows the embedding table). */
+  constructor(
+    readonly name: string,
+    readonly weight: Tensor,
+    readonly bias?: Tensor,
+    readonly shared = false,
+  ) {
     [this.outFeatures, this.inFeatures] = weight.shape;
   }
   forward(b: Batch, x: Tensor): Tensor {
@@ -29,10 +35,10 @@ export class DenseLinear implements Linear {
     return matmul(b, x, this.weight, this.bias);
   }
   bytes(): number {
-    return this.weight.byteLength + (this.bias?.byteLength ?? 0);
+    return (this.shared ? 0 : this.weight.byteLength) + (this.bias?.byteLength ?? 0);
   }
   release(): void {
-    this.weight.release();
+    if (!this.shared) this.weight.release();
     this.bias?.release();
   }
 }

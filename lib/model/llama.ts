@@ -12,11 +12,10 @@ import type { LlamaConfig } from "../io/config.ts";
 import { addInPlace } from "../kernels/add.ts";
 import { attention } from "../kernels/attention.ts";
 import { embedding } from "../kernels/embedding.ts";
-import { matmul } from "../kernels/matmul.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { rope, type RopeTable, ropeTable } from "../kernels/rope.ts";
 import { siluMul } from "../kernels/silu_mul.ts";
-import type { Linear } from "./linear.ts";
+import { DenseLinear, type Linear } from "./linear.ts";
 import {
   allocCache,
   cacheKV,
@@ -27,6 +26,7 @@ import {
   paramBytes,
   releaseAll,
   replaceLinear,
+  swapHead,
   WeightLoader,
 } from "./model.ts";
 
@@ -45,7 +45,7 @@ export class LlamaModel implements CausalLM {
     private embedTokens: Tensor,
     private blocks: Block[],
     private finalNorm: Tensor,
-    private lmHead: Tensor,
+    private lmHead: Linear,
     private rope: RopeTable,
     private others: Map<string, Tensor>,
   ) {
@@ -80,7 +80,9 @@ export class LlamaModel implements CausalLM {
       });
     }
     const norm = await w.tensor("model.norm.weight", [c.hidden]);
-    const head = c.tied ? embed : await w.tensor("lm_head.weight", [c.vocab, c.hidden]);
+    const head = c.tied
+      ? new DenseLinear("lm_head", embed, undefined, true)
+      : await w.linear("lm_head", c.vocab, c.hidden, false);
     const table = ropeTable(gpu, c.headDim, c.maxPositions, c.ropeTheta);
     return new LlamaModel(gpu, c, embed, blocks, norm, head, table, w.others);
   }
@@ -142,7 +144,7 @@ export class LlamaModel implements CausalLM {
 
   head(b: Batch, h: Tensor): Tensor {
     const n = rmsnorm(b, h, this.finalNorm, this.config.rmsEps);
-    const logits = matmul(b, n, this.lmHead);
+    const logits = this.lmHead.forward(b, n);
     n.release();
     return logits;
   }
@@ -151,16 +153,27 @@ export class LlamaModel implements CausalLM {
     return [...this.blocks[i].lin.values()];
   }
 
+  headLinear(): Linear {
+    return this.lmHead;
+  }
+
+  setHead(layer: Linear): void {
+    this.lmHead = swapHead(this.lmHead, layer);
+  }
+
   setLinear(name: string, layer: Linear): void {
     replaceLinear(this.blocks.map((blk) => blk.lin), name, layer);
   }
 
   bytes(): number {
-    return paramBytes(this.others.values(), this.blocks.flatMap((blk) => [...blk.lin.values()]));
+    return paramBytes(this.others.values(), [
+      ...this.blocks.flatMap((blk) => [...blk.lin.values()]),
+      this.lmHead,
+    ]);
   }
 
   release(): void {
-    releaseAll(this.others.values(), this.blocks.flatMap((blk) => [...blk.lin.values()]));
+    releaseAll(this.others.values(), [...this.blocks.flatMap((blk) => [...blk.lin.values()]), this.lmHead]);
     this.rope.cos.release();
     this.rope.sin.release();
   }

@@ -45,6 +45,10 @@ export interface CausalLM {
   blockLinears(i: number): Linear[];
   /** Replace a linear (a quantizer's output) by name. */
   setLinear(name: string, layer: Linear): void;
+  /** The LM head as a linear [vocab, hidden] (borrowing the embedding table when tied). */
+  headLinear(): Linear;
+  /** Replace the LM head (e.g. to quantize it; embeddings stay FP even when tied). */
+  setHead(layer: Linear): void;
   /** Bytes of parameters on the GPU. */
   bytes(): number;
   release(): void;
@@ -150,4 +154,15 @@ export function allocCache(
 
 export function releaseCache(c: KVCache): void {
   for (const t of [...c.k, ...c.v]) t.release();
+}
+
+/** Swap a model's head, checking the shape; the old one is released (a tied one only borrows). */
+export function swapHead(old: Linear, layer: Linear): Linear {
+  if (old.inFeatures !== layer.inFeatures || old.outFeatures !== layer.outFeatures) {
+    throw new Error(
+      `lm_head: replacement is [${layer.outFeatures}, ${layer.inFeatures}], expected [${old.outFeatures}, ${old.inFeatures}]`,
+    );
+  }
+  if (old !== layer) old.release();
+  return layer;
 }

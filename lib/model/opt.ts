@@ -15,7 +15,7 @@ import { attention } from "../kernels/attention.ts";
 import { embedding } from "../kernels/embedding.ts";
 import { layernorm } from "../kernels/layernorm.ts";
 import { matmul } from "../kernels/matmul.ts";
-import type { Linear } from "./linear.ts";
+import { DenseLinear, type Linear } from "./linear.ts";
 import {
   allocCache,
   cacheKV,
@@ -26,6 +26,7 @@ import {
   paramBytes,
   releaseAll,
   replaceLinear,
+  swapHead,
   WeightLoader,
 } from "./model.ts";
 
@@ -49,7 +50,7 @@ export class OptModel implements CausalLM {
     readonly gpu: Gpu,
     readonly config: OptConfig,
     private embedTokens: Tensor,
-    private lmHead: Tensor,
+    private lmHead: Linear,
     private embedPositions: Tensor,
     private projectIn: Tensor | null,
     private projectOut: Tensor | null,
@@ -100,7 +101,9 @@ export class OptModel implements CausalLM {
         lin,
       });
     }
-    const head = c.tied ? embed : await w.tensor("lm_head.weight", [c.vocab, c.wordEmbedDim]);
+    const head = c.tied
+      ? new DenseLinear("lm_head", embed, undefined, true)
+      : await w.linear("lm_head", c.vocab, c.wordEmbedDim, false);
     return new OptModel(gpu, c, embed, head, pos, projectIn, projectOut, finalNorm, blocks, w.others);
   }
 
@@ -183,7 +186,7 @@ export class OptModel implements CausalLM {
       if (x !== h) x.release();
       x = p;
     }
-    const logits = matmul(b, x, this.lmHead);
+    const logits = this.lmHead.forward(b, x);
     if (x !== h) x.release();
     return logits;
   }
@@ -202,15 +205,26 @@ export class OptModel implements CausalLM {
     return [...this.blocks[i].lin.values()];
   }
 
+  headLinear(): Linear {
+    return this.lmHead;
+  }
+
+  setHead(layer: Linear): void {
+    this.lmHead = swapHead(this.lmHead, layer);
+  }
+
   setLinear(name: string, layer: Linear): void {
     replaceLinear(this.blocks.map((blk) => blk.lin), name, layer);
   }
 
   bytes(): number {
-    return paramBytes(this.others.values(), this.blocks.flatMap((blk) => [...blk.lin.values()]));
+    return paramBytes(this.others.values(), [
+      ...this.blocks.flatMap((blk) => [...blk.lin.values()]),
+      this.lmHead,
+    ]);
   }
 
   release(): void {
-    releaseAll(this.others.values(), this.blocks.flatMap((blk) => [...blk.lin.values()]));
+    releaseAll(this.others.values(), [...this.blocks.flatMap((blk) => [...blk.lin.values()]), this.lmHead]);
   }
 }

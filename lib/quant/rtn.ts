@@ -1,6 +1,6 @@
 // Round-to-nearest: every linear inside the decoder blocks quantized independently with the
 // uniform quantizer — the baseline of the GPTQ and AWQ papers (asymmetric, [min, max] widened to
-// include 0). Embeddings and lm_head stay FP.
+// include 0). Embeddings stay FP; lm_head too unless `quantizeHead`.
 
 import { Batch } from "../gpu/kernel.ts";
 import { readF32, upload } from "../gpu/tensor.ts";
@@ -23,7 +23,10 @@ export interface QuantizeResult {
  */
 export async function quantizeRtn(
   model: CausalLM,
-  o: Omit<UniformOptions, "sym" | "range"> & Partial<UniformOptions> & { fake?: boolean },
+  o: Omit<UniformOptions, "sym" | "range"> & Partial<UniformOptions> & {
+    fake?: boolean;
+    quantizeHead?: boolean;
+  },
   onLayer?: (name: string) => void,
 ): Promise<QuantizeResult> {
   const opts: UniformOptions = { ...RTN_DEFAULTS, ...o };
@@ -31,6 +34,7 @@ export async function quantizeRtn(
   for (let i = 0; i < model.numBlocks; i++) {
     for (const l of model.blockLinears(i)) checkUniform(l.name, l.inFeatures, opts);
   }
+  if (o.quantizeHead) checkUniform("lm_head", model.headLinear().inFeatures, opts);
   const t0 = performance.now();
   const records: QuantRecord[] = [];
   for (let i = 0; i < model.numBlocks; i++) {
@@ -43,6 +47,13 @@ export async function quantizeRtn(
       model.setLinear(l.name, o.fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));
       onLayer?.(l.name);
     }
+  }
+  if (o.quantizeHead) {
+    const h = model.headLinear();
+    if (!(h instanceof DenseLinear)) throw new Error("lm_head is already quantized");
+    const r = quantizeUniform("lm_head", await readF32(h.weight), [h.outFeatures, h.inFeatures], opts, "rtn");
+    records.push(r);
+    model.setHead(o.fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));
   }
   await new Batch(model.gpu).done();
   return { records, seconds: (performance.now() - t0) / 1000 };

@@ -9,7 +9,7 @@ import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel, logits } from "../../lib/model/load.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
 import { FIXTURES } from "../python.ts";
@@ -82,4 +82,25 @@ Deno.test("deno task bench --methods rtn writes bits_per_weight, weight_bytes an
   assert.deepStrictEqual([rtn.method, rtn.bits, rtn.group_size], ["rtn", 4, 128]);
   assert.strictEqual(rtn.bits_per_weight, 4 + (16 + 4) / 128);
   assert.ok(rtn.weight_bytes! < fp.weight_bytes! && rtn.quant_seconds! > 0, JSON.stringify(rtn));
+});
+
+Deno.test("lm_head stays FP by default and can be quantized; a tied head leaves the embeddings intact", async () => {
+  const model = await loadModel(gpu, `${FIXTURES}/stories260K`); // tied lm_head
+  const prompt = [1, 403, 407, 261, 378];
+  const fp = await logits(model, prompt);
+  await quantizeRtn(model, { bits: 8, groupSize: -1 });
+  assert.ok(model.headLinear() instanceof DenseLinear, "head stays FP by default");
+  await assert.rejects(
+    quantizeRtn(model, { bits: 8, groupSize: -1, quantizeHead: true }),
+    /already quantized/,
+  );
+  const fresh = await loadModel(gpu, `${FIXTURES}/stories260K`);
+  await quantizeRtn(fresh, { bits: 8, groupSize: -1, quantizeHead: true });
+  assert.ok(fresh.headLinear() instanceof QuantLinear);
+  const q = await logits(fresh, prompt); // the embedding gather still reads the (FP) table
+  let num = 0, den = 0;
+  for (let i = 0; i < fp.length; i++) (num += (q[i] - fp[i]) ** 2), (den += fp[i] ** 2);
+  assert.ok(Math.sqrt(num / den) < 0.05, `W8 logits stay close to FP: ${Math.sqrt(num / den)}`);
+  model.release();
+  fresh.release();
 });

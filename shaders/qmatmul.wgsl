@@ -10,7 +10,7 @@
 // little precision is lost to cancellation.
 //
 // gemv (M = 1): a thread owns 4 words (4·PER outputs), loads them as one vec4<u32>, and walks
-// the groups of its K-slice; with a K-split (hardware adapters need the threads) each slice
+// the groups of its K-slice (2/4/8-bit codes are decoded four at a time with unpack4xU8); with a K-split (hardware adapters need the threads) each slice
 // writes partial sums and `reduce` adds them. gemm: a thread owns TM rows × one word.
 {{ENABLE_F16}}
 
@@ -31,6 +31,10 @@ const MASK = (1u << BITS) - 1u;
 const C = f32(1u << (BITS - 1u));
 const CODEBOOK = {{CODEBOOK}};
 const TM = 4u;
+// Byte-lane decoding (2/4/8-bit): SUB codes per byte, BYTE_MASK selects one code in every byte.
+const BYTE_LANES = {{BYTE_LANES}};
+const SUB = {{SUB}}u;
+const BYTE_MASK = {{BYTE_MASK}}u;
 
 fn code(word: u32, i: u32) -> f32 {
   let q = (word >> (BITS * i)) & MASK;
@@ -54,28 +58,52 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let gPer = (p.G + p.ksplit - 1u) / p.ksplit;
   let g0 = slice * gPer;
   let g1 = min(p.G, g0 + gPer);
+  let n0 = j4 * 4u * PER;
   var out: array<f32, 4u * PER>;
+  for (var i = 0u; i < 4u * PER; i++) { out[i] = 0.0; }
   for (var g = g0; g < g1; g++) {
-    // Zeroed by hand: a `var` without initializer inside a loop was seen keeping the previous
-    // iteration's values (naga → llvmpipe), though WGSL says it starts at zero.
     var acc: array<f32, 4u * PER>;
-    for (var i = 0u; i < 4u * PER; i++) { acc[i] = 0.0; }
     var xs = 0.0;
-    for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
-      let xk = x[k];
-      xs += xk;
-      let v = w[k * W4 + j4];
+    if (BYTE_LANES) {
+      // 2/4/8-bit: sub-field s of every byte holds outputs b·SUB + s (b = byte 0…3); one
+      // unpack4xU8 turns four codes into a vec4, so the inner loop works on vectors.
+      var acc4: array<vec4<f32>, 4u * SUB>;
+      for (var i = 0u; i < 4u * SUB; i++) { acc4[i] = vec4<f32>(0.0); }
+      for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
+        let xk = x[k];
+        xs += xk;
+        let v = w[k * W4 + j4];
+        for (var c = 0u; c < 4u; c++) {
+          for (var sf = 0u; sf < SUB; sf++) {
+            let q = vec4<f32>(unpack4xU8((v[c] >> (BITS * sf)) & BYTE_MASK));
+            acc4[c * SUB + sf] += xk * (q - C);
+          }
+        }
+      }
       for (var c = 0u; c < 4u; c++) {
-        for (var i = 0u; i < PER; i++) { acc[c * PER + i] += xk * code(v[c], i); }
+        for (var sf = 0u; sf < SUB; sf++) {
+          let a = acc4[c * SUB + sf];
+          for (var b = 0u; b < 4u; b++) { acc[c * PER + b * SUB + sf] = a[b]; }
+        }
+      }
+    } else {
+      // Zeroed by hand: a `var` without initializer inside a loop was seen keeping the previous
+      // iteration's values (naga → llvmpipe), though WGSL says it starts at zero.
+      for (var i = 0u; i < 4u * PER; i++) { acc[i] = 0.0; }
+      for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
+        let xk = x[k];
+        xs += xk;
+        let v = w[k * W4 + j4];
+        for (var c = 0u; c < 4u; c++) {
+          for (var i = 0u; i < PER; i++) { acc[c * PER + i] += xk * code(v[c], i); }
+        }
       }
     }
-    let n0 = j4 * 4u * PER;
     for (var i = 0u; i < 4u * PER; i++) {
       let o = g * p.W * PER + n0 + i;
       out[i] += scale[o] * acc[i] + select(shift[o] * xs, 0.0, CODEBOOK);
     }
   }
-  let n0 = j4 * 4u * PER;
   for (var i = 0u; i < 4u * PER; i++) {
     let n = n0 + i;
     if (n >= p.N) { break; }

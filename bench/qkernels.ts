@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { randInts, randn } from "../lib/cpu/random.ts";
 import { getGpu } from "../lib/gpu/device.ts";
-import { empty, f32ToF16, type Tensor, upload } from "../lib/gpu/tensor.ts";
+import { empty, f32ToF16, readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { copy } from "../lib/kernels/copy.ts";
 import { gemv } from "../lib/kernels/gemv.ts";
 import { matmul } from "../lib/kernels/matmul.ts";
@@ -53,6 +53,23 @@ function randomRecord(N: number, K: number, bits: number, gs: number): QuantReco
     zeroKind: "int",
     method: "rtn",
   };
+}
+
+/** max |y − ref| / max |ref| over 64 sampled outputs, the reference from the dequantized rows. */
+function sampledError(r: QuantRecord, x: Float32Array, y: Float32Array): number {
+  const [N, K] = r.shape, G = K / r.groupSize;
+  let num = 0, den = 0;
+  for (let s = 0; s < 64; s++) {
+    const n = Math.floor((s * N) / 64);
+    let acc = 0;
+    for (let k = 0; k < K; k++) {
+      const g = Math.floor(k / r.groupSize);
+      acc += x[k] * r.scales[n * G + g] * (r.codes[n * K + k] - r.zeros![n * G + g]);
+    }
+    num = Math.max(num, Math.abs(y[n] - acc));
+    den = Math.max(den, Math.abs(acc));
+  }
+  return num / den;
 }
 
 async function main() {
@@ -122,9 +139,14 @@ async function main() {
       d.w.release();
     }
     for (const bits of o.bits.split(",").map(Number)) {
-      const layer = QuantLinear.fromRecord(gpu, randomRecord(N, K, bits, o["group-size"]));
+      const rec = randomRecord(N, K, bits, o["group-size"]);
+      const layer = QuantLinear.fromRecord(gpu, rec);
       let y: Tensor | null = null;
       const tv = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, x1)))));
+      // A speed figure only counts if the kernel computed the right thing: check sampled outputs.
+      const got = await readF32(y!), xh = await readF32(x1);
+      const err = sampledError(rec, xh, got);
+      if (!(err < 1e-4)) throw new Error(`${shape} W${bits}: GEMV result is wrong (relative error ${err})`);
       const tm = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, xm)))));
       const name = `W${bits} g${o["group-size"]}`;
       rows.push({

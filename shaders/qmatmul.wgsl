@@ -47,10 +47,10 @@ fn word_at(k: u32, j: u32) -> u32 {
   return v[j % 4u];
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{GEMV_WG}})
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let t = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let t = (wid.y * nwg.x + wid.x) * {{GEMV_WG}}u + lid;
   let W4 = p.W / 4u;
   if (t >= W4 * p.ksplit) { return; }
   let j4 = t % W4;      // which vec4 of words
@@ -76,13 +76,13 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         for (var c = 0u; c < 4u; c++) {
           for (var sf = 0u; sf < SUB; sf++) {
             let q = vec4<f32>(unpack4xU8((v[c] >> (BITS * sf)) & BYTE_MASK));
-            acc4[c * SUB + sf] += xk * (q - C);
+            acc4[c * SUB + sf] += xk * q; // raw codes: C·Σx comes off once per group
           }
         }
       }
       for (var c = 0u; c < 4u; c++) {
         for (var sf = 0u; sf < SUB; sf++) {
-          let a = acc4[c * SUB + sf];
+          let a = acc4[c * SUB + sf] - C * xs;
           for (var b = 0u; b < 4u; b++) { acc[c * PER + b * SUB + sf] = a[b]; }
         }
       }

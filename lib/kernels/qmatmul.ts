@@ -21,6 +21,8 @@ export interface PackedWeight {
 }
 
 const TM = 4;
+/** GEMV workgroup size (64 measured best on llvmpipe among 8/16/32/64). */
+const GEMV_WG = 64;
 
 function defines(w: PackedWeight) {
   // Codebooks (NF4/FP4) need a table lookup per code, so they take the scalar decode.
@@ -34,6 +36,7 @@ function defines(w: PackedWeight) {
     BYTE_LANES: lanes ? "true" : "false",
     SUB: sub,
     BYTE_MASK: `0x${(byteMask >>> 0).toString(16)}`,
+    GEMV_WG,
   };
 }
 
@@ -58,7 +61,7 @@ export function qmatmul(b: Batch, x: Tensor, w: PackedWeight, opts: { ksplit?: n
       b.dispatch(
         { name: "qmatmul", entry: "gemv", defines: defines(w) },
         [x, ...common, y, params(1)],
-        grid(b.gpu, threads, 64),
+        grid(b.gpu, threads, GEMV_WG),
         sizes,
       );
     } else {
@@ -66,7 +69,7 @@ export function qmatmul(b: Batch, x: Tensor, w: PackedWeight, opts: { ksplit?: n
       b.dispatch(
         { name: "qmatmul", entry: "gemv", defines: defines(w) },
         [x, ...common, partial, params(ks)],
-        grid(b.gpu, threads * ks, 64),
+        grid(b.gpu, threads * ks, GEMV_WG),
         sizes,
       );
       b.dispatch(

@@ -5,14 +5,20 @@ import { type Batch, grid } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../gpu/tensor.ts";
 import { checkLoopBudget, dummy, need, shapeStr } from "./common.ts";
 
-export interface PackedWeight {
+/** Sizes of the run-time layout (see shaders/qmatmul.wgsl): shared by host arrays and GPU tensors. */
+export interface PackedDims {
   bits: number;
+  /** Outputs per u32 word: ⌊32 / bits⌋. */
   per: number;
+  /** Word columns (a multiple of 4). */
   W: number;
   K: number;
   N: number;
   G: number;
   groupSize: number;
+}
+
+export interface PackedWeight extends PackedDims {
   words: Tensor; // u32 [K, W]
   scale: Tensor; // f32 [G, W·per]
   shift: Tensor | null; // f32 [G, W·per] (uniform formats)

@@ -18,15 +18,12 @@ import { siluMul } from "../kernels/silu_mul.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 import {
   allocCache,
+  BlockModel,
   cacheKV,
   type CacheStep,
   type Capture,
   type CausalLM,
   type KVCache,
-  paramBytes,
-  releaseAll,
-  replaceLinear,
-  swapHead,
   WeightLoader,
 } from "./model.ts";
 
@@ -36,19 +33,20 @@ interface Block {
   lin: Map<string, Linear>; // full checkpoint name (model.layers.0.self_attn.q_proj) → layer
 }
 
-export class LlamaModel implements CausalLM {
+export class LlamaModel extends BlockModel implements CausalLM {
   readonly numBlocks: number;
   readonly vocab: number;
   private constructor(
-    readonly gpu: Gpu,
+    gpu: Gpu,
     readonly config: LlamaConfig,
     private embedTokens: Tensor,
     private blocks: Block[],
     private finalNorm: Tensor,
-    private lmHead: Linear,
+    lmHead: Linear,
     private rope: RopeTable,
-    private others: Map<string, Tensor>,
+    others: Map<string, Tensor>,
   ) {
+    super(gpu, blocks.map((blk) => blk.lin), lmHead, others);
     this.numBlocks = config.layers;
     this.vocab = config.vocab;
   }
@@ -149,31 +147,8 @@ export class LlamaModel implements CausalLM {
     return logits;
   }
 
-  blockLinears(i: number): Linear[] {
-    return [...this.blocks[i].lin.values()];
-  }
-
-  headLinear(): Linear {
-    return this.lmHead;
-  }
-
-  setHead(layer: Linear): void {
-    this.lmHead = swapHead(this.lmHead, layer);
-  }
-
-  setLinear(name: string, layer: Linear): void {
-    replaceLinear(this.blocks.map((blk) => blk.lin), name, layer);
-  }
-
-  bytes(): number {
-    return paramBytes(this.others.values(), [
-      ...this.blocks.flatMap((blk) => [...blk.lin.values()]),
-      this.lmHead,
-    ]);
-  }
-
-  release(): void {
-    releaseAll(this.others.values(), [...this.blocks.flatMap((blk) => [...blk.lin.values()]), this.lmHead]);
+  override release(): void {
+    super.release();
     this.rope.cos.release();
     this.rope.sin.release();
   }

@@ -166,3 +166,44 @@ export function swapHead(old: Linear, layer: Linear): Linear {
   if (old !== layer) old.release();
   return layer;
 }
+
+/**
+ * What both families share: the linears of each block (keyed by checkpoint name), the LM head,
+ * and the other parameter tensors — listing, replacing, counting and releasing them.
+ */
+export abstract class BlockModel {
+  constructor(
+    readonly gpu: Gpu,
+    protected linears: Map<string, Linear>[],
+    protected lmHead: Linear,
+    protected others: Map<string, Tensor>,
+  ) {}
+
+  blockLinears(i: number): Linear[] {
+    return [...this.linears[i].values()];
+  }
+
+  headLinear(): Linear {
+    return this.lmHead;
+  }
+
+  setHead(layer: Linear): void {
+    this.lmHead = swapHead(this.lmHead, layer);
+  }
+
+  setLinear(name: string, layer: Linear): void {
+    replaceLinear(this.linears, name, layer);
+  }
+
+  #all(): Linear[] {
+    return [...this.linears.flatMap((m) => [...m.values()]), this.lmHead];
+  }
+
+  bytes(): number {
+    return paramBytes(this.others.values(), this.#all());
+  }
+
+  release(): void {
+    releaseAll(this.others.values(), this.#all());
+  }
+}

@@ -18,15 +18,12 @@ import { matmul } from "../kernels/matmul.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 import {
   allocCache,
+  BlockModel,
   cacheKV,
   type CacheStep,
   type Capture,
   type CausalLM,
   type KVCache,
-  paramBytes,
-  releaseAll,
-  replaceLinear,
-  swapHead,
   WeightLoader,
 } from "./model.ts";
 
@@ -43,21 +40,22 @@ interface Block {
   lin: Map<string, Linear>;
 }
 
-export class OptModel implements CausalLM {
+export class OptModel extends BlockModel implements CausalLM {
   readonly numBlocks: number;
   readonly vocab: number;
   private constructor(
-    readonly gpu: Gpu,
+    gpu: Gpu,
     readonly config: OptConfig,
     private embedTokens: Tensor,
-    private lmHead: Linear,
+    lmHead: Linear,
     private embedPositions: Tensor,
     private projectIn: Tensor | null,
     private projectOut: Tensor | null,
     private finalNorm: Norm | null,
     private blocks: Block[],
-    private others: Map<string, Tensor>,
+    others: Map<string, Tensor>,
   ) {
+    super(gpu, blocks.map((blk) => blk.lin), lmHead, others);
     this.numBlocks = config.layers;
     this.vocab = config.vocab;
   }
@@ -199,32 +197,5 @@ export class OptModel implements CausalLM {
   private prefix(): string {
     const first = this.blocks[0].lin.keys().next().value as string;
     return first.slice(0, first.indexOf(".layers."));
-  }
-
-  blockLinears(i: number): Linear[] {
-    return [...this.blocks[i].lin.values()];
-  }
-
-  headLinear(): Linear {
-    return this.lmHead;
-  }
-
-  setHead(layer: Linear): void {
-    this.lmHead = swapHead(this.lmHead, layer);
-  }
-
-  setLinear(name: string, layer: Linear): void {
-    replaceLinear(this.blocks.map((blk) => blk.lin), name, layer);
-  }
-
-  bytes(): number {
-    return paramBytes(this.others.values(), [
-      ...this.blocks.flatMap((blk) => [...blk.lin.values()]),
-      this.lmHead,
-    ]);
-  }
-
-  release(): void {
-    releaseAll(this.others.values(), [...this.blocks.flatMap((blk) => [...blk.lin.values()]), this.lmHead]);
   }
 }

@@ -3,17 +3,10 @@
 // multiple of 4 (one vec4<u32> load); scales and shifts group-major [G, W·PER]. Act-order
 // layers (g_idx) get their input columns sorted by group, and a permutation for x.
 
+import type { PackedDims } from "../kernels/qmatmul.ts";
 import { groupsOf, type QuantRecord, validateRecord } from "./record.ts";
 
-export interface RuntimeLayout {
-  bits: number;
-  per: number;
-  /** Word columns (multiple of 4). */
-  W: number;
-  K: number;
-  N: number;
-  G: number;
-  groupSize: number;
+export interface RuntimeLayout extends PackedDims {
   words: Uint32Array<ArrayBuffer>; // [K, W]
   scale: Float32Array<ArrayBuffer>; // [G, W·per]
   shift: Float32Array<ArrayBuffer>; // [G, W·per]

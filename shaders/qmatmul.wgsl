@@ -61,12 +61,16 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let n0 = j4 * 4u * PER;
   var out: array<f32, 4u * PER>;
   for (var i = 0u; i < 4u * PER; i++) { out[i] = 0.0; }
+  // Byte-lane path: partial outputs kept as vec4s in the acc4 layout, remapped once at the end.
+  var out4: array<vec4<f32>, 4u * SUB>;
+  for (var i = 0u; i < 4u * SUB; i++) { out4[i] = vec4<f32>(0.0); }
   for (var g = g0; g < g1; g++) {
-    var acc: array<f32, 4u * PER>;
+    let go = g * p.W * PER + n0; // this group's scales/shifts for our outputs
     var xs = 0.0;
     if (BYTE_LANES) {
       // 2/4/8-bit: sub-field s of every byte holds outputs b·SUB + s (b = byte 0…3); one
-      // unpack4xU8 turns four codes into a vec4, so the inner loop works on vectors.
+      // unpack4xU8 turns four codes into a vec4, so the inner loop works on vectors. Raw codes
+      // are summed; the centring C·Σx comes off once per group.
       var acc4: array<vec4<f32>, 4u * SUB>;
       for (var i = 0u; i < 4u * SUB; i++) { acc4[i] = vec4<f32>(0.0); }
       for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
@@ -75,20 +79,22 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let v = w[k * W4 + j4];
         for (var c = 0u; c < 4u; c++) {
           for (var sf = 0u; sf < SUB; sf++) {
-            let q = vec4<f32>(unpack4xU8((v[c] >> (BITS * sf)) & BYTE_MASK));
-            acc4[c * SUB + sf] += xk * q; // raw codes: C·Σx comes off once per group
+            acc4[c * SUB + sf] += xk * vec4<f32>(unpack4xU8((v[c] >> (BITS * sf)) & BYTE_MASK));
           }
         }
       }
       for (var c = 0u; c < 4u; c++) {
         for (var sf = 0u; sf < SUB; sf++) {
-          let a = acc4[c * SUB + sf] - C * xs;
-          for (var b = 0u; b < 4u; b++) { acc[c * PER + b * SUB + sf] = a[b]; }
+          let o = go + c * PER + sf;
+          let s4 = vec4<f32>(scale[o], scale[o + SUB], scale[o + 2u * SUB], scale[o + 3u * SUB]);
+          let h4 = vec4<f32>(shift[o], shift[o + SUB], shift[o + 2u * SUB], shift[o + 3u * SUB]);
+          out4[c * SUB + sf] += s4 * (acc4[c * SUB + sf] - C * xs) + h4 * xs;
         }
       }
     } else {
       // Zeroed by hand: a `var` without initializer inside a loop was seen keeping the previous
       // iteration's values (naga → llvmpipe), though WGSL says it starts at zero.
+      var acc: array<f32, 4u * PER>;
       for (var i = 0u; i < 4u * PER; i++) { acc[i] = 0.0; }
       for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
         let xk = x[k];
@@ -98,10 +104,17 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           for (var i = 0u; i < PER; i++) { acc[c * PER + i] += xk * code(v[c], i); }
         }
       }
+      for (var i = 0u; i < 4u * PER; i++) {
+        out[i] += scale[go + i] * acc[i] + select(shift[go + i] * xs, 0.0, CODEBOOK);
+      }
     }
-    for (var i = 0u; i < 4u * PER; i++) {
-      let o = g * p.W * PER + n0 + i;
-      out[i] += scale[o] * acc[i] + select(shift[o] * xs, 0.0, CODEBOOK);
+  }
+  if (BYTE_LANES) {
+    for (var c = 0u; c < 4u; c++) {
+      for (var sf = 0u; sf < SUB; sf++) {
+        let a = out4[c * SUB + sf];
+        for (var b = 0u; b < 4u; b++) { out[c * PER + b * SUB + sf] = a[b]; }
+      }
     }
   }
   for (var i = 0u; i < 4u * PER; i++) {

@@ -34,14 +34,12 @@ function defines(w: PackedWeight) {
   // Codebooks (NF4/FP4) need a table lookup per code, so they take the scalar decode.
   const lanes = !w.codebook && (w.bits === 2 || w.bits === 4 || w.bits === 8);
   const sub = lanes ? 8 / w.bits : 1;
-  const byteMask = lanes ? ((1 << w.bits) - 1) * 0x01010101 : 0;
   return {
     BITS: w.bits,
     PER: w.per,
     CODEBOOK: w.codebook ? "true" : "false",
     BYTE_LANES: lanes ? "true" : "false",
     SUB: sub,
-    BYTE_MASK: `0x${(byteMask >>> 0).toString(16)}`,
     GEMV_WG,
   };
 }

@@ -154,3 +154,15 @@ function logSumExp(a: Arr, off: number, n: number): number {
   for (let j = 0; j < n; j++) s += Math.exp(a[off + j] - mx);
   return mx + Math.log(s);
 }
+
+/** H ← a·H + b·XᵀX for X [T, D] (the Hessian update of GPTQ). */
+export function hessianUpdate(h: ArrayLike<number>, x: Arr, T: number, D: number, a: number, b: number): Float64Array {
+  const out = Float64Array.from(h, (v) => a * v);
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < D; i++) {
+      const xi = x[t * D + i];
+      for (let j = 0; j < D; j++) out[i * D + j] += b * xi * x[t * D + j];
+    }
+  }
+  return out;
+}

@@ -3,6 +3,8 @@
 //
 //   deno task bench:qkernels [--shapes 4096x4096,11008x4096,4096x11008,256x256,768x256,256x768]
 //                            [--bits 2,3,4,8] [--group-size 128] [--m 16] [--reps 3] [--out results/kernels]
+//                            [--model DIR [--decode-tokens 128]]
+// With --model, also the decode speed of that model (greedy, KV cache), FP against each W<bits>.
 // Shapes are N×K (out × in). Codes are random: speed does not depend on their values, and the
 // kernels' correctness is the job of tests/quant/qmatmul.test.ts.
 
@@ -15,7 +17,10 @@ import { copy } from "../lib/kernels/copy.ts";
 import { gemv } from "../lib/kernels/gemv.ts";
 import { matmul } from "../lib/kernels/matmul.ts";
 import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
+import { generate } from "../lib/model/generate.ts";
+import { loadModel } from "../lib/model/load.ts";
 import { QuantLinear } from "../lib/quant/quant_linear.ts";
+import { quantizeRtn } from "../lib/quant/rtn.ts";
 import type { QuantRecord } from "../lib/quant/record.ts";
 import { time } from "./timing.ts";
 
@@ -26,6 +31,8 @@ const Options = z.object({
   m: z.coerce.number().int().min(2).default(16),
   reps: z.coerce.number().int().min(1).default(3),
   out: z.string().default("results/kernels"),
+  model: z.string().optional(),
+  "decode-tokens": z.coerce.number().int().min(2).default(128),
 });
 
 interface Row {
@@ -81,6 +88,8 @@ async function main() {
       m: { type: "string" },
       reps: { type: "string" },
       out: { type: "string" },
+      model: { type: "string" },
+      "decode-tokens": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -179,6 +188,20 @@ async function main() {
     }
     x1.release(), xm.release();
   }
+  const decode: { weights: string; tokens_per_second: number }[] = [];
+  if (o.model) {
+    for (const bits of [0, ...o.bits.split(",").map(Number)]) {
+      const model = await loadModel(gpu, o.model);
+      if (bits) await quantizeRtn(model, { bits, groupSize: o["group-size"] });
+      const maxNew = Math.min(o["decode-tokens"], model.config.maxPositions - 1);
+      await generate(model, [0], { maxNewTokens: 8 }); // warm-up: pipelines compiled
+      const g = await generate(model, [0], { maxNewTokens: maxNew, stepsPerSubmit: 16 });
+      const weights = bits ? `W${bits} g${o["group-size"]}` : "fp32";
+      decode.push({ weights, tokens_per_second: g.decodeTokensPerSecond });
+      console.error(`  decode ${o.model} ${weights}: ${g.decodeTokensPerSecond.toFixed(1)} tokens/s`);
+      model.release();
+    }
+  }
   const table = [
     `adapter: ${gpu.name}; shader copy ${copyGBps.toFixed(2)} GB/s (read + write)`,
     "",
@@ -188,6 +211,16 @@ async function main() {
       `| ${r.shape} | ${r.kernel} | ${r.weights} | ${r.us.toFixed(0)} | ${r.gbps?.toFixed(2) ?? "—"} | ` +
       `${r.gflops?.toFixed(2) ?? "—"} | ${r.speedup.toFixed(2)} |`
     ),
+    ...(decode.length
+      ? [
+        "",
+        `decode (greedy, KV cache) of ${o.model}:`,
+        "",
+        "| weights | tokens/s |",
+        "|---|---|",
+        ...decode.map((d) => `| ${d.weights} | ${d.tokens_per_second.toFixed(1)} |`),
+      ]
+      : []),
   ].join("\n");
   console.log(table);
   await writeJsonAtomic(`${o.out}/qkernels.json`, {

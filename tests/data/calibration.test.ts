@@ -26,7 +26,10 @@ print(",".join(str(random.randint(0, tokens - seqlen - 1)) for _ in range(300)))
 `,
         [String(seed), String(tokens), String(seqlen)],
       );
-      assert.deepStrictEqual(calibrationStarts(tokens, { nsamples: 300, seqlen, seed }), out.trim().split(",").map(Number));
+      assert.deepStrictEqual(
+        calibrationStarts(tokens, { nsamples: 300, seqlen, seed }),
+        out.trim().split(",").map(Number),
+      );
     }
   },
 });
@@ -36,6 +39,9 @@ Deno.test("windows are seqlen tokens from the drawn starts; bad settings are ref
   const ws = calibrationWindows(ids, { nsamples: 4, seqlen: 8, seed: 0 });
   const starts = calibrationStarts(50, { nsamples: 4, seqlen: 8, seed: 0 });
   ws.forEach((w, i) => assert.deepStrictEqual(w, ids.slice(starts[i], starts[i] + 8)));
-  assert.throws(() => calibrationStarts(8, { nsamples: 1, seqlen: 8, seed: 0 }), /8 tokens, too few for windows of 8/);
+  assert.throws(
+    () => calibrationStarts(8, { nsamples: 1, seqlen: 8, seed: 0 }),
+    /8 tokens, too few for windows of 8/,
+  );
   assert.throws(() => calibrationStarts(80, { nsamples: 0, seqlen: 8, seed: 0 }), /nsamples must be ≥ 1/);
 });

@@ -156,7 +156,14 @@ function logSumExp(a: Arr, off: number, n: number): number {
 }
 
 /** H ← a·H + b·XᵀX for X [T, D] (the Hessian update of GPTQ). */
-export function hessianUpdate(h: ArrayLike<number>, x: Arr, T: number, D: number, a: number, b: number): Float64Array {
+export function hessianUpdate(
+  h: ArrayLike<number>,
+  x: Arr,
+  T: number,
+  D: number,
+  a: number,
+  b: number,
+): Float64Array {
   const out = Float64Array.from(h, (v) => a * v);
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < D; i++) {

@@ -12,8 +12,12 @@ export interface CalibrationOptions {
 
 /** Start offsets of the windows (the text's token count is all that matters). */
 export function calibrationStarts(tokens: number, o: CalibrationOptions): number[] {
-  if (!(Number.isInteger(o.nsamples) && o.nsamples >= 1)) throw new Error(`calibration: nsamples must be ≥ 1, got ${o.nsamples}`);
-  if (!(Number.isInteger(o.seqlen) && o.seqlen >= 2)) throw new Error(`calibration: seqlen must be ≥ 2, got ${o.seqlen}`);
+  if (!(Number.isInteger(o.nsamples) && o.nsamples >= 1)) {
+    throw new Error(`calibration: nsamples must be ≥ 1, got ${o.nsamples}`);
+  }
+  if (!(Number.isInteger(o.seqlen) && o.seqlen >= 2)) {
+    throw new Error(`calibration: seqlen must be ≥ 2, got ${o.seqlen}`);
+  }
   if (tokens < o.seqlen + 1) {
     throw new Error(`calibration: the text has ${tokens} tokens, too few for windows of ${o.seqlen}`);
   }

@@ -78,7 +78,9 @@ export class PyRandom {
   /** random.randint(a, b): uniform on [a, b], by rejection on bit_length(b − a + 1) bits. */
   randint(a: number, b: number): number {
     const n = b - a + 1;
-    if (!(Number.isInteger(n) && n >= 1 && n <= 2 ** 32)) throw new Error(`randint: empty or too wide range [${a}, ${b}]`);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 2 ** 32)) {
+      throw new Error(`randint: empty or too wide range [${a}, ${b}]`);
+    }
     const k = n.toString(2).length; // int.bit_length()
     let r = this.getrandbits(Math.min(k, 32));
     while (r >= n) r = this.getrandbits(Math.min(k, 32));

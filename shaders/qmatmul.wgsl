@@ -9,7 +9,7 @@
 // Sums run over (q − C) rather than q: the group's correction s·(C − z)·Σx is then small, and
 // little precision is lost to cancellation.
 //
-// gemv (M = 1): a thread owns 4 words (4·PER outputs), loads them as one vec4<u32>, and walks
+// gemv (M = 1): a thread owns WPT words (WPT·PER outputs), loads them as one vecWPT<u32>, and walks
 // the groups of its K-slice (2/4/8-bit codes are decoded four at a time: one vector shift and mask per four codes); with a K-split (hardware adapters need the threads) each slice
 // writes partial sums and `reduce` adds them. gemm: a thread owns TM rows × one word.
 {{ENABLE_F16}}
@@ -17,7 +17,7 @@
 struct Params { M: u32, N: u32, K: u32, W: u32, G: u32, gsize: u32, ksplit: u32, has_bias: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> w: array<{{WVEC}}>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
 @group(0) @binding(3) var<storage, read> shift: array<f32>;
 @group(0) @binding(4) var<storage, read> cb: array<f32>;
@@ -31,6 +31,7 @@ const MASK = (1u << BITS) - 1u;
 const C = f32(1u << (BITS - 1u));
 const CODEBOOK = {{CODEBOOK}};
 const TM = 4u;
+const WPT = {{WPT}}u; // words per GEMV thread (and per w element)
 // Byte-lane decoding (2/4/8-bit): SUB codes per byte; shifting a word by BYTE_SHIFTS and masking
 // with MASK yields the codes of one sub-field in every byte.
 const BYTE_LANES = {{BYTE_LANES}};
@@ -44,27 +45,30 @@ fn code(word: u32, i: u32) -> f32 {
 }
 
 fn word_at(k: u32, j: u32) -> u32 {
-  let v = w[(k * p.W + j) / 4u];
-  return v[j % 4u];
+  let v = w[(k * p.W + j) / WPT];
+  return wsel(v, j % WPT);
 }
+
+// Word c of what one w element holds (WPT words: a u32, vec2<u32> or vec4<u32>).
+fn wsel(v: {{WVEC}}, c: u32) -> u32 { return {{WSEL}}; }
 
 @compute @workgroup_size({{GEMV_WG}})
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let t = (wid.y * nwg.x + wid.x) * {{GEMV_WG}}u + lid;
-  let W4 = p.W / 4u;
+  let W4 = p.W / WPT;
   if (t >= W4 * p.ksplit) { return; }
   let j4 = t % W4;      // which vec4 of words
   let slice = t / W4;   // which K-slice
   let gPer = (p.G + p.ksplit - 1u) / p.ksplit;
   let g0 = slice * gPer;
   let g1 = min(p.G, g0 + gPer);
-  let n0 = j4 * 4u * PER;
-  var out: array<f32, 4u * PER>;
-  for (var i = 0u; i < 4u * PER; i++) { out[i] = 0.0; }
+  let n0 = j4 * WPT * PER;
+  var out: array<f32, WPT * PER>;
+  for (var i = 0u; i < WPT * PER; i++) { out[i] = 0.0; }
   // Byte-lane path: partial outputs kept as vec4s in the acc4 layout, remapped once at the end.
-  var out4: array<vec4<f32>, 4u * SUB>;
-  for (var i = 0u; i < 4u * SUB; i++) { out4[i] = vec4<f32>(0.0); }
+  var out4: array<vec4<f32>, WPT * SUB>;
+  for (var i = 0u; i < WPT * SUB; i++) { out4[i] = vec4<f32>(0.0); }
   for (var g = g0; g < g1; g++) {
     let go = g * p.W * PER + n0; // this group's scales/shifts for our outputs
     var xs = 0.0;
@@ -73,19 +77,19 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       // vector shift by (0, 8, 16, 24) and mask turns four codes into a vec4 (measured faster than
       // unpack4xU8 on llvmpipe), so the inner loop works on vectors. Raw codes
       // are summed; the centring C·Σx comes off once per group.
-      var acc4: array<vec4<f32>, 4u * SUB>;
-      for (var i = 0u; i < 4u * SUB; i++) { acc4[i] = vec4<f32>(0.0); }
+      var acc4: array<vec4<f32>, WPT * SUB>;
+      for (var i = 0u; i < WPT * SUB; i++) { acc4[i] = vec4<f32>(0.0); }
       for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
         let xk = x[k];
         xs += xk;
         let v = w[k * W4 + j4];
-        for (var c = 0u; c < 4u; c++) {
+        for (var c = 0u; c < WPT; c++) {
           for (var sf = 0u; sf < SUB; sf++) {
-            acc4[c * SUB + sf] += xk * vec4<f32>((vec4<u32>(v[c] >> (BITS * sf)) >> BYTE_SHIFTS) & vec4<u32>(MASK));
+            acc4[c * SUB + sf] += xk * vec4<f32>((vec4<u32>(wsel(v, c) >> (BITS * sf)) >> BYTE_SHIFTS) & vec4<u32>(MASK));
           }
         }
       }
-      for (var c = 0u; c < 4u; c++) {
+      for (var c = 0u; c < WPT; c++) {
         for (var sf = 0u; sf < SUB; sf++) {
           let o = go + c * PER + sf;
           let s4 = vec4<f32>(scale[o], scale[o + SUB], scale[o + 2u * SUB], scale[o + 3u * SUB]);
@@ -96,30 +100,30 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     } else {
       // Zeroed by hand: a `var` without initializer inside a loop was seen keeping the previous
       // iteration's values (naga → llvmpipe), though WGSL says it starts at zero.
-      var acc: array<f32, 4u * PER>;
-      for (var i = 0u; i < 4u * PER; i++) { acc[i] = 0.0; }
+      var acc: array<f32, WPT * PER>;
+      for (var i = 0u; i < WPT * PER; i++) { acc[i] = 0.0; }
       for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
         let xk = x[k];
         xs += xk;
         let v = w[k * W4 + j4];
-        for (var c = 0u; c < 4u; c++) {
-          for (var i = 0u; i < PER; i++) { acc[c * PER + i] += xk * code(v[c], i); }
+        for (var c = 0u; c < WPT; c++) {
+          for (var i = 0u; i < PER; i++) { acc[c * PER + i] += xk * code(wsel(v, c), i); }
         }
       }
-      for (var i = 0u; i < 4u * PER; i++) {
+      for (var i = 0u; i < WPT * PER; i++) {
         out[i] += scale[go + i] * acc[i] + select(shift[go + i] * xs, 0.0, CODEBOOK);
       }
     }
   }
   if (BYTE_LANES) {
-    for (var c = 0u; c < 4u; c++) {
+    for (var c = 0u; c < WPT; c++) {
       for (var sf = 0u; sf < SUB; sf++) {
         let a = out4[c * SUB + sf];
         for (var b = 0u; b < 4u; b++) { out[c * PER + b * SUB + sf] = a[b]; }
       }
     }
   }
-  for (var i = 0u; i < 4u * PER; i++) {
+  for (var i = 0u; i < WPT * PER; i++) {
     let n = n0 + i;
     if (n >= p.N) { break; }
     if (p.ksplit == 1u) {

@@ -3,6 +3,7 @@
 // Run-time layout (ours, chosen for speed; exchange formats are converted on load):
 //   w      u32 [K, W]      word (k, j) holds PER = ⌊32 / BITS⌋ adjacent outputs n = j·PER + i at
 //                          input k, code i in bits [BITS·i, BITS·i + BITS). W is a multiple of 4.
+//                          Stored k-major, or strip-major [W/WPT, K, WPT] on CPU rasterisers.
 //   scale  f32 [G, W·PER]  per group g (K / G consecutive inputs) and output
 //   shift  f32 [G, W·PER]  uniform: s·(C − z) with C = 2^(BITS−1), so Ŵ = s·(q − C) + shift
 //   cb     f32 [2^BITS]    codebook formats (NF4/FP4): Ŵ = s · cb[q], shift unused
@@ -32,6 +33,7 @@ const C = f32(1u << (BITS - 1u));
 const CODEBOOK = {{CODEBOOK}};
 const TM = 4u;
 const WPT = {{WPT}}u; // words per GEMV thread (and per w element)
+const STRIP_MAJOR = {{STRIP_MAJOR}};
 // Byte-lane decoding (2/4/8-bit): SUB codes per byte; shifting a word by BYTE_SHIFTS and masking
 // with MASK yields the codes of one sub-field in every byte.
 const BYTE_LANES = {{BYTE_LANES}};
@@ -44,9 +46,16 @@ fn code(word: u32, i: u32) -> f32 {
   return f32(q) - C;
 }
 
+// Element (k, strip s) of w, a strip being WPT adjacent words. k-major (GPUs: neighbouring
+// threads read neighbouring words at the same k) or strip-major (CPU rasterisers: each thread
+// walks its own contiguous strip, friendly to prefetchers and the TLB).
+fn welem(k: u32, s: u32) -> {{WVEC}} {
+  if (STRIP_MAJOR) { return w[s * p.K + k]; }
+  return w[k * (p.W / WPT) + s];
+}
+
 fn word_at(k: u32, j: u32) -> u32 {
-  let v = w[(k * p.W + j) / WPT];
-  return wsel(v, j % WPT);
+  return wsel(welem(k, j / WPT), j % WPT);
 }
 
 // Word c of what one w element holds (WPT words: a u32, vec2<u32> or vec4<u32>).
@@ -82,7 +91,7 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
         let xk = x[k];
         xs += xk;
-        let v = w[k * W4 + j4];
+        let v = welem(k, j4);
         for (var c = 0u; c < WPT; c++) {
           for (var sf = 0u; sf < SUB; sf++) {
             acc4[c * SUB + sf] += xk * vec4<f32>((vec4<u32>(wsel(v, c) >> (BITS * sf)) >> BYTE_SHIFTS) & vec4<u32>(MASK));
@@ -105,7 +114,7 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
         let xk = x[k];
         xs += xk;
-        let v = w[k * W4 + j4];
+        let v = welem(k, j4);
         for (var c = 0u; c < WPT; c++) {
           for (var i = 0u; i < PER; i++) { acc[c * PER + i] += xk * code(wsel(v, c), i); }
         }

@@ -19,7 +19,9 @@ export interface PackedDims {
 }
 
 export interface PackedWeight extends PackedDims {
-  words: Tensor; // u32 [K, W]
+  words: Tensor; // u32 [K, W], or strip-major [W / wordsPerThread, K, wordsPerThread]
+  /** Word order: see `stripMajor()`. */
+  stripMajor: boolean;
   scale: Tensor; // f32 [G, W·per]
   shift: Tensor | null; // f32 [G, W·per] (uniform formats)
   codebook: Tensor | null; // f32 [2^bits]
@@ -27,13 +29,38 @@ export interface PackedWeight extends PackedDims {
 }
 
 const TM = 4;
+
+/**
+ * On CPU rasterisers (llvmpipe) each GEMV thread should walk a contiguous strip of words: with the
+ * k-major order the 4096² W4 GEMV ran either ~4 ms or ~9 ms from process to process (TLB/huge-page
+ * luck). GPUs want the k-major order, where a warp reads neighbouring words at one k.
+ */
+export function stripMajor(isFallbackAdapter: boolean): boolean {
+  return isFallbackAdapter;
+}
+
+/** Reorder k-major words [K, W] into strips [W / wpt, K, wpt]. */
+export function toStrips(
+  words: Uint32Array<ArrayBuffer>,
+  K: number,
+  W: number,
+  wpt: number,
+): Uint32Array<ArrayBuffer> {
+  const out = new Uint32Array(words.length);
+  for (let s = 0; s < W / wpt; s++) {
+    for (let k = 0; k < K; k++) {
+      for (let c = 0; c < wpt; c++) out[(s * K + k) * wpt + c] = words[k * W + s * wpt + c];
+    }
+  }
+  return out;
+}
 /** GEMV workgroup size (64 measured best on llvmpipe among 8/16/32/64). */
 const GEMV_WG = 64;
 /**
  * Words per GEMV thread. Measured on llvmpipe at 4096²: one word (16 outputs) for 2-bit, two
  * words for the rest (16 outputs at 4-bit: 3.8–5× the f32 GEMV, against 2.3–2.7× with four).
  */
-function wordsPerThread(bits: number): number {
+export function wordsPerThread(bits: number): number {
   return bits === 2 ? 1 : 2;
 }
 
@@ -51,6 +78,7 @@ function defines(w: PackedWeight) {
     WPT: wordsPerThread(w.bits),
     WVEC: wordsPerThread(w.bits) === 1 ? "u32" : `vec${wordsPerThread(w.bits)}<u32>`,
     WSEL: wordsPerThread(w.bits) === 1 ? "v" : "v[c]",
+    STRIP_MAJOR: w.stripMajor ? "true" : "false",
   };
 }
 

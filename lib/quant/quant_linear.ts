@@ -5,7 +5,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
 import { type Tensor, upload } from "../gpu/tensor.ts";
 import { gatherCols } from "../kernels/gather_cols.ts";
-import { type PackedWeight, qmatmul } from "../kernels/qmatmul.ts";
+import { type PackedWeight, qmatmul, stripMajor, toStrips, wordsPerThread } from "../kernels/qmatmul.ts";
 import type { Linear } from "../model/linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { toRuntimeLayout } from "./runtime_layout.ts";
@@ -23,8 +23,11 @@ export class QuantLinear implements Linear {
     this.outFeatures = packed.N;
   }
 
-  static fromRecord(gpu: Gpu, r: QuantRecord): QuantLinear {
+  /** `opts.stripMajor` overrides the adapter's default word order (tests run both). */
+  static fromRecord(gpu: Gpu, r: QuantRecord, opts: { stripMajor?: boolean } = {}): QuantLinear {
     const L = toRuntimeLayout(r);
+    const strips = opts.stripMajor ?? stripMajor(gpu.isFallback);
+    const words = strips ? toStrips(L.words, L.K, L.W, wordsPerThread(L.bits)) : L.words;
     const packed: PackedWeight = {
       bits: L.bits,
       per: L.per,
@@ -33,7 +36,8 @@ export class QuantLinear implements Linear {
       N: L.N,
       G: L.G,
       groupSize: L.groupSize,
-      words: upload(gpu, L.words, [L.K, L.W], `${r.name}.qwords`),
+      words: upload(gpu, words, [L.K, L.W], `${r.name}.qwords`),
+      stripMajor: strips,
       scale: upload(gpu, L.scale, [L.G, L.W * L.per], `${r.name}.qscale`),
       shift: L.codebook ? null : upload(gpu, L.shift, [L.G, L.W * L.per], `${r.name}.qshift`),
       codebook: L.codebook ? upload(gpu, L.codebook, [L.codebook.length], `${r.name}.codebook`) : null,

@@ -16,8 +16,8 @@ import { assertClose, getGpu } from "../helpers.ts";
 const gpu = await getGpu();
 const TOL = 1e-5;
 
-async function check(r: QuantRecord, Ms: number[], what: string) {
-  const layer = QuantLinear.fromRecord(gpu, r);
+async function check(r: QuantRecord, Ms: number[], what: string, stripMajor?: boolean) {
+  const layer = QuantLinear.fromRecord(gpu, r, { stripMajor });
   const w = dequantize(r);
   const [N, K] = r.shape;
   for (const M of Ms) {
@@ -38,6 +38,15 @@ Deno.test("uniform 2/3/4/8-bit, grouped and per-channel: GEMV and GEMM equal the
       const r = quantizeUniform("t", w, [N, K], { bits, groupSize, sym: false, range: "include-zero" });
       await check(r, [1, 5, 33], `W${bits} g${groupSize}`);
     }
+  }
+});
+
+Deno.test("both word orders (k-major for GPUs, strip-major for CPU rasterisers) compute the same", async () => {
+  const [N, K] = [45, 128];
+  const w = randn(N * K, 11, 0.05);
+  for (const bits of [2, 3, 4, 8]) {
+    const r = quantizeUniform("t", w, [N, K], { bits, groupSize: 64, sym: false, range: "include-zero" });
+    for (const strip of [false, true]) await check(r, [1, 6], `W${bits} strip-major ${strip}`, strip);
   }
 });
 

@@ -173,3 +173,20 @@ export function hessianUpdate(
   }
   return out;
 }
+
+/** Lower Cholesky factor of a symmetric positive-definite n×n matrix; throws naming the column. */
+export function cholesky(a: Arr, n: number): Float64Array {
+  const l = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    let d = a[j * n + j];
+    for (let k = 0; k < j; k++) d -= l[j * n + k] ** 2;
+    if (!(d > 0)) throw new Error(`not positive definite at column ${j}`);
+    l[j * n + j] = Math.sqrt(d);
+    for (let i = j + 1; i < n; i++) {
+      let s = a[i * n + j];
+      for (let k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
+      l[i * n + j] = s / l[j * n + j];
+    }
+  }
+  return l;
+}

@@ -190,3 +190,16 @@ export function cholesky(a: Arr, n: number): Float64Array {
   }
   return l;
 }
+
+/** Inverse of a lower-triangular n×n matrix by forward substitution (reference of trtri.wgsl). */
+export function trtri(l: Arr, n: number): Float64Array {
+  const inv = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    for (let i = j; i < n; i++) {
+      let s = i === j ? 1 : 0;
+      for (let k = j; k < i; k++) s -= l[i * n + k] * inv[k * n + j];
+      inv[i * n + j] = s / l[i * n + i];
+    }
+  }
+  return inv;
+}

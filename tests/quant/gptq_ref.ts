@@ -11,6 +11,7 @@
 //      then the columns after the block: W[:, i2:] −= Err · U[i1:i2, i2:]
 // Scale/zero follow the shared quantizer (lib/quant/uniform.ts), like the reference's find_params.
 
+import * as ref from "../../lib/cpu/ref.ts";
 import { groupParams, quantizeValue, type UniformOptions } from "../../lib/quant/uniform.ts";
 
 export interface GptqRefOptions extends UniformOptions {
@@ -29,40 +30,9 @@ export interface GptqRefResult {
   loss: number;
 }
 
-/** Lower Cholesky factor of a symmetric positive-definite n×n matrix (row-major); throws if not PD. */
-export function cholesky(a: Float64Array, n: number): Float64Array {
-  const l = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    let d = a[j * n + j];
-    for (let k = 0; k < j; k++) d -= l[j * n + k] ** 2;
-    if (!(d > 0)) throw new Error(`not positive definite at column ${j}`);
-    l[j * n + j] = Math.sqrt(d);
-    for (let i = j + 1; i < n; i++) {
-      let s = a[i * n + j];
-      for (let k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
-      l[i * n + j] = s / l[j * n + j];
-    }
-  }
-  return l;
-}
-
-/** Inverse of a lower-triangular matrix. */
-function invertLower(l: Float64Array, n: number): Float64Array {
-  const inv = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    inv[j * n + j] = 1 / l[j * n + j];
-    for (let i = j + 1; i < n; i++) {
-      let s = 0;
-      for (let k = j; k < i; k++) s -= l[i * n + k] * inv[k * n + j];
-      inv[i * n + j] = s / l[i * n + i];
-    }
-  }
-  return inv;
-}
-
 /** Upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), as torch.cholesky(cholesky_inverse(cholesky(H)), upper=True). */
 export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array {
-  const linv = invertLower(cholesky(h, n), n); // H⁻¹ = L⁻ᵀ L⁻¹
+  const linv = ref.trtri(ref.cholesky(h, n), n); // H⁻¹ = L⁻ᵀ L⁻¹
   const hinv = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
@@ -71,7 +41,7 @@ export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array
       hinv[i * n + j] = s;
     }
   }
-  const lo = cholesky(hinv, n); // H⁻¹ = lo loᵀ, so U = loᵀ
+  const lo = ref.cholesky(hinv, n); // H⁻¹ = lo loᵀ, so U = loᵀ
   const u = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = lo[j * n + i];
   return u;

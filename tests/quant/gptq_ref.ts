@@ -26,6 +26,8 @@ export interface GptqRefResult {
   scales: Float64Array; // [out, G]
   zeros: Float64Array; // [out, G]
   gIdx: Int32Array; // [in]
+  /** Codes whose w / scale lay within 1e-4 of a rounding tie (x.5): float32 may round them either way. */
+  ties: Uint8Array; // [out, in]
   /** Σ over rows and columns of (w − q)² / U_jj², the reference's Losses. */
   loss: number;
 }
@@ -91,6 +93,7 @@ export function gptqRef(
     scales = new Float64Array(rows * G),
     zeros = new Float64Array(rows * G);
   const gIdx = new Int32Array(cols);
+  const ties = new Uint8Array(rows * cols);
   let loss = 0;
   for (let i1 = 0; i1 < cols; i1 += o.blocksize) {
     const i2 = Math.min(i1 + o.blocksize, cols);
@@ -118,6 +121,8 @@ export function gptqRef(
         const code = quantizeValue(w, scale, zero, maxq);
         const q = scale * (code - zero);
         codes[r * cols + orig] = code;
+        const t = w / scale - Math.floor(w / scale);
+        ties[r * cols + orig] = Math.abs(t - 0.5) < 1e-4 ? 1 : 0;
         scales[r * G + group] = scale;
         zeros[r * G + group] = zero;
         const err = (w - q) / d;
@@ -134,7 +139,7 @@ export function gptqRef(
       }
     }
   }
-  return { codes, scales, zeros, gIdx, loss: loss / 2 };
+  return { codes, scales, zeros, gIdx, ties, loss: loss / 2 };
 }
 
 /** Params of one row's group from the permuted W as it stood at the start of the current block. */

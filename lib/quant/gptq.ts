@@ -1,0 +1,213 @@
+// GPTQ (Frantar et al., 2022): quantize W [out, in] column by column, minimising ‖WX − ŴX‖² through
+// the Hessian H = (2/n) Σ x xᵀ of the layer's inputs. As the reference (IST-DASLab/gptq's
+// fasterquant, AutoGPTQ's GPTQ class) does it:
+//   1. per-channel params from the whole W; dead columns (H_jj = 0): H_jj = 1, W[:, j] = 0
+//   2. static groups: every group's params from this W; act-order: columns by descending diag H
+//   3. damp: H_jj += percdamp · mean(diag H); U = the upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU)
+//   4. blocks of `blocksize` columns: quantize column i, err = (w_i − q_i) / U_ii, push err·U[i, i:]
+//      into the block's later columns; after the block, W[:, i2:] −= Err · U[i1:i2, i2:] (lazy update)
+// Dynamic groups take their params when the sweep reaches a group start, from W as it stands then.
+//
+// U comes from one Cholesky and one triangular inverse on the GPU: with J the reversal,
+// chol(J·H·J) = L′L′ᵀ gives H = V·Vᵀ for the upper V = J·L′·J, so H⁻¹ = V⁻ᵀV⁻¹ and U = V⁻¹ = J·L′⁻¹·J.
+
+import { z } from "zod";
+import type { Gpu } from "../gpu/device.ts";
+import { Batch } from "../gpu/kernel.ts";
+import { empty, read, readF32, type Tensor, upload } from "../gpu/tensor.ts";
+import { cholesky } from "../kernels/cholesky.ts";
+import { gptqBlock, MAX_BLOCKSIZE, type SweepParams } from "../kernels/gptq.ts";
+import { trtri } from "../kernels/trtri.ts";
+import type { QuantRecord } from "./record.ts";
+import { checkUniform, groupParams, type UniformOptions } from "./uniform.ts";
+
+export const GptqOptions = z.object({
+  bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]),
+  /** Consecutive input columns per group; -1 = per-channel. */
+  groupSize: z.number().int().refine((g) => g === -1 || g > 0, "group size must be -1 or positive"),
+  /** The IST-DASLab CLI default is asymmetric; AutoGPTQ's config default is symmetric. */
+  sym: z.boolean().default(false),
+  /** desc_act: columns in order of descending diag H. */
+  actOrder: z.boolean().default(false),
+  /** Group params from the original W, so g_idx stays k / groupSize under act-order. */
+  staticGroups: z.boolean().default(false),
+  percdamp: z.number().min(0).max(1).default(0.01),
+  blocksize: z.number().int().min(4).max(MAX_BLOCKSIZE).multipleOf(4).default(128),
+}).strict();
+export type GptqOptions = z.input<typeof GptqOptions>;
+type Opts = z.output<typeof GptqOptions>;
+
+export interface GptqLayerResult {
+  record: QuantRecord;
+  /** Σ over the layer of (w − q)² / (2 U_jj²): the reference's Losses. */
+  loss: number;
+  /** The damping that let the Cholesky through. */
+  percdamp: number;
+  seconds: { factor: number; sweep: number };
+}
+
+/** Dampings tried in turn: the requested one, then ten times more up to 1 (the whole mean diagonal). */
+export function dampLadder(percdamp: number): number[] {
+  const out = [percdamp];
+  for (let d = percdamp === 0 ? 0.01 : percdamp * 10; d <= 1 + 1e-9; d *= 10) out.push(d);
+  return out;
+}
+
+/**
+ * Quantize one layer W [out, in] (host f32, not modified) with its Hessian H [in, in] on the GPU.
+ * `warn` hears about raised damping.
+ */
+export async function gptqLayer(
+  gpu: Gpu,
+  name: string,
+  w0: Float32Array,
+  shape: [number, number],
+  h: Tensor,
+  options: GptqOptions,
+  warn: (msg: string) => void = console.warn,
+): Promise<GptqLayerResult> {
+  const o: Opts = GptqOptions.parse(options);
+  const [rows, cols] = shape;
+  const uo: UniformOptions = { bits: o.bits, groupSize: o.groupSize, sym: o.sym, range: "include-zero" };
+  const g = checkUniform(name, cols, uo), G = cols / g;
+  if (cols % 4 !== 0) throw new Error(`${name}: GPTQ here needs in-features divisible by 4, got ${cols}`);
+  if (w0.length !== rows * cols) throw new Error(`${name}: ${w0.length} weights do not fill [${shape}]`);
+  if (h.numel !== cols * cols) throw new Error(`${name}: H has ${h.numel} entries, expected ${cols}²`);
+  const H = await readF32(h);
+  for (let i = 0; i < H.length; i++) {
+    if (!Number.isFinite(H[i])) {
+      throw new Error(
+        `${name}: the Hessian is not finite at [${Math.floor(i / cols)}, ${i % cols}] ` +
+          `(NaN/Inf in the layer's calibration inputs)`,
+      );
+    }
+  }
+  const W = Float32Array.from(w0);
+  const rowParams = (r: number, c0: number, width: number) => {
+    let min = Infinity, max = -Infinity;
+    for (let k = c0; k < c0 + width; k++) {
+      (min = Math.min(min, W[r * cols + k])), (max = Math.max(max, W[r * cols + k]));
+    }
+    return groupParams(min, max, uo);
+  };
+  // 1. Params fixed before the sweep: per-channel (from W before dead columns are zeroed, as the
+  // reference's find_params runs first) or static groups (after).
+  const qp = new Float32Array(rows * G * 2);
+  const fill = (grp: number, c0: number) => {
+    for (let r = 0; r < rows; r++) {
+      const { scale, zero } = rowParams(r, c0, g);
+      (qp[(r * G + grp) * 2] = scale), (qp[(r * G + grp) * 2 + 1] = zero);
+    }
+  };
+  if (g === cols) fill(0, 0);
+  for (let j = 0; j < cols; j++) {
+    if (H[j * cols + j] === 0) {
+      H[j * cols + j] = 1;
+      for (let r = 0; r < rows; r++) W[r * cols + j] = 0;
+    }
+  }
+  const dynamic = g < cols && !o.staticGroups;
+  if (g < cols && o.staticGroups) { for (let grp = 0; grp < G; grp++) fill(grp, grp * g); }
+
+  // 2. Quantization order and each position's group.
+  const perm = Array.from({ length: cols }, (_, j) => j);
+  if (o.actOrder) perm.sort((a, b) => H[b * cols + b] - H[a * cols + a] || a - b);
+  const groupOf = Uint32Array.from(perm, (orig, i) => (dynamic ? Math.floor(i / g) : Math.floor(orig / g)));
+
+  // 3. U on the GPU, raising the damping while the Cholesky meets a non-positive pivot.
+  const t0 = performance.now();
+  let mean = 0;
+  for (let j = 0; j < cols; j++) mean += H[j * cols + j] / cols;
+  const Hr = new Float32Array(cols * cols); // J·P·H·Pᵀ·J
+  for (let a = 0; a < cols; a++) {
+    const pa = perm[cols - 1 - a] * cols;
+    for (let c = 0; c < cols; c++) Hr[a * cols + c] = H[pa + perm[cols - 1 - c]];
+  }
+  let A: Tensor | null = null, damp = 0, failedAt = -1;
+  const ladder = dampLadder(o.percdamp);
+  for (const d of ladder) {
+    const Ad = Float32Array.from(Hr);
+    for (let j = 0; j < cols; j++) Ad[j * cols + j] += d * mean;
+    const a = upload(gpu, Ad, [cols, cols], `${name}.L`);
+    const status = upload(gpu, new Uint32Array(1), [1], `${name}.chol_status`);
+    const b = new Batch(gpu);
+    cholesky(b, a, status);
+    await b.submit();
+    const st = (await read(status))[0];
+    status.release();
+    if (st === 0) {
+      (A = a), (damp = d);
+      break;
+    }
+    a.release();
+    failedAt = perm[cols - st]; // status is 1 + the pivot's row in reversed order
+    if (d !== ladder[ladder.length - 1]) {
+      warn(`${name}: Cholesky failed at column ${failedAt} with percdamp ${d}; retrying with ${d * 10}`);
+    }
+  }
+  if (!A) {
+    throw new Error(
+      `${name}: H is not positive-definite even after damping (percdamp tried: ${ladder.join(", ")}; ` +
+        `Cholesky failed at column ${failedAt})`,
+    );
+  }
+  const X = upload(gpu, new Float32Array(cols * cols), [cols, cols], `${name}.Linv`);
+  const fb = new Batch(gpu);
+  trtri(fb, A, X);
+  await fb.done();
+  A.release();
+  const t1 = performance.now();
+
+  // 4. The sweep, block by block, all in one submission.
+  const Wp = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) Wp[r * cols + i] = W[r * cols + perm[i]];
+  const bs = o.blocksize;
+  const t = {
+    w: upload(gpu, Wp, [rows, cols], `${name}.W`),
+    x: X,
+    codes: empty(gpu, [rows, cols / 4], "u32", `${name}.codes`),
+    qp: upload(gpu, qp, [rows, G, 2], `${name}.qparams`),
+    err: empty(gpu, [rows, bs], "f32", `${name}.err`),
+    loss: upload(gpu, new Float32Array(rows), [rows], `${name}.loss`),
+    groupOf: upload(gpu, groupOf, [cols], `${name}.groups`),
+  };
+  const p: SweepParams = { rows, cols, G, g, dynamic, bits: o.bits, sym: o.sym, blocksize: bs };
+  const sb = new Batch(gpu);
+  for (let i1 = 0; i1 < cols; i1 += bs) gptqBlock(sb, t, p, i1);
+  await sb.submit();
+  const words = await read(t.codes);
+  const packed = new Uint8Array(words.buffer, words.byteOffset, rows * cols);
+  const qpOut = await readF32(t.qp), lossRows = await readF32(t.loss);
+  for (const x of Object.values(t)) x.release();
+  const t2 = performance.now();
+
+  // Back to the original column order.
+  const codes = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < cols; i++) codes[r * cols + perm[i]] = packed[r * cols + i];
+  }
+  const scales = new Float32Array(rows * G), zeros = new Float32Array(rows * G);
+  for (let i = 0; i < rows * G; i++) (scales[i] = qpOut[2 * i]), (zeros[i] = qpOut[2 * i + 1]);
+  let gIdx: Int32Array | undefined;
+  if (o.actOrder && dynamic) {
+    gIdx = new Int32Array(cols);
+    for (let i = 0; i < cols; i++) gIdx[perm[i]] = groupOf[i];
+  }
+  let loss = 0;
+  for (const l of lossRows) loss += l / 2;
+  const record: QuantRecord = {
+    name,
+    shape,
+    dtype: "float32",
+    bits: o.bits,
+    groupSize: g,
+    axis: 1,
+    codes,
+    scales,
+    zeros,
+    zeroKind: "int",
+    gIdx,
+    method: "gptq",
+  };
+  return { record, loss, percdamp: damp, seconds: { factor: (t1 - t0) / 1000, sweep: (t2 - t1) / 1000 } };
+}

@@ -1,0 +1,159 @@
+// GPTQ on the GPU against the float64 CPU version (gptq_ref.ts) on a random 96×160 layer with a
+// random positive-definite H: the same integer codes and the same layer error tr(ΔHΔᵀ).
+
+import assert from "node:assert";
+import { randn } from "../../lib/cpu/random.ts";
+import { upload } from "../../lib/gpu/tensor.ts";
+import { dampLadder, gptqLayer, type GptqOptions } from "../../lib/quant/gptq.ts";
+import { dequantize } from "../../lib/quant/record.ts";
+import { getGpu } from "../helpers.ts";
+import { gptqRef } from "./gptq_ref.ts";
+
+const gpu = await getGpu();
+const ROWS = 96, COLS = 160;
+
+/** H = (2/n) XᵀX, X [n, d] with neighbouring columns correlated and column scales spread out. */
+function randomHessian(d: number, seed: number): Float32Array<ArrayBuffer> {
+  const n = 4 * d, z = randn(n * d, seed), s = randn(d, seed + 1, 0.7).map(Math.exp);
+  const x = new Float64Array(n * d);
+  for (let t = 0; t < n; t++) {
+    for (let j = 0; j < d; j++) x[t * d + j] = s[j] * (z[t * d + j] + (j ? 0.6 * z[t * d + j - 1] : 0));
+  }
+  const h = new Float32Array(d * d);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) {
+      let acc = 0;
+      for (let t = 0; t < n; t++) acc += x[t * d + i] * x[t * d + j];
+      h[i * d + j] = (2 / n) * acc;
+    }
+  }
+  return h;
+}
+
+/** tr((W − Ŵ) H (W − Ŵ)ᵀ) in float64: the layer's output error up to the factor n/2. */
+function layerError(w: Float32Array, wq: ArrayLike<number>, h: ArrayLike<number>, rows: number[]): number {
+  let e = 0;
+  for (const r of rows) {
+    const d = Array.from({ length: COLS }, (_, k) => w[r * COLS + k] - wq[r * COLS + k]);
+    for (let i = 0; i < COLS; i++) {
+      let s = 0;
+      for (let j = 0; j < COLS; j++) s += h[i * COLS + j] * d[j];
+      e += d[i] * s;
+    }
+  }
+  return e;
+}
+
+async function compare(label: string, o: Required<GptqOptions>, dead: number[] = []) {
+  const w = randn(ROWS * COLS, 11, 0.05);
+  const h = randomHessian(COLS, 5);
+  for (const j of dead) for (let k = 0; k < COLS; k++) h[j * COLS + k] = h[k * COLS + j] = 0;
+  const ht = upload(gpu, h, [COLS, COLS], "H");
+  const got = await gptqLayer(gpu, "test", w, [ROWS, COLS], ht, o);
+  ht.release();
+  const want = gptqRef(w, h, ROWS, COLS, { ...o, range: "include-zero" });
+  // Ties aside: a row may part from the reference only where it meets a rounding tie (w / scale
+  // within 1e-4 of x.5), after which its error feedback differs; every other row must agree exactly.
+  const rows: number[] = [];
+  for (let r = 0; r < ROWS; r++) {
+    const k = Array.from({ length: COLS }, (_, k) => k).find((k) =>
+      got.record.codes[r * COLS + k] !== want.codes[r * COLS + k]
+    );
+    if (k === undefined) rows.push(r);
+    else assert.ok(want.ties[r * COLS + k], `${label}: row ${r} differs first at column ${k}, not a tie`);
+  }
+  assert.ok(rows.length >= ROWS * 0.9, `${label}: only ${rows.length} of ${ROWS} rows agree`);
+  const G = got.record.scales.length / ROWS;
+  const wqRef = new Float64Array(ROWS * COLS);
+  for (let r = 0; r < ROWS; r++) {
+    for (let k = 0; k < COLS; k++) {
+      const g = want.gIdx[k];
+      wqRef[r * COLS + k] = want.scales[r * G + g] * (want.codes[r * COLS + k] - want.zeros[r * G + g]);
+    }
+  }
+  const eGot = layerError(w, dequantize(got.record), h, rows), eRef = layerError(w, wqRef, h, rows);
+  const rel = Math.abs(eGot - eRef) / eRef;
+  assert.ok(rel < 1e-6, `${label}: layer error ${eGot} vs float64 ${eRef} (rel ${rel})`);
+  // The sweep's own loss (Σ err² / 2, all rows) follows f32 arithmetic through U: a looser check.
+  assert.ok(Math.abs(got.loss - want.loss) / want.loss < 1e-3, `${label}: loss ${got.loss} vs ${want.loss}`);
+  return ROWS - rows.length;
+  const gIdx = got.record.gIdx;
+  if (o.actOrder && !o.staticGroups && o.groupSize !== -1) {
+    assert.deepStrictEqual(Array.from(got.record.gIdx!), Array.from(want.gIdx), `${label}: g_idx`);
+  } else assert.strictEqual(got.record.gIdx, undefined, `${label}: g_idx is k / groupSize`);
+  for (const j of dead) {
+    for (let r = 0; r < ROWS; r++) {
+      const g = gIdx?.at(j) ?? Math.floor(j / got.record.groupSize);
+      assert.strictEqual(
+        got.record.codes[r * COLS + j],
+        got.record.zeros![r * G + g],
+        `${label}: dead column`,
+      );
+    }
+  }
+}
+
+const base: Required<GptqOptions> = {
+  bits: 4,
+  groupSize: 32,
+  sym: false,
+  actOrder: false,
+  staticGroups: false,
+  percdamp: 0.01,
+  blocksize: 128,
+};
+
+Deno.test("GPTQ layer = float64 reference: W4 g32 (dynamic groups, a partial last block)", async () => {
+  await compare("W4 g32", base);
+});
+
+Deno.test("GPTQ layer = float64 reference: W3 per-channel, blocksize 64", async () => {
+  await compare("W3 per-channel", { ...base, bits: 3, groupSize: -1, blocksize: 64 });
+});
+
+Deno.test("GPTQ layer = float64 reference: W4 g32 act-order (non-monotone g_idx)", async () => {
+  await compare("W4 g32 act-order", { ...base, actOrder: true });
+});
+
+Deno.test("GPTQ layer = float64 reference: W3 g32 act-order + static groups", async () => {
+  await compare("W3 g32 act-order static", { ...base, bits: 3, actOrder: true, staticGroups: true });
+});
+
+Deno.test("GPTQ layer = float64 reference: W2 g32 symmetric, blocksize 32", async () => {
+  // Symmetric 2-bit meets exact ties (a group's largest |w| sits at ±1.5 steps): some rows part.
+  const parted = await compare("W2 g32 sym", { ...base, bits: 2, groupSize: 32, sym: true, blocksize: 32 });
+  assert.ok(parted > 0 && parted < ROWS / 10, `${parted} rows parted at ties`);
+});
+
+Deno.test("GPTQ layer = float64 reference: dead columns are zeroed and quantize to the zero point", async () => {
+  await compare("W4 g32 dead", { ...base, actOrder: true }, [7, 100]);
+});
+
+Deno.test("GPTQ: damping ladder, and an indefinite H fails naming the layer and the dampings", async () => {
+  assert.deepStrictEqual(dampLadder(0.01).map((d) => +d.toPrecision(6)), [0.01, 0.1, 1]);
+  const n = 8, h = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) h[i * n + i] = 1;
+  for (let i = 0; i < n; i++) h[i * n + i] = 10;
+  h[3 * n + 3] = -50; // mean diag 2.5: no damping up to 1 makes this pivot positive
+  const ht = upload(gpu, h, [n, n], "H");
+  const warnings: string[] = [];
+  await assert.rejects(
+    gptqLayer(
+      gpu,
+      "model.layers.0.mlp.up_proj",
+      randn(4 * n, 1),
+      [4, n],
+      ht,
+      { bits: 4, groupSize: -1 },
+      (m) => warnings.push(m),
+    ),
+    /model\.layers\.0\.mlp\.up_proj: H is not positive-definite.*0\.01, 0\.1, 1.*column 3/,
+  );
+  assert.strictEqual(warnings.length, 2);
+  h[0] = NaN;
+  const hn = upload(gpu, h, [n, n], "H");
+  await assert.rejects(
+    gptqLayer(gpu, "blk.q_proj", randn(4 * n, 1), [4, n], hn, { bits: 4, groupSize: -1 }),
+    /blk\.q_proj: the Hessian is not finite at \[0, 0\]/,
+  );
+});

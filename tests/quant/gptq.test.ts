@@ -76,14 +76,13 @@ async function compare(label: string, o: Required<GptqOptions>, dead: number[] =
   assert.ok(rel < 1e-6, `${label}: layer error ${eGot} vs float64 ${eRef} (rel ${rel})`);
   // The sweep's own loss (Σ err² / 2, all rows) follows f32 arithmetic through U: a looser check.
   assert.ok(Math.abs(got.loss - want.loss) / want.loss < 1e-3, `${label}: loss ${got.loss} vs ${want.loss}`);
-  return ROWS - rows.length;
   const gIdx = got.record.gIdx;
   if (o.actOrder && !o.staticGroups && o.groupSize !== -1) {
     assert.deepStrictEqual(Array.from(got.record.gIdx!), Array.from(want.gIdx), `${label}: g_idx`);
   } else assert.strictEqual(got.record.gIdx, undefined, `${label}: g_idx is k / groupSize`);
   for (const j of dead) {
     for (let r = 0; r < ROWS; r++) {
-      const g = gIdx?.at(j) ?? Math.floor(j / got.record.groupSize);
+      const g = gIdx ? gIdx[j] : Math.floor(j / got.record.groupSize);
       assert.strictEqual(
         got.record.codes[r * COLS + j],
         got.record.zeros![r * G + g],
@@ -91,6 +90,7 @@ async function compare(label: string, o: Required<GptqOptions>, dead: number[] =
       );
     }
   }
+  return ROWS - rows.length;
 }
 
 const base: Required<GptqOptions> = {

@@ -2,6 +2,7 @@
 // (GPTQ's get_wikitext2 / get_ptb, and AutoRound/AWQ style random windows): Python's
 // random.seed(seed), then for each sample i = randint(0, tokens − seqlen − 1), window [i, i + seqlen).
 
+import { readEvalText } from "../eval/text.ts";
 import { PyRandom } from "./pyrandom.ts";
 
 export interface CalibrationOptions {
@@ -28,4 +29,32 @@ export function calibrationStarts(tokens: number, o: CalibrationOptions): number
 /** The windows themselves: nsamples × seqlen token ids. */
 export function calibrationWindows(ids: ArrayLike<number>, o: CalibrationOptions): number[][] {
   return calibrationStarts(ids.length, o).map((i) => Array.from({ length: o.seqlen }, (_, t) => ids[i + t]));
+}
+
+export interface Calibration {
+  file: string;
+  sha256: string;
+  windows: number[][];
+  /** Tokens of the whole text. */
+  tokens: number;
+}
+
+/** Tokenize a calibration text (one BOS at the start, as the evaluation does) and draw the windows. */
+export async function loadCalibration(
+  tok: { encode(text: string): number[] },
+  file: string,
+  o: CalibrationOptions,
+): Promise<Calibration> {
+  let text;
+  try {
+    text = await readEvalText(file);
+  } catch (e) {
+    throw new Error(`calibration text ${(e as Error).message.replace(/^dataset /, "")}`);
+  }
+  const ids = tok.encode(text.text);
+  try {
+    return { file, sha256: text.sha256, windows: calibrationWindows(ids, o), tokens: ids.length };
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
 }

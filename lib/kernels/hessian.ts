@@ -13,9 +13,18 @@ export function hessianUpdate(b: Batch, h: Tensor, x: Tensor, a: number, bScale:
   need(h.numel === D * D && x.numel % D === 0, "hessian", `H ${shapeStr(h)} and X ${shapeStr(x)} disagree`);
   const T = x.numel / D;
   checkLoopBudget(b.gpu, "hessian", T, `T=${T}`);
-  for (const w of windows(b.gpu, D, [D * 4])) {
+  const wins = windows(b.gpu, D, [D * 4]);
+  const defines = {
+    SYM: wins.length === 1 ? 1 : 0,
+    ...(D % 4 === 0 ? { XT: "vec4<f32>", LOAD4: "x[(o + c) / 4u]" } : {
+      XT: "f32",
+      LOAD4: "vec4<f32>(x[o + min(c, p.D - 1u)], x[o + min(c + 1u, p.D - 1u)], " +
+        "x[o + min(c + 2u, p.D - 1u)], x[o + min(c + 3u, p.D - 1u)])",
+    }),
+  };
+  for (const w of wins) {
     b.dispatch(
-      { name: "hessian" },
+      { name: "hessian", defines },
       [x, windowBinding(h, w, D), b.uniform([T, D, w.row0, w.rows], [a, bScale])],
       [Math.ceil(D / 32), Math.ceil(w.rows / 32), 1],
       `T=${T} D=${D}`,

@@ -62,7 +62,7 @@ export async function generate(
   let h = model.embed(b, idsT, P, 0);
   idsT.release();
   for (let i = 0; i < model.numBlocks; i++) {
-    const next = model.block(b, i, h, P, undefined, { cache, pos0: 0 });
+    const next = model.block(b, i, h, P, undefined, { cache, pos0: 0 })!;
     h.release();
     h = next;
   }
@@ -83,7 +83,7 @@ export async function generate(
     const pos = P + s - 1;
     let x = model.embed(b, cur, 1, pos);
     for (let i = 0; i < model.numBlocks; i++) {
-      const next = model.block(b, i, x, 1, undefined, { cache, pos0: pos });
+      const next = model.block(b, i, x, 1, undefined, { cache, pos0: pos })!;
       x.release();
       x = next;
     }

@@ -22,6 +22,7 @@ import {
   cacheKV,
   type CacheStep,
   type Capture,
+  offer,
   type CausalLM,
   type KVCache,
   WeightLoader,
@@ -94,7 +95,7 @@ export class LlamaModel extends BlockModel implements CausalLM {
     return allocCache(this.gpu, c.layers, maxLen, c.kvHeads * c.headDim, c.maxPositions);
   }
 
-  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor {
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor | null {
     const c = this.config, blk = this.blocks[i];
     const p = `model.layers.${i}`;
     const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
@@ -104,7 +105,9 @@ export class LlamaModel extends BlockModel implements CausalLM {
       );
     }
     const n1 = rmsnorm(b, h, blk.inputNorm, c.rmsEps);
-    for (const n of ["q_proj", "k_proj", "v_proj"]) capture?.(`${p}.self_attn.${n}`, n1);
+    if (offer(capture, ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`), n1)) {
+      return n1.release(), null;
+    }
     const q = L("self_attn.q_proj").forward(b, n1);
     const k = L("self_attn.k_proj").forward(b, n1);
     const v = L("self_attn.v_proj").forward(b, n1);
@@ -121,23 +124,33 @@ export class LlamaModel extends BlockModel implements CausalLM {
       pos0,
     });
     q.release(), k.release(), v.release();
-    capture?.(`${p}.self_attn.o_proj`, a);
+    if (offer(capture, [`${p}.self_attn.o_proj`], a)) return a.release(), null;
     const r = L("self_attn.o_proj").forward(b, a); // r becomes the residual stream after attention
     a.release();
     addInPlace(b, r, h);
     const n2 = rmsnorm(b, r, blk.postNorm, c.rmsEps);
-    for (const n of ["gate_proj", "up_proj"]) capture?.(`${p}.mlp.${n}`, n2);
+    if (offer(capture, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`], n2)) return n2.release(), r.release(), null;
     const g = L("mlp.gate_proj").forward(b, n2);
     const u = L("mlp.up_proj").forward(b, n2);
     n2.release();
     const m = siluMul(b, g, u);
     g.release(), u.release();
-    capture?.(`${p}.mlp.down_proj`, m);
+    if (offer(capture, [`${p}.mlp.down_proj`], m)) return m.release(), r.release(), null;
     const out = L("mlp.down_proj").forward(b, m);
     m.release();
     addInPlace(b, out, r);
     r.release();
     return out;
+  }
+
+  sequentialGroups(i: number): string[][] {
+    const p = `model.layers.${i}`;
+    return [
+      ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"],
+      ["self_attn.o_proj"],
+      ["mlp.gate_proj", "mlp.up_proj"],
+      ["mlp.down_proj"],
+    ].map((g) => g.map((n) => `${p}.${n}`));
   }
 
   head(b: Batch, h: Tensor): Tensor {

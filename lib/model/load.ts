@@ -25,7 +25,7 @@ export function encodeForward(b: Batch, model: CausalLM, ids: ArrayLike<number>,
   let h = model.embed(b, idsT, seq);
   idsT.release();
   for (let i = 0; i < model.numBlocks; i++) {
-    const next = model.block(b, i, h, seq);
+    const next = model.block(b, i, h, seq)!; // no capture: never null
     h.release();
     h = next;
   }

@@ -8,8 +8,18 @@ import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 
-/** Called with (linear name, its input [T, in]) while a block is encoded; encode uses into `b`. */
-export type Capture = (name: string, input: Tensor) => void;
+/**
+ * Called with (linear name, its input [T, in]) while a block is encoded; encode uses into `b`.
+ * Returning true ends the block there (a calibration pass that has seen what it needs).
+ */
+export type Capture = (name: string, input: Tensor) => boolean | void;
+
+/** Offer `input` of every linear in `names` to the capture; true when any asks to stop. */
+export function offer(capture: Capture | undefined, names: string[], input: Tensor): boolean {
+  let stop = false;
+  for (const n of names) stop = capture?.(n, input) === true || stop;
+  return stop;
+}
 
 /** Keys and values of every position so far, per layer [maxLen, kvHeads·headDim]. */
 export interface KVCache {
@@ -35,14 +45,20 @@ export interface CausalLM {
   /**
    * Decoder block i on hidden [T, hidden] → new hidden (the input is left untouched). With `step`,
    * this block's keys/values are written to the cache and attention reads all cached positions.
+   * Null only when `capture` asked to stop.
    */
-  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor;
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor | null;
   /** A KV cache for `maxLen` positions (bounded by the model's max positions). */
   newCache(maxLen: number): KVCache;
   /** Final norm and LM head: hidden [T, hidden] → logits [T, vocab]. */
   head(b: Batch, h: Tensor): Tensor;
   /** The linear layers of block i, by their checkpoint names (e.g. `model.layers.0.self_attn.q_proj`). */
   blockLinears(i: number): Linear[];
+  /**
+   * Block i's linears in the true-sequential order of the GPTQ reference, grouped by shared input
+   * (one Hessian each): [[q, k, v], [o], [gate, up], [down]] for Llama.
+   */
+  sequentialGroups(i: number): string[][];
   /** Replace a linear (a quantizer's output) by name. */
   setLinear(name: string, layer: Linear): void;
   /** The LM head as a linear [vocab, hidden] (borrowing the embedding table when tied). */

@@ -22,6 +22,7 @@ import {
   cacheKV,
   type CacheStep,
   type Capture,
+  offer,
   type CausalLM,
   type KVCache,
   WeightLoader,
@@ -137,13 +138,16 @@ export class OptModel extends BlockModel implements CausalLM {
     return allocCache(this.gpu, c.layers, maxLen, c.hidden, c.maxPositions);
   }
 
-  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor {
+  block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor | null {
     const c = this.config, blk = this.blocks[i];
     const p = `${this.prefix()}.layers.${i}`;
     const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
     const ln = (x: Tensor, n: Norm) => layernorm(b, x, n.w, n.b, LN_EPS);
     const n1 = c.preLayerNorm ? ln(h, blk.attnNorm) : h;
-    for (const n of ["q_proj", "k_proj", "v_proj"]) capture?.(`${p}.self_attn.${n}`, n1);
+    if (offer(capture, ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`), n1)) {
+      if (n1 !== h) n1.release();
+      return null;
+    }
     const q = L("self_attn.q_proj").forward(b, n1);
     const k = L("self_attn.k_proj").forward(b, n1);
     const v = L("self_attn.v_proj").forward(b, n1);
@@ -157,23 +161,32 @@ export class OptModel extends BlockModel implements CausalLM {
       pos0: kv.pos0,
     });
     q.release(), k.release(), v.release();
-    capture?.(`${p}.self_attn.out_proj`, a);
+    if (offer(capture, [`${p}.self_attn.out_proj`], a)) return a.release(), null;
     let r = L("self_attn.out_proj").forward(b, a);
     a.release();
     addInPlace(b, r, h);
     if (!c.preLayerNorm) r = this.swap(r, ln(r, blk.attnNorm));
     const n2 = c.preLayerNorm ? ln(r, blk.ffnNorm) : r;
-    capture?.(`${p}.fc1`, n2);
+    if (offer(capture, [`${p}.fc1`], n2)) {
+      if (n2 !== r) n2.release();
+      return r.release(), null;
+    }
     const f = L("fc1").forward(b, n2);
     if (n2 !== r) n2.release();
     (c.activation === "relu" ? relu : gelu)(b, f);
-    capture?.(`${p}.fc2`, f);
+    if (offer(capture, [`${p}.fc2`], f)) return f.release(), r.release(), null;
     let out = L("fc2").forward(b, f);
     f.release();
     addInPlace(b, out, r);
     r.release();
     if (!c.preLayerNorm) out = this.swap(out, ln(out, blk.ffnNorm));
     return out;
+  }
+
+  sequentialGroups(i: number): string[][] {
+    const p = `${this.prefix()}.layers.${i}`;
+    return [["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"], ["self_attn.out_proj"], ["fc1"], ["fc2"]]
+      .map((g) => g.map((n) => `${p}.${n}`));
   }
 
   head(b: Batch, h: Tensor): Tensor {

@@ -18,7 +18,12 @@ import { empty, read, readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { cholesky } from "../kernels/cholesky.ts";
 import { gptqBlock, MAX_BLOCKSIZE, type SweepParams } from "../kernels/gptq.ts";
 import { trtri } from "../kernels/trtri.ts";
+import { DenseLinear } from "../model/linear.ts";
+import type { CausalLM } from "../model/model.ts";
+import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
+import { fakeLinear, type QuantizeResult } from "./rtn.ts";
+import { quantizeSequential } from "./sequential.ts";
 import { checkUniform, groupParams, type UniformOptions } from "./uniform.ts";
 
 export const GptqOptions = z.object({
@@ -210,4 +215,71 @@ export async function gptqLayer(
     method: "gptq",
   };
   return { record, loss, percdamp: damp, seconds: { factor: (t1 - t0) / 1000, sweep: (t2 - t1) / 1000 } };
+}
+
+export const GptqRunOptions = GptqOptions.extend({
+  /** Quantize [q, k, v] → o → [gate, up] → down in turn, each on inputs through the quantized ones. */
+  trueSequential: z.boolean().default(true),
+  /** Feed every block the FP model's hidden states instead of the quantized prefix's. */
+  fpInputs: z.boolean().default(false),
+  /** Keep dequantized FP layers instead of the packed run-time ones. */
+  fake: z.boolean().default(false),
+}).strict();
+export type GptqRunOptions = z.input<typeof GptqRunOptions>;
+
+export interface GptqLayerReport {
+  name: string;
+  loss: number;
+  percdamp: number;
+  factorSeconds: number;
+  sweepSeconds: number;
+}
+
+export interface GptqRunResult extends QuantizeResult {
+  layers: GptqLayerReport[];
+}
+
+/**
+ * GPTQ over every linear of the decoder blocks (embeddings and lm_head stay FP), streamed block by
+ * block on the calibration windows. While calibrating, quantized layers run as dequantized FP
+ * weights (the reference's fake quantization); at the end they become packed run-time layers.
+ */
+export async function quantizeGptq(
+  model: CausalLM,
+  windows: number[][],
+  options: GptqRunOptions,
+  log: (msg: string) => void = () => {},
+): Promise<GptqRunResult> {
+  const { trueSequential, fpInputs, fake, ...rest } = GptqRunOptions.parse(options);
+  const layerOpts: Opts = rest;
+  const uo: UniformOptions = { bits: rest.bits, groupSize: rest.groupSize, sym: rest.sym, range: "include-zero" };
+  for (let i = 0; i < model.numBlocks; i++) {
+    for (const l of model.blockLinears(i)) {
+      if (!(l instanceof DenseLinear)) throw new Error(`${l.name} is already quantized`);
+      checkUniform(l.name, l.inFeatures, uo);
+      if (l.inFeatures % 4) throw new Error(`${l.name}: GPTQ here needs in-features divisible by 4`);
+    }
+  }
+  const t0 = performance.now();
+  const records: QuantRecord[] = [], layers: GptqLayerReport[] = [];
+  await quantizeSequential(model, windows, { trueSequential, fpInputs }, async (block, names, acc) => {
+    for (const name of names) {
+      const l = model.blockLinears(block).find((l) => l.name === name) as DenseLinear;
+      const w = await readF32(l.weight);
+      const r = await gptqLayer(model.gpu, name, w, [l.outFeatures, l.inFeatures], acc.h, layerOpts, log);
+      if (l.bias) r.record.bias = await readF32(l.bias);
+      records.push(r.record);
+      layers.push({
+        name,
+        loss: r.loss,
+        percdamp: r.percdamp,
+        factorSeconds: r.seconds.factor,
+        sweepSeconds: r.seconds.sweep,
+      });
+      model.setLinear(name, fakeLinear(model, r.record));
+    }
+  }, log);
+  if (!fake) for (const r of records) model.setLinear(r.name, QuantLinear.fromRecord(model.gpu, r));
+  await new Batch(model.gpu).done();
+  return { records, layers, seconds: (performance.now() - t0) / 1000 };
 }

@@ -64,10 +64,10 @@ Deno.test("block by block: captures every linear's input, leaves the block input
   const idsT = upload(gpu, Uint32Array.from(ids), [T]);
   const h0 = model.embed(b, idsT, T);
   const seen: [string, number[]][] = [];
-  const h1 = model.block(b, 0, h0, T, (name, x) => seen.push([name, [...x.shape]]));
+  const h1 = model.block(b, 0, h0, T, (name, x) => void seen.push([name, [...x.shape]]))!;
   const before = model.embed(b, idsT, T);
   let h = h1;
-  for (let i = 1; i < model.numBlocks; i++) h = model.block(b, i, h, T);
+  for (let i = 1; i < model.numBlocks; i++) h = model.block(b, i, h, T)!;
   const viaBlocks = model.head(b, h);
   const full = encodeForward(b, model, ids, T);
   await b.submit();

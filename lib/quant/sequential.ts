@@ -1,0 +1,108 @@
+// Block-by-block calibration, as GPTQ's opt.py / llama.py run it: the calibration windows are
+// embedded once, then for each decoder block the inputs of its linears are collected (a Hessian per
+// group of linears sharing an input), the linears are quantized, and the block's outputs become the
+// next block's inputs. Only one block's statistics live on the GPU beside the model and the hidden
+// states of the calibration set [nsamples·seqlen, hidden].
+//
+// true-sequential: the groups of a block ([q, k, v] → o → [gate, up] → down) are quantized in that
+// order, each one seeing inputs computed through the already-quantized groups before it (one block
+// forward per group). Without it, one forward through the FP block collects every group's inputs.
+// Inputs: by default each block sees the outputs of the quantized blocks before it (the reference);
+// `fpInputs` feeds it the FP model's hidden states instead.
+
+import { Batch } from "../gpu/kernel.ts";
+import { type Tensor, upload } from "../gpu/tensor.ts";
+import { HessianAccumulator } from "../kernels/hessian.ts";
+import type { CausalLM } from "../model/model.ts";
+
+export interface SequentialOptions {
+  trueSequential: boolean;
+  fpInputs: boolean;
+  /** Windows per forward (default: as many as fit 4096 tokens). */
+  samplesPerBatch?: number;
+}
+
+/** Quantize the linears `names` (sharing one input) of block `block`, given their Hessian; must setLinear. */
+export type QuantizeGroup = (block: number, names: string[], h: HessianAccumulator) => Promise<void>;
+
+export async function quantizeSequential(
+  model: CausalLM,
+  windows: number[][],
+  o: SequentialOptions,
+  quantizeGroup: QuantizeGroup,
+  log: (msg: string) => void = () => {},
+): Promise<void> {
+  const gpu = model.gpu;
+  const seq = windows[0].length;
+  if (windows.some((w) => w.length !== seq)) throw new Error("calibration windows differ in length");
+  if (seq > model.config.maxPositions) {
+    throw new Error(`calibration windows of ${seq} tokens exceed the model's ${model.config.maxPositions} positions`);
+  }
+  const per = o.samplesPerBatch ?? Math.max(1, Math.floor(4096 / seq));
+  const chunks: number[][][] = [];
+  for (let i = 0; i < windows.length; i += per) chunks.push(windows.slice(i, i + per));
+
+  let hs: Tensor[] = [];
+  {
+    const b = new Batch(gpu);
+    for (const c of chunks) {
+      const ids = upload(gpu, Uint32Array.from(c.flat()), [c.length * seq], "calib.ids");
+      hs.push(model.embed(b, ids, seq));
+      ids.release();
+    }
+    await b.done();
+  }
+  try {
+    for (let i = 0; i < model.numBlocks; i++) {
+      const t0 = performance.now();
+      const groups = model.sequentialGroups(i);
+      const stages = o.trueSequential ? groups.map((g) => [g]) : [groups];
+      let next: Tensor[] | null = null;
+      for (const [s, stage] of stages.entries()) {
+        // One accumulator per group, fed by the first linear of the group (they share the input).
+        const accs = new Map(stage.map((g) => [g[0], new HessianAccumulator(gpu, inFeatures(model, i, g[0]), g[0])]));
+        // The FP block's outputs come from the first pass when FP inputs are asked for; otherwise
+        // the pass stops once the stage's last input is seen (the rest of the block is not needed).
+        const keep = s === 0 && o.fpInputs ? [] as Tensor[] : null;
+        const last = stage[stage.length - 1][0];
+        for (const [j, h] of hs.entries()) {
+          const b = new Batch(gpu);
+          const out = model.block(b, i, h, seq, (name, x) => {
+            accs.get(name)?.add(b, x, chunks[j].length);
+            return !keep && name === last;
+          });
+          if (keep) keep.push(out!);
+          await b.done();
+        }
+        if (keep) next = keep;
+        for (const g of stage) {
+          const acc = accs.get(g[0])!;
+          try {
+            await quantizeGroup(i, g, acc);
+          } finally {
+            acc.release();
+          }
+        }
+      }
+      if (!next) {
+        next = [];
+        for (const h of hs) {
+          const b = new Batch(gpu);
+          next.push(model.block(b, i, h, seq)!);
+          await b.done();
+        }
+      }
+      for (const h of hs) h.release();
+      hs = next;
+      log(`block ${i + 1}/${model.numBlocks} quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    for (const h of hs) h.release();
+  }
+}
+
+function inFeatures(model: CausalLM, block: number, name: string): number {
+  const l = model.blockLinears(block).find((l) => l.name === name);
+  if (!l) throw new Error(`block ${block} has no linear ${name}`);
+  return l.inFeatures;
+}

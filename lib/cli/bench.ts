@@ -1,7 +1,7 @@
 // `deno task bench`: models × datasets × methods → perplexity rows in OUT/results.jsonl.
-// This first version evaluates FP models on local files; methods and Hub loading join as their
-// issues land. Flags and row fields are stable: later versions add, never rename.
+// Methods so far: fp, rtn, gptq (calibrated on a local text); Hub loading joins with its issue. Flags and row fields are stable: later versions add, never rename.
 
+import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { getGpu } from "../gpu/device.ts";
@@ -13,8 +13,12 @@ import { readEvalText } from "../eval/text.ts";
 import { provenance } from "../provenance.ts";
 import { bitsPerWeight, type QuantRecord } from "../quant/record.ts";
 import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
+import { quantizeGptq } from "../quant/gptq.ts";
+import { exportGptq } from "../quant/export_gptq.ts";
+import { type Calibration, loadCalibration } from "../data/calibration.ts";
+import { readConfig } from "../io/config.ts";
 
-export const METHODS = ["fp", "rtn"] as const;
+export const METHODS = ["fp", "rtn", "gptq"] as const;
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -47,9 +51,22 @@ export const BenchOptions = z.object({
   "max-windows": z.coerce.number().int().positive().optional(),
   seed: z.coerce.number().int().nonnegative().default(0),
   "quantize-head": z.boolean().default(false),
+  calibration: z.string().min(1).optional(),
+  nsamples: z.coerce.number().int().positive().default(128),
+  "calib-seqlen": z.coerce.number().int().min(2).default(2048),
+  sym: z.boolean().default(false),
+  "act-order": z.boolean().default(false),
+  "static-groups": z.boolean().default(false),
+  "no-true-sequential": z.boolean().default(false),
+  "fp-inputs": z.boolean().default(false),
+  percdamp: z.coerce.number().min(0).max(1).default(0.01),
+  blocksize: z.coerce.number().int().min(4).max(256).multipleOf(4, "must be a multiple of 4").default(128),
+  export: z.string().min(1).optional(),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
-}).strict();
+}).strict().refine((o) => !o.methods.includes("gptq") || o.calibration, {
+  message: "--methods gptq needs --calibration FILE (a UTF-8 text to draw calibration windows from)",
+});
 export type BenchOptions = z.infer<typeof BenchOptions>;
 
 export const HELP = `deno task bench — perplexity of models on texts, one JSON line per result
@@ -64,6 +81,19 @@ export const HELP = `deno task bench — perplexity of models on texts, one JSON
   --max-windows K      evaluate only the first K windows (default: all)
   --seed N             seed for calibration sampling (default 0)
   --quantize-head      quantize lm_head too (embeddings always stay FP)
+
+GPTQ (defaults are the IST-DASLab reference's):
+  --calibration FILE   calibration text (required for gptq)
+  --nsamples N         calibration windows (default 128)
+  --calib-seqlen N     tokens per window (default 2048, capped at the model's positions)
+  --sym                symmetric grid (default asymmetric)
+  --act-order          quantize columns by descending diag H (desc_act), with g_idx
+  --static-groups      group params from the original weights (g_idx stays monotone)
+  --no-true-sequential collect every layer's inputs in one FP pass per block
+  --fp-inputs          feed each block the FP model's hidden states (default: quantized prefix)
+  --percdamp X         damping, fraction of mean diag H (default 0.01; raised on failure)
+  --blocksize N        columns per lazy batch (default 128)
+  --export DIR         write each GPTQ model as an AutoGPTQ v1 checkpoint DIR/<model>-gptq-w<b>-g<g>
   --out DIR            where results.jsonl goes (default results/runs/<timestamp>)
   --quiet              no progress lines
   -h, --help           this text
@@ -87,6 +117,17 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         "max-windows": { type: "string" },
         seed: { type: "string" },
         "quantize-head": { type: "boolean" },
+        calibration: { type: "string" },
+        nsamples: { type: "string" },
+        "calib-seqlen": { type: "string" },
+        sym: { type: "boolean" },
+        "act-order": { type: "boolean" },
+        "static-groups": { type: "boolean" },
+        "no-true-sequential": { type: "boolean" },
+        "fp-inputs": { type: "boolean" },
+        percdamp: { type: "string" },
+        blocksize: { type: "string" },
+        export: { type: "string" },
         out: { type: "string" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -140,6 +181,13 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
       const text = await readEvalText(path);
       texts.push({ path, text, ids: tok.encode(text.text) });
     }
+    let cal: Calibration | null = null;
+    if (o.methods.includes("gptq")) {
+      const config = await readConfig(modelDir);
+      const seqlen = Math.min(o["calib-seqlen"], config.maxPositions);
+      cal = await loadCalibration(tok, o.calibration!, { nsamples: o.nsamples, seqlen, seed: o.seed });
+      log(`calibration: ${o.nsamples} windows of ${seqlen} tokens from ${o.calibration} (seed ${o.seed})`);
+    }
     for (const s of settings(o)) {
       const label = s.method === "fp" ? "fp" : `${s.method} W${s.bits} g${s.groupSize}`;
       const model = await loadModel(gpu, modelDir);
@@ -151,6 +199,17 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           quantizeHead: o["quantize-head"],
         });
         log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+      } else if (s.method === "gptq") {
+        const g = gptqSettings(o, s);
+        quant = await quantizeGptq(model, cal!.windows, g, (m) => log(`  ${label}: ${m}`));
+        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+        if (o.export) {
+          const dir = `${o.export}/${basename(modelDir)}-gptq-w${s.bits}-g${s.groupSize}`;
+          await exportGptq(modelDir, dir, quant.records, { ...g, groupSize: s.groupSize! }, {
+            quantlab_commit: prov.git_commit ?? "",
+          });
+          log(`${label}: AutoGPTQ checkpoint → ${dir}`);
+        }
       }
       const seqlen = Math.min(o.seqlen, model.config.maxPositions);
       if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${modelDir})`);
@@ -168,10 +227,12 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
             }
           },
         });
+        // A GPTQ checkpoint evaluated as loaded is a gptq row, its settings from quantization_config.
+        const q = s.method === "fp" ? model.config.quant : null;
         const row: ResultRow = {
-          method: s.method,
-          bits: s.bits,
-          group_size: s.groupSize,
+          method: q ? "gptq" : s.method,
+          bits: q ? q.bits : s.bits,
+          group_size: q ? q.group_size : s.groupSize,
           model: modelDir,
           model_arch: model.config.arch,
           weights_dtype: model.config.dtype,
@@ -189,6 +250,20 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           bits_per_weight: quant ? meanBitsPerWeight(quant.records) : null,
           weight_bytes: model.bytes(),
           quant_seconds: quant?.seconds ?? null,
+          method_options: q
+            ? { sym: q.sym, act_order: q.desc_act, loaded_checkpoint: true }
+            : s.method === "gptq"
+            ? gptqRowOptions(o)
+            : null,
+          calibration: s.method === "gptq" && cal
+            ? {
+              file: cal.file,
+              sha256: cal.sha256,
+              nsamples: cal.windows.length,
+              seqlen: cal.windows[0].length,
+              seed: o.seed,
+            }
+            : null,
           peak_gpu_bytes: gpu.pool.stats().peak,
           adapter: gpu.name,
           fallback_adapter: gpu.isFallback,
@@ -207,6 +282,32 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
     }
   }
   return rows;
+}
+
+function gptqSettings(o: BenchOptions, s: Setting) {
+  return {
+    bits: s.bits as 2 | 3 | 4 | 8,
+    groupSize: s.groupSize!,
+    sym: o.sym,
+    actOrder: o["act-order"],
+    staticGroups: o["static-groups"],
+    percdamp: o.percdamp,
+    blocksize: o.blocksize,
+    trueSequential: !o["no-true-sequential"],
+    fpInputs: o["fp-inputs"],
+  };
+}
+
+function gptqRowOptions(o: BenchOptions): Record<string, unknown> {
+  return {
+    sym: o.sym,
+    act_order: o["act-order"],
+    static_groups: o["static-groups"],
+    true_sequential: !o["no-true-sequential"],
+    fp_inputs: o["fp-inputs"],
+    percdamp: o.percdamp,
+    blocksize: o.blocksize,
+  };
 }
 
 /** Bits per weight over all quantized layers, weighted by their sizes. */

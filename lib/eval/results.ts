@@ -27,6 +27,16 @@ export const ResultRow = z.object({
   /** Bytes of all model parameters as the runtime holds them on the GPU. */
   weight_bytes: z.number().int().nonnegative().nullable().default(null),
   quant_seconds: z.number().nonnegative().nullable().default(null),
+  /** The method's settings beyond bits and group size (GPTQ: sym, act_order, percdamp, ...). */
+  method_options: z.record(z.string(), z.unknown()).nullable().default(null),
+  /** Calibration text and sampling, for methods that calibrate. */
+  calibration: z.object({
+    file: z.string(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    nsamples: z.number().int().positive(),
+    seqlen: z.number().int().positive(),
+    seed: z.number().int().nonnegative(),
+  }).nullable().default(null),
   peak_gpu_bytes: z.number().int().nonnegative(),
   adapter: z.string(),
   fallback_adapter: z.boolean(),

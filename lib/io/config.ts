@@ -85,6 +85,8 @@ export interface LlamaConfig {
   /** Mistral/Qwen2 sliding-window attention span, when enabled; windows longer than it are refused. */
   slidingWindow: number | null;
   dtype: string;
+  /** Set for a quantized checkpoint. */
+  quant: GptqQuantConfig | null;
 }
 
 export interface OptConfig {
@@ -104,6 +106,7 @@ export interface OptConfig {
   bias: boolean;
   tied: boolean;
   dtype: string;
+  quant: GptqQuantConfig | null;
 }
 
 export type ModelConfig = LlamaConfig | OptConfig;
@@ -158,6 +161,7 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
       bias: c.enable_bias,
       tied: c.tie_word_embeddings,
       dtype: c.dtype ?? c.torch_dtype ?? "float32",
+      quant: parseQuantization(raw, file),
     };
   }
   const r = LlamaRaw.safeParse(raw);
@@ -204,7 +208,39 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
     mlpBias: c.mlp_bias ?? false,
     slidingWindow: sliding,
     dtype: c.dtype ?? c.torch_dtype ?? "float32",
+    quant: parseQuantization(raw, file),
   };
+}
+
+/**
+ * quantization_config of a GPTQ checkpoint (AutoGPTQ v1 layout: qweight, qzeros stored minus
+ * one, scales, g_idx). Other methods' checkpoints are refused by name.
+ */
+export const GptqQuantConfig = z.object({
+  quant_method: z.literal("gptq"),
+  bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]),
+  group_size: z.number().int().refine((g) => g === -1 || g > 0, "must be -1 or positive"),
+  sym: z.boolean().default(true),
+  desc_act: z.boolean().default(false),
+  checkpoint_format: z.literal("gptq", { message: 'only checkpoint_format "gptq" (v1) is read' }).default(
+    "gptq",
+  ),
+}).passthrough();
+export type GptqQuantConfig = z.infer<typeof GptqQuantConfig>;
+
+function parseQuantization(raw: unknown, file: string): GptqQuantConfig | null {
+  const q = (raw as { quantization_config?: unknown }).quantization_config;
+  if (q === undefined || q === null) return null;
+  const method = (q as { quant_method?: unknown }).quant_method;
+  if (method !== "gptq") {
+    throw new ConfigError(
+      file,
+      `quantization_config: method ${JSON.stringify(method)} is not read (only "gptq")`,
+    );
+  }
+  const r = GptqQuantConfig.safeParse(q);
+  if (!r.success) throw new ConfigError(file, `quantization_config.${zodMessage(r.error)}`);
+  return r.data;
 }
 
 export async function readConfig(dir: string): Promise<ModelConfig> {

@@ -22,9 +22,9 @@ import {
   cacheKV,
   type CacheStep,
   type Capture,
-  offer,
   type CausalLM,
   type KVCache,
+  offer,
   WeightLoader,
 } from "./model.ts";
 
@@ -53,7 +53,7 @@ export class LlamaModel extends BlockModel implements CausalLM {
   }
 
   static async load(gpu: Gpu, ckpt: Checkpoint, c: LlamaConfig): Promise<LlamaModel> {
-    const w = new WeightLoader(gpu, ckpt);
+    const w = new WeightLoader(gpu, ckpt, c.quant);
     const embed = await w.tensor("model.embed_tokens.weight", [c.vocab, c.hidden]);
     const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
     const blocks: Block[] = [];
@@ -129,7 +129,9 @@ export class LlamaModel extends BlockModel implements CausalLM {
     a.release();
     addInPlace(b, r, h);
     const n2 = rmsnorm(b, r, blk.postNorm, c.rmsEps);
-    if (offer(capture, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`], n2)) return n2.release(), r.release(), null;
+    if (offer(capture, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`], n2)) {
+      return n2.release(), r.release(), null;
+    }
     const g = L("mlp.gate_proj").forward(b, n2);
     const u = L("mlp.up_proj").forward(b, n2);
     n2.release();

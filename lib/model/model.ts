@@ -6,6 +6,9 @@ import type { Batch } from "../gpu/kernel.ts";
 import { empty, type Tensor, upload } from "../gpu/tensor.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
+import type { GptqQuantConfig } from "../io/config.ts";
+import { readGptqLayer } from "../quant/export_gptq.ts";
+import { QuantLinear } from "../quant/quant_linear.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 
 /**
@@ -74,7 +77,7 @@ export interface CausalLM {
 export class WeightLoader {
   /** Tensors that are not part of a linear layer (embeddings, norms, an untied head). */
   readonly others = new Map<string, Tensor>();
-  constructor(readonly gpu: Gpu, readonly ckpt: Checkpoint) {}
+  constructor(readonly gpu: Gpu, readonly ckpt: Checkpoint, readonly quant: GptqQuantConfig | null = null) {}
 
   async tensor(name: string, shape: number[]): Promise<Tensor> {
     const t = await this.#load(name, shape);
@@ -82,7 +85,13 @@ export class WeightLoader {
     return t;
   }
 
-  async linear(name: string, out: number, inp: number, bias: boolean): Promise<DenseLinear> {
+  /** A GPTQ checkpoint's layers (qweight present) load packed; the rest as FP. */
+  async linear(name: string, out: number, inp: number, bias: boolean): Promise<Linear> {
+    if (this.quant && this.ckpt.has(`${name}.qweight`)) {
+      const r = await readGptqLayer(this.ckpt, name, [out, inp], this.quant);
+      if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
+      return QuantLinear.fromRecord(this.gpu, r);
+    }
     const w = await this.#load(`${name}.weight`, [out, inp]);
     const b = bias ? await this.#load(`${name}.bias`, [out]) : undefined;
     return new DenseLinear(name, w, b);

@@ -22,9 +22,9 @@ import {
   cacheKV,
   type CacheStep,
   type Capture,
-  offer,
   type CausalLM,
   type KVCache,
+  offer,
   WeightLoader,
 } from "./model.ts";
 
@@ -62,7 +62,7 @@ export class OptModel extends BlockModel implements CausalLM {
   }
 
   static async load(gpu: Gpu, ckpt: Checkpoint, c: OptConfig): Promise<OptModel> {
-    const w = new WeightLoader(gpu, ckpt);
+    const w = new WeightLoader(gpu, ckpt, c.quant);
     const d = "model.decoder";
     // Some OPT checkpoints drop the "model." prefix (decoder.*); accept both.
     const prefix = ckpt.has(`${d}.embed_tokens.weight`) ? d : "decoder";
@@ -185,7 +185,9 @@ export class OptModel extends BlockModel implements CausalLM {
 
   sequentialGroups(i: number): string[][] {
     const p = `${this.prefix()}.layers.${i}`;
-    return [["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"], ["self_attn.out_proj"], ["fc1"], ["fc2"]]
+    return [["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"], ["self_attn.out_proj"], ["fc1"], [
+      "fc2",
+    ]]
       .map((g) => g.map((n) => `${p}.${n}`));
   }
 

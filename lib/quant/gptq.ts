@@ -14,7 +14,7 @@
 import { z } from "zod";
 import type { Gpu } from "../gpu/device.ts";
 import { Batch } from "../gpu/kernel.ts";
-import { empty, read, readF32, type Tensor, upload } from "../gpu/tensor.ts";
+import { empty, f16ToF32, f32ToF16, read, readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { cholesky } from "../kernels/cholesky.ts";
 import { gptqBlock, MAX_BLOCKSIZE, type SweepParams } from "../kernels/gptq.ts";
 import { trtri } from "../kernels/trtri.ts";
@@ -252,7 +252,12 @@ export async function quantizeGptq(
 ): Promise<GptqRunResult> {
   const { trueSequential, fpInputs, fake, ...rest } = GptqRunOptions.parse(options);
   const layerOpts: Opts = rest;
-  const uo: UniformOptions = { bits: rest.bits, groupSize: rest.groupSize, sym: rest.sym, range: "include-zero" };
+  const uo: UniformOptions = {
+    bits: rest.bits,
+    groupSize: rest.groupSize,
+    sym: rest.sym,
+    range: "include-zero",
+  };
   for (let i = 0; i < model.numBlocks; i++) {
     for (const l of model.blockLinears(i)) {
       if (!(l instanceof DenseLinear)) throw new Error(`${l.name} is already quantized`);
@@ -279,7 +284,11 @@ export async function quantizeGptq(
       model.setLinear(name, fakeLinear(model, r.record));
     }
   }, log);
-  if (!fake) for (const r of records) model.setLinear(r.name, QuantLinear.fromRecord(model.gpu, r));
+  // Scales as the exchange format stores them (fp16), so the model here and the exported
+  // checkpoint loaded back are the same weights.
+  for (const r of records) r.scales = f16ToF32(f32ToF16(r.scales));
+  if (!fake) { for (const r of records) model.setLinear(r.name, QuantLinear.fromRecord(model.gpu, r)); }
+  else for (const r of records) model.setLinear(r.name, fakeLinear(model, r));
   await new Batch(model.gpu).done();
   return { records, layers, seconds: (performance.now() - t0) / 1000 };
 }

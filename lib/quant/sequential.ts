@@ -36,7 +36,9 @@ export async function quantizeSequential(
   const seq = windows[0].length;
   if (windows.some((w) => w.length !== seq)) throw new Error("calibration windows differ in length");
   if (seq > model.config.maxPositions) {
-    throw new Error(`calibration windows of ${seq} tokens exceed the model's ${model.config.maxPositions} positions`);
+    throw new Error(
+      `calibration windows of ${seq} tokens exceed the model's ${model.config.maxPositions} positions`,
+    );
   }
   const per = o.samplesPerBatch ?? Math.max(1, Math.floor(4096 / seq));
   const chunks: number[][][] = [];
@@ -60,7 +62,9 @@ export async function quantizeSequential(
       let next: Tensor[] | null = null;
       for (const [s, stage] of stages.entries()) {
         // One accumulator per group, fed by the first linear of the group (they share the input).
-        const accs = new Map(stage.map((g) => [g[0], new HessianAccumulator(gpu, inFeatures(model, i, g[0]), g[0])]));
+        const accs = new Map(
+          stage.map((g) => [g[0], new HessianAccumulator(gpu, inFeatures(model, i, g[0]), g[0])]),
+        );
         // The FP block's outputs come from the first pass when FP inputs are asked for; otherwise
         // the pass stops once the stage's last input is seen (the rest of the block is not needed).
         const keep = s === 0 && o.fpInputs ? [] as Tensor[] : null;

@@ -1,0 +1,138 @@
+// An AutoGPTQ "gptq" (v1) checkpoint directory from GPTQ records, and the reader that loads one
+// back. Layout (methods.md): for every quantized linear `name`,
+//   name.qweight int32 [in·b/32, out], name.qzeros int32 [G, out·b/32] (zero − 1), name.scales f16
+//   [G, out], name.g_idx int32 [in], name.bias as in the source; every other tensor untouched;
+//   config.json with quantization_config, and quantize_config.json beside it.
+// The directory is written under a temporary name and renamed when complete: no partial checkpoint.
+
+import { Checkpoint } from "../io/checkpoint.ts";
+import type { GptqQuantConfig } from "../io/config.ts";
+import { type TensorToWrite, writeSafetensors } from "../io/safetensors.ts";
+import { f16ToF32, f32ToF16 } from "../gpu/tensor.ts";
+import { writeJsonAtomic } from "../provenance.ts";
+import { type GptqTensors, packGptq, unpackGptq } from "./pack/gptq.ts";
+import type { QuantRecord } from "./record.ts";
+
+export interface GptqExportSettings {
+  bits: number;
+  groupSize: number;
+  sym: boolean;
+  actOrder: boolean;
+  staticGroups: boolean;
+  percdamp: number;
+  trueSequential: boolean;
+}
+
+const SIDE_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "generation_config.json",
+  "tokenizer.model",
+];
+
+/** Write `outDir` from the source checkpoint `srcDir` with `records` replacing their layers' weights. */
+export async function exportGptq(
+  srcDir: string,
+  outDir: string,
+  records: QuantRecord[],
+  s: GptqExportSettings,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  const src = await Checkpoint.open(srcDir);
+  const byName = new Map(records.map((r) => [r.name, r]));
+  const tensors: TensorToWrite[] = [];
+  for (const r of records) {
+    if (!src.has(`${r.name}.weight`)) throw new Error(`${srcDir}: checkpoint has no tensor ${r.name}.weight`);
+    const [out, inp] = r.shape, G = inp / r.groupSize;
+    const t = packGptq(r);
+    tensors.push(
+      { name: `${r.name}.qweight`, dtype: "I32", shape: [(inp * r.bits) / 32, out], data: t.qweight },
+      { name: `${r.name}.qzeros`, dtype: "I32", shape: [G, (out * r.bits) / 32], data: t.qzeros },
+      { name: `${r.name}.scales`, dtype: "F16", shape: [G, out], data: f32ToF16(t.scales) },
+      { name: `${r.name}.g_idx`, dtype: "I32", shape: [inp], data: t.gIdx },
+    );
+  }
+  for (const name of src.names()) {
+    const layer = name.replace(/\.(weight|bias)$/, "");
+    if (byName.has(layer) && name.endsWith(".weight")) continue;
+    const info = src.info(name);
+    tensors.push({
+      name,
+      dtype: info.dtype,
+      shape: info.shape,
+      data: await src.fileOf(name).readBytes(name),
+    });
+  }
+  const config = JSON.parse(await Deno.readTextFile(`${srcDir}/config.json`));
+  const qc = {
+    bits: s.bits,
+    group_size: s.groupSize,
+    damp_percent: s.percdamp,
+    desc_act: s.actOrder,
+    static_groups: s.staticGroups,
+    sym: s.sym,
+    true_sequential: s.trueSequential,
+    model_file_base_name: "model",
+    quant_method: "gptq",
+    checkpoint_format: "gptq",
+  };
+  const tmp = `${outDir}.partial-${Deno.pid}`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await Deno.mkdir(tmp, { recursive: true });
+  try {
+    await writeSafetensors(`${tmp}/model.safetensors`, tensors, { format: "pt", ...metadata });
+    await writeJsonAtomic(`${tmp}/config.json`, { ...config, quantization_config: qc });
+    await writeJsonAtomic(`${tmp}/quantize_config.json`, qc);
+    for (const f of SIDE_FILES) {
+      try {
+        await Deno.copyFile(`${srcDir}/${f}`, `${tmp}/${f}`);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    const old = `${outDir}.old-${Deno.pid}`;
+    const had = await Deno.rename(outDir, old).then(() => true, () => false);
+    await Deno.rename(tmp, outDir);
+    if (had) await Deno.remove(old, { recursive: true });
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/** One quantized layer of a GPTQ checkpoint as a record (codes unpacked, zeros restored). */
+export async function readGptqLayer(
+  ckpt: Checkpoint,
+  name: string,
+  shape: [number, number],
+  q: GptqQuantConfig,
+): Promise<QuantRecord> {
+  const [out, inp] = shape, b = q.bits;
+  const g = q.group_size === -1 ? inp : q.group_size;
+  if (inp % g) throw new Error(`${ckpt.dir}: ${name}: in-features ${inp} not divisible by group_size ${g}`);
+  const G = inp / g;
+  const raw = async (suffix: string, dtype: string, want: number[]) => {
+    const t = `${name}.${suffix}`;
+    if (!ckpt.has(t)) throw new Error(`${ckpt.dir}: GPTQ checkpoint has no tensor ${t}`);
+    const info = ckpt.info(t);
+    if (info.dtype !== dtype || info.shape.join() !== want.join()) {
+      throw new Error(
+        `${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected ${dtype} [${want}] ` +
+          `(${b} bits, group size ${q.group_size}, layer [${shape}])`,
+      );
+    }
+    return await ckpt.fileOf(t).readBytes(t);
+  };
+  const t: GptqTensors = {
+    qweight: new Int32Array((await raw("qweight", "I32", [(inp * b) / 32, out])).buffer),
+    qzeros: new Int32Array((await raw("qzeros", "I32", [G, (out * b) / 32])).buffer),
+    scales: f16ToF32(new Uint16Array((await raw("scales", "F16", [G, out])).buffer)),
+    gIdx: new Int32Array((await raw("g_idx", "I32", [inp])).buffer),
+  };
+  const r = unpackGptq(name, t, shape, b, g);
+  for (const v of t.scales) {
+    if (!Number.isFinite(v)) throw new Error(`${ckpt.dir}: ${name}.scales holds ${v}`);
+  }
+  return r;
+}

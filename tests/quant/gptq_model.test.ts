@@ -157,3 +157,47 @@ Deno.test("GPTQ errors: a calibration text shorter than one window; NaN activati
   assert.ok(model.blockLinears(0).every((l) => l instanceof DenseLinear), "no layer was replaced");
   model.release();
 });
+
+Deno.test("GPTQ inputs: FP inputs and one-pass (not true-sequential) change exactly the layers they should", async () => {
+  const cal = await loadCalibration(tok, CALIB, { nsamples: 2, seqlen: 256, seed: 3 });
+  const codes = async (o: { fpInputs?: boolean; trueSequential?: boolean }) => {
+    const model = await loadModel(gpu, LLAMA);
+    const r = await quantizeGptq(model, cal.windows, { bits: 2, groupSize: 64, ...o });
+    model.release();
+    return new Map(r.records.map((x) => [x.name, x.codes]));
+  };
+  const same = (a: Uint8Array, b: Uint8Array) => a.every((v, i) => v === b[i]);
+  const ref = await codes({}),
+    fp = await codes({ fpInputs: true }),
+    one = await codes({ trueSequential: false });
+  const L = (i: number, n: string) => `model.layers.${i}.${n}`;
+  // Block 0 sees the embeddings either way; block 1 sees FP instead of quantized hidden states.
+  for (const n of ["self_attn.q_proj", "self_attn.o_proj", "mlp.down_proj"]) {
+    assert.ok(same(fp.get(L(0, n))!, ref.get(L(0, n))!), `FP inputs: block 0 ${n} unchanged`);
+  }
+  assert.ok(
+    !same(fp.get(L(1, "self_attn.q_proj"))!, ref.get(L(1, "self_attn.q_proj"))!),
+    "FP inputs: block 1 differs",
+  );
+  // The first group sees the same inputs in both orders; o_proj sees FP q, k, v in the one-pass run.
+  assert.ok(
+    same(one.get(L(0, "self_attn.k_proj"))!, ref.get(L(0, "self_attn.k_proj"))!),
+    "q, k, v unchanged",
+  );
+  assert.ok(!same(one.get(L(0, "self_attn.o_proj"))!, ref.get(L(0, "self_attn.o_proj"))!), "o_proj differs");
+});
+
+Deno.test("GPTQ on OPT: every linear quantized in the OPT order; W4 g128 stays within 3% of FP", async () => {
+  const OPT = `${FIXTURES}/tiny-opt`;
+  const otok = await loadTokenizer(OPT);
+  const cal = await loadCalibration(otok, CALIB, { nsamples: 4, seqlen: 256, seed: 0 });
+  const oids = otok.encode((await readEvalText(`${FIXTURES}/text/books.valid.txt`)).text);
+  const model = await loadModel(gpu, OPT);
+  assert.deepStrictEqual(model.sequentialGroups(1).map((g) => g.length), [3, 1, 1, 1]);
+  const fp = (await perplexity(model, oids, { seqlen: 256, maxWindows: 8 })).ppl;
+  const r = await quantizeGptq(model, cal.windows, { bits: 4, groupSize: 128 });
+  assert.strictEqual(r.records.length, 12);
+  const q = (await perplexity(model, oids, { seqlen: 256, maxWindows: 8 })).ppl;
+  model.release();
+  assert.ok(Math.abs(q - fp) / fp < 0.03, `OPT GPTQ W4 ${q} vs FP ${fp}`);
+});

@@ -47,28 +47,28 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = p.i1 + k;
     let grp = groupOf[i];
     let at = (r * p.G + grp) * 2u;
-    if (p.dynamic == 1u) {
-      if (i % p.g == 0u) {
-        // The group's range from W as it stood at the block start (the reference reads W, not W1).
-        var lo = 0.0; // [min, max] widened to include 0
-        var hi = 0.0;
-        for (var c = i; c < min(i + p.g, cols); c++) {
-          lo = min(lo, w[r * cols + c]);
-          hi = max(hi, w[r * cols + c]);
-        }
-        if (p.sym == 1u) {
-          hi = max(abs(lo), hi);
-          if (lo < 0.0) { lo = -hi; }
-        }
-        if (lo == 0.0 && hi == 0.0) {
-          lo = -1.0;
-          hi = 1.0;
-        }
-        scale = (hi - lo) / maxq;
-        zero = select(round(-lo / scale), (maxq + 1.0) / 2.0, p.sym == 1u);
-        qp[at] = scale;
-        qp[at + 1u] = zero;
+    // Dynamic groups: params at a group start; otherwise (and always for static or per-channel
+    // params) the group's stored ones, which a group begun in an earlier block left in qp.
+    if (p.dynamic == 1u && i % p.g == 0u) {
+      // The group's range from W as it stood at the block start (the reference reads W, not W1).
+      var lo = 0.0; // [min, max] widened to include 0
+      var hi = 0.0;
+      for (var c = i; c < min(i + p.g, cols); c++) {
+        lo = min(lo, w[r * cols + c]);
+        hi = max(hi, w[r * cols + c]);
       }
+      if (p.sym == 1u) {
+        hi = max(abs(lo), hi);
+        if (lo < 0.0) { lo = -hi; }
+      }
+      if (lo == 0.0 && hi == 0.0) {
+        lo = -1.0;
+        hi = 1.0;
+      }
+      scale = (hi - lo) / maxq;
+      zero = select(round(-lo / scale), (maxq + 1.0) / 2.0, p.sym == 1u);
+      qp[at] = scale;
+      qp[at + 1u] = zero;
     } else {
       scale = qp[at];
       zero = qp[at + 1u];

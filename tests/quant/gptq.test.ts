@@ -6,7 +6,7 @@ import { randn } from "../../lib/cpu/random.ts";
 import { upload } from "../../lib/gpu/tensor.ts";
 import { dampLadder, gptqLayer, type GptqOptions } from "../../lib/quant/gptq.ts";
 import { dequantize } from "../../lib/quant/record.ts";
-import { getGpu } from "../helpers.ts";
+import { getGpu, withBindingLimit } from "../helpers.ts";
 import { gptqRef } from "./gptq_ref.ts";
 
 const gpu = await getGpu();
@@ -156,4 +156,26 @@ Deno.test("GPTQ: damping ladder, and an indefinite H fails naming the layer and 
     gptqLayer(gpu, "blk.q_proj", randn(4 * n, 1), [4, n], hn, { bits: 4, groupSize: -1 }),
     /blk\.q_proj: the Hessian is not finite at \[0, 0\]/,
   );
+});
+
+Deno.test("GPTQ sweep split into row windows (binding limit lowered) gives the same codes", async () => {
+  // 512 rows × 68 columns: W is 136 KiB, H 18 KiB; a 40 KiB limit splits W's rows, and rows of
+  // 272 bytes put U's block windows at unaligned offsets. Group size 17 does not divide a block.
+  const rows = 512, cols = 68;
+  const w = randn(rows * cols, 3, 0.05), h = randomHessian(cols, 9);
+  const o = { bits: 3 as const, groupSize: 17, blocksize: 16 };
+  const run = async () => {
+    const ht = upload(gpu, h, [cols, cols], "H");
+    const r = await gptqLayer(gpu, "windows", w, [rows, cols], ht, o);
+    ht.release();
+    return r.record;
+  };
+  const whole = await run();
+  const split = await withBindingLimit(gpu, 40 * 1024, run);
+  assert.deepStrictEqual(split.codes, whole.codes);
+  assert.deepStrictEqual(split.scales, whole.scales);
+  const want = gptqRef(w, h, rows, cols, { ...base, ...o, range: "include-zero" });
+  let same = 0;
+  for (let i = 0; i < want.codes.length; i++) same += want.codes[i] === whole.codes[i] ? 1 : 0;
+  assert.ok(same > 0.99 * want.codes.length, `${same} of ${want.codes.length} codes equal the reference`);
 });

@@ -24,7 +24,7 @@ import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { fakeLinear, type QuantizeResult } from "./rtn.ts";
 import { quantizeSequential } from "./sequential.ts";
-import { checkUniform, groupParams, type UniformOptions } from "./uniform.ts";
+import { checkUniform, groupParams, uniformRecord, type UniformOptions } from "./uniform.ts";
 
 export const GptqOptions = z.object({
   bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]),
@@ -200,20 +200,7 @@ export async function gptqLayer(
   }
   let loss = 0;
   for (const l of lossRows) loss += l / 2;
-  const record: QuantRecord = {
-    name,
-    shape,
-    dtype: "float32",
-    bits: o.bits,
-    groupSize: g,
-    axis: 1,
-    codes,
-    scales,
-    zeros,
-    zeroKind: "int",
-    gIdx,
-    method: "gptq",
-  };
+  const record = uniformRecord(name, shape, o.bits, g, { codes, scales, zeros, gIdx }, "gptq");
   return { record, loss, percdamp: damp, seconds: { factor: (t1 - t0) / 1000, sweep: (t2 - t1) / 1000 } };
 }
 

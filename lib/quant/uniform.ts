@@ -102,17 +102,17 @@ export function quantizeUniform(
       for (let k = 0; k < g; k++) codes[base + k] = quantizeValue(w[base + k], scale, zero, maxq);
     }
   }
-  return {
-    name,
-    shape,
-    dtype: "float32",
-    bits: o.bits,
-    groupSize: g,
-    axis: 1,
-    codes,
-    scales,
-    zeros,
-    zeroKind: "int",
-    method,
-  };
+  return uniformRecord(name, shape, o.bits, g, { codes, scales, zeros }, method);
+}
+
+/** The record of a uniform grid with integer zeros, groups along the input dimension. */
+export function uniformRecord(
+  name: string,
+  shape: [number, number],
+  bits: number,
+  groupSize: number,
+  q: { codes: Uint8Array; scales: Float32Array; zeros: Float32Array; gIdx?: Int32Array },
+  method: string,
+): QuantRecord {
+  return { name, shape, dtype: "float32", bits, groupSize, axis: 1, ...q, zeroKind: "int", method };
 }

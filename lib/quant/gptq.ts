@@ -24,7 +24,7 @@ import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { fakeLinear, type QuantizeResult } from "./rtn.ts";
 import { quantizeSequential } from "./sequential.ts";
-import { checkUniform, groupParams, uniformRecord, type UniformOptions } from "./uniform.ts";
+import { checkUniform, groupParams, type UniformOptions, uniformRecord } from "./uniform.ts";
 
 export const GptqOptions = z.object({
   bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]),

@@ -46,6 +46,14 @@ export function groupsOf(r: Pick<QuantRecord, "shape" | "groupSize">): number {
   return Math.ceil(r.shape[1] / r.groupSize);
 }
 
+/**
+ * Scale/zero entries of the record: [out, groups] for axis 1; for axis 0 (HQQ's), W is viewed as
+ * [groupSize, out·in / groupSize] and each of its columns is a group: out·in / groupSize of them.
+ */
+export function scaleCount(r: Pick<QuantRecord, "shape" | "groupSize" | "axis">): number {
+  return r.axis === 1 ? r.shape[0] * groupsOf(r) : (r.shape[0] * r.shape[1]) / r.groupSize;
+}
+
 /** Throws naming the layer when the record's arrays disagree with its shape. */
 export function validateRecord(r: QuantRecord): void {
   const [out, inp] = r.shape;
@@ -54,16 +62,17 @@ export function validateRecord(r: QuantRecord): void {
   };
   if (!(out > 0 && inp > 0)) fail(`bad shape [${r.shape}]`);
   if (![1, 2, 3, 4, 5, 6, 8].includes(r.bits)) fail(`unsupported bits ${r.bits}`);
-  if (r.axis !== 1) fail("only groups along the input dimension (axis 1) run on the GPU here");
-  if (!(Number.isInteger(r.groupSize) && r.groupSize > 0 && r.groupSize <= inp)) {
+  const bound = r.axis === 1 ? inp : out * inp;
+  if (!(Number.isInteger(r.groupSize) && r.groupSize > 0 && r.groupSize <= bound)) {
     fail(`bad group size ${r.groupSize}`);
   }
-  const G = groupsOf(r);
-  if (r.codes.length !== out * inp) fail(`codes hold ${r.codes.length} values, expected ${out}×${inp}`);
-  if (r.scales.length !== out * G) fail(`scales hold ${r.scales.length} values, expected ${out}×${G}`);
-  if (r.zeros && r.zeros.length !== out * G) {
-    fail(`zeros hold ${r.zeros.length} values, expected ${out}×${G}`);
+  if (r.axis === 0 && (out * inp) % r.groupSize) {
+    fail(`group size ${r.groupSize} does not divide ${out}×${inp}`);
   }
+  const S = scaleCount(r);
+  if (r.codes.length !== out * inp) fail(`codes hold ${r.codes.length} values, expected ${out}×${inp}`);
+  if (r.scales.length !== S) fail(`scales hold ${r.scales.length} values, expected ${S}`);
+  if (r.zeros && r.zeros.length !== S) fail(`zeros hold ${r.zeros.length} values, expected ${S}`);
   if (r.bias && r.bias.length !== out) fail(`bias holds ${r.bias.length} values, expected ${out}`);
   if (r.codebook && r.codebook.length !== 1 << r.bits) {
     fail(`codebook has ${r.codebook.length} entries, expected ${1 << r.bits}`);
@@ -75,6 +84,7 @@ export function validateRecord(r: QuantRecord): void {
   }
   if (r.gIdx) {
     if (r.gIdx.length !== inp) fail(`g_idx holds ${r.gIdx.length} values, expected ${inp}`);
+    const G = groupsOf(r);
     for (const g of r.gIdx) if (!(g >= 0 && g < G)) fail(`g_idx value ${g} outside 0..${G - 1}`);
   }
 }
@@ -84,6 +94,14 @@ export function dequantize(r: QuantRecord): Float32Array<ArrayBuffer> {
   const [out, inp] = r.shape;
   const G = groupsOf(r);
   const w = new Float32Array(out * inp);
+  if (r.axis === 0) {
+    const nG = scaleCount(r); // element f is in group f mod nG
+    for (let i = 0; i < w.length; i++) {
+      const s = r.scales[i % nG], q = r.codes[i];
+      w[i] = r.codebook ? s * r.codebook[q] : s * (q - r.zeros![i % nG]);
+    }
+    return w;
+  }
   for (let n = 0; n < out; n++) {
     for (let k = 0; k < inp; k++) {
       const g = r.gIdx ? r.gIdx[k] : Math.floor(k / r.groupSize);
@@ -101,15 +119,15 @@ export function dequantize(r: QuantRecord): Float32Array<ArrayBuffer> {
  */
 export function bitsPerWeight(r: QuantRecord): number {
   const [out, inp] = r.shape;
-  const G = groupsOf(r);
+  const S = scaleCount(r);
   let bits = out * inp * r.bits;
   if (r.scaleQuant) {
     const sq = r.scaleQuant;
     bits += sq.codes.length * sq.bits + sq.absmax.length * 32 + 32;
   } else {
-    bits += out * G * 16; // fp16 scales
+    bits += S * 16; // fp16 scales
   }
-  if (r.zeros) bits += out * G * (r.zeroKind === "float" ? 16 : r.bits);
+  if (r.zeros) bits += S * (r.zeroKind === "float" ? 16 : r.bits);
   if (r.gIdx) bits += inp * 32;
   return bits / (out * inp);
 }

@@ -17,6 +17,9 @@ export interface RuntimeLayout extends PackedDims {
 
 export function toRuntimeLayout(r: QuantRecord): RuntimeLayout {
   validateRecord(r);
+  if (r.axis !== 1) {
+    throw new Error(`quantized layer ${r.name}: only groups along the input dimension (axis 1) run packed`);
+  }
   if (r.bits > 8) {
     throw new Error(`quantized layer ${r.name}: ${r.bits}-bit codes do not fit the runtime layout`);
   }

@@ -14,11 +14,13 @@ import { provenance } from "../provenance.ts";
 import { bitsPerWeight, type QuantRecord } from "../quant/record.ts";
 import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
 import { quantizeGptq } from "../quant/gptq.ts";
+import { HQQ_SLOW, quantizeHqq } from "../quant/hqq.ts";
+import { exportHqq } from "../quant/export_hqq.ts";
 import { exportGptq } from "../quant/export_gptq.ts";
 import { type Calibration, loadCalibration } from "../data/calibration.ts";
 import { readConfig } from "../io/config.ts";
 
-export const METHODS = ["fp", "rtn", "gptq"] as const;
+export const METHODS = ["fp", "rtn", "gptq", "hqq"] as const;
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -62,6 +64,8 @@ export const BenchOptions = z.object({
   percdamp: z.coerce.number().min(0).max(1).default(0.01),
   blocksize: z.coerce.number().int().min(4).max(256).multipleOf(4, "must be a multiple of 4").default(128),
   export: z.string().min(1).optional(),
+  axis: z.enum(["0", "1"]).default("1").transform(Number).pipe(z.union([z.literal(0), z.literal(1)])),
+  "hqq-slow": z.boolean().default(false),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
 }).strict().refine((o) => !o.methods.includes("gptq") || o.calibration, {
@@ -94,6 +98,12 @@ GPTQ (defaults are the IST-DASLab reference's):
   --percdamp X         damping, fraction of mean diag H (default 0.01; raised on failure)
   --blocksize N        columns per lazy batch (default 128)
   --export DIR         write each GPTQ model as an AutoGPTQ v1 checkpoint DIR/<model>-gptq-w<b>-g<g>
+                       (and each HQQ model as an HQQ checkpoint DIR/<model>-hqq-w<b>-g<g>)
+
+HQQ (calibration-free; defaults are mobiusml/hqq's: p = 0.7, beta 10, kappa 1.01, 20 steps, early stop):
+  --axis 0|1           groups along the input (1, default: packed kernels) or strided along the
+                       output dimension (0, Quantizer.quantize's default; runs dequantized)
+  --hqq-slow           the reference's slow solver: 100 steps, no early stop
   --out DIR            where results.jsonl goes (default results/runs/<timestamp>)
   --quiet              no progress lines
   -h, --help           this text
@@ -128,6 +138,8 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         percdamp: { type: "string" },
         blocksize: { type: "string" },
         export: { type: "string" },
+        axis: { type: "string" },
+        "hqq-slow": { type: "boolean" },
         out: { type: "string" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -199,6 +211,22 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           quantizeHead: o["quantize-head"],
         });
         log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+      } else if (s.method === "hqq") {
+        const h = {
+          bits: s.bits!,
+          groupSize: s.groupSize!,
+          axis: o.axis,
+          ...(o["hqq-slow"] ? HQQ_SLOW : {}),
+        };
+        quant = await quantizeHqq(model, h);
+        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+        if (o.export) {
+          const dir = `${o.export}/${basename(modelDir)}-hqq-w${s.bits}-g${s.groupSize}`;
+          await exportHqq(modelDir, dir, quant.records, hqqRowOptions(o), {
+            quantlab_commit: prov.git_commit ?? "",
+          });
+          log(`${label}: HQQ checkpoint → ${dir}`);
+        }
       } else if (s.method === "gptq") {
         const g = gptqSettings(o, s);
         quant = await quantizeGptq(model, cal!.windows, g, (m) => log(`  ${label}: ${m}`));
@@ -227,11 +255,11 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
             }
           },
         });
-        // A GPTQ checkpoint evaluated as loaded is a gptq row, its settings from quantization_config.
+        // A quantized checkpoint evaluated as loaded is a row of its method, settings from its config.
         const q = s.method === "fp" ? model.config.quant : null;
         const row: ResultRow = {
-          method: q ? "gptq" : s.method,
-          bits: q ? q.bits : s.bits,
+          method: q ? q.quant_method : s.method,
+          bits: q ? (q.quant_method === "gptq" ? q.bits : q.nbits) : s.bits,
           group_size: q ? q.group_size : s.groupSize,
           model: modelDir,
           model_arch: model.config.arch,
@@ -251,9 +279,11 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           weight_bytes: model.bytes(),
           quant_seconds: quant?.seconds ?? null,
           method_options: q
-            ? { sym: q.sym, act_order: q.desc_act, loaded_checkpoint: true }
+            ? { ...q, loaded_checkpoint: true }
             : s.method === "gptq"
             ? gptqRowOptions(o)
+            : s.method === "hqq"
+            ? hqqRowOptions(o)
             : null,
           calibration: s.method === "gptq" && cal
             ? {
@@ -296,6 +326,11 @@ function gptqSettings(o: BenchOptions, s: Setting) {
     trueSequential: !o["no-true-sequential"],
     fpInputs: o["fp-inputs"],
   };
+}
+
+function hqqRowOptions(o: BenchOptions): Record<string, unknown> {
+  const slow = o["hqq-slow"];
+  return { axis: o.axis, lp_norm: 0.7, beta: 10, kappa: 1.01, iters: slow ? 100 : 20, early_stop: !slow };
 }
 
 function gptqRowOptions(o: BenchOptions): Record<string, unknown> {

@@ -86,7 +86,7 @@ export interface LlamaConfig {
   slidingWindow: number | null;
   dtype: string;
   /** Set for a quantized checkpoint. */
-  quant: GptqQuantConfig | null;
+  quant: QuantConfig | null;
 }
 
 export interface OptConfig {
@@ -106,7 +106,7 @@ export interface OptConfig {
   bias: boolean;
   tied: boolean;
   dtype: string;
-  quant: GptqQuantConfig | null;
+  quant: QuantConfig | null;
 }
 
 export type ModelConfig = LlamaConfig | OptConfig;
@@ -228,17 +228,29 @@ export const GptqQuantConfig = z.object({
 }).passthrough();
 export type GptqQuantConfig = z.infer<typeof GptqQuantConfig>;
 
-function parseQuantization(raw: unknown, file: string): GptqQuantConfig | null {
+/** quantization_config of our HQQ export (per layer W_q planar-packed, scale and zero in float32). */
+export const HqqQuantConfig = z.object({
+  quant_method: z.literal("hqq"),
+  nbits: z.number().int().refine((b) => [1, 2, 3, 4, 5, 6, 8].includes(b), "must be 1–6 or 8"),
+  group_size: z.number().int().positive(),
+  axis: z.union([z.literal(0), z.literal(1)]),
+  compute_dtype: z.literal("float32", { message: 'only compute_dtype "float32" is read' }),
+}).passthrough();
+export type HqqQuantConfig = z.infer<typeof HqqQuantConfig>;
+
+export type QuantConfig = GptqQuantConfig | HqqQuantConfig;
+
+function parseQuantization(raw: unknown, file: string): QuantConfig | null {
   const q = (raw as { quantization_config?: unknown }).quantization_config;
   if (q === undefined || q === null) return null;
   const method = (q as { quant_method?: unknown }).quant_method;
-  if (method !== "gptq") {
+  if (method !== "gptq" && method !== "hqq") {
     throw new ConfigError(
       file,
-      `quantization_config: method ${JSON.stringify(method)} is not read (only "gptq")`,
+      `quantization_config: method ${JSON.stringify(method)} is not read (only "gptq" and "hqq")`,
     );
   }
-  const r = GptqQuantConfig.safeParse(q);
+  const r = (method === "gptq" ? GptqQuantConfig : HqqQuantConfig).safeParse(q);
   if (!r.success) throw new ConfigError(file, `quantization_config.${zodMessage(r.error)}`);
   return r.data;
 }

@@ -6,8 +6,10 @@ import type { Batch } from "../gpu/kernel.ts";
 import { empty, type Tensor, upload } from "../gpu/tensor.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
-import type { GptqQuantConfig } from "../io/config.ts";
+import type { QuantConfig } from "../io/config.ts";
 import { readGptqLayer } from "../quant/export_gptq.ts";
+import { readHqqLayer } from "../quant/export_hqq.ts";
+import { hqqRuntimeLinear } from "../quant/hqq.ts";
 import { QuantLinear } from "../quant/quant_linear.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 
@@ -77,7 +79,7 @@ export interface CausalLM {
 export class WeightLoader {
   /** Tensors that are not part of a linear layer (embeddings, norms, an untied head). */
   readonly others = new Map<string, Tensor>();
-  constructor(readonly gpu: Gpu, readonly ckpt: Checkpoint, readonly quant: GptqQuantConfig | null = null) {}
+  constructor(readonly gpu: Gpu, readonly ckpt: Checkpoint, readonly quant: QuantConfig | null = null) {}
 
   async tensor(name: string, shape: number[]): Promise<Tensor> {
     const t = await this.#load(name, shape);
@@ -85,12 +87,18 @@ export class WeightLoader {
     return t;
   }
 
-  /** A GPTQ checkpoint's layers (qweight present) load packed; the rest as FP. */
+  /** A quantized checkpoint's layers (qweight / W_q present) load packed; the rest as FP. */
   async linear(name: string, out: number, inp: number, bias: boolean): Promise<Linear> {
-    if (this.quant && this.ckpt.has(`${name}.qweight`)) {
-      const r = await readGptqLayer(this.ckpt, name, [out, inp], this.quant);
+    const q = this.quant;
+    if (q?.quant_method === "gptq" && this.ckpt.has(`${name}.qweight`)) {
+      const r = await readGptqLayer(this.ckpt, name, [out, inp], q);
       if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
       return QuantLinear.fromRecord(this.gpu, r);
+    }
+    if (q?.quant_method === "hqq" && this.ckpt.has(`${name}.W_q`)) {
+      const r = await readHqqLayer(this.ckpt, name, [out, inp], q);
+      if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
+      return hqqRuntimeLinear(this.gpu, r);
     }
     const w = await this.#load(`${name}.weight`, [out, inp]);
     const b = bias ? await this.#load(`${name}.bias`, [out]) : undefined;

@@ -3,13 +3,13 @@
 //   name.qweight int32 [in·b/32, out], name.qzeros int32 [G, out·b/32] (zero − 1), name.scales f16
 //   [G, out], name.g_idx int32 [in], name.bias as in the source; every other tensor untouched;
 //   config.json with quantization_config, and quantize_config.json beside it.
-// The directory is written under a temporary name and renamed when complete: no partial checkpoint.
+// Written through export.ts: the directory appears complete or not at all.
 
 import { Checkpoint } from "../io/checkpoint.ts";
 import type { GptqQuantConfig } from "../io/config.ts";
-import { type TensorToWrite, writeSafetensors } from "../io/safetensors.ts";
+import type { TensorToWrite } from "../io/safetensors.ts";
 import { f16ToF32, f32ToF16 } from "../gpu/tensor.ts";
-import { writeJsonAtomic } from "../provenance.ts";
+import { writeQuantizedCheckpoint } from "./export.ts";
 import { type GptqTensors, packGptq, unpackGptq } from "./pack/gptq.ts";
 import type { QuantRecord } from "./record.ts";
 
@@ -23,14 +23,6 @@ export interface GptqExportSettings {
   trueSequential: boolean;
 }
 
-const SIDE_FILES = [
-  "tokenizer.json",
-  "tokenizer_config.json",
-  "special_tokens_map.json",
-  "generation_config.json",
-  "tokenizer.model",
-];
-
 /** Write `outDir` from the source checkpoint `srcDir` with `records` replacing their layers' weights. */
 export async function exportGptq(
   srcDir: string,
@@ -39,11 +31,8 @@ export async function exportGptq(
   s: GptqExportSettings,
   metadata: Record<string, string> = {},
 ): Promise<void> {
-  const src = await Checkpoint.open(srcDir);
-  const byName = new Map(records.map((r) => [r.name, r]));
   const tensors: TensorToWrite[] = [];
   for (const r of records) {
-    if (!src.has(`${r.name}.weight`)) throw new Error(`${srcDir}: checkpoint has no tensor ${r.name}.weight`);
     const [out, inp] = r.shape, G = inp / r.groupSize;
     const t = packGptq(r);
     tensors.push(
@@ -53,18 +42,6 @@ export async function exportGptq(
       { name: `${r.name}.g_idx`, dtype: "I32", shape: [inp], data: t.gIdx },
     );
   }
-  for (const name of src.names()) {
-    const layer = name.replace(/\.(weight|bias)$/, "");
-    if (byName.has(layer) && name.endsWith(".weight")) continue;
-    const info = src.info(name);
-    tensors.push({
-      name,
-      dtype: info.dtype,
-      shape: info.shape,
-      data: await src.fileOf(name).readBytes(name),
-    });
-  }
-  const config = JSON.parse(await Deno.readTextFile(`${srcDir}/config.json`));
   const qc = {
     bits: s.bits,
     group_size: s.groupSize,
@@ -77,28 +54,9 @@ export async function exportGptq(
     quant_method: "gptq",
     checkpoint_format: "gptq",
   };
-  const tmp = `${outDir}.partial-${Deno.pid}`;
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await Deno.mkdir(tmp, { recursive: true });
-  try {
-    await writeSafetensors(`${tmp}/model.safetensors`, tensors, { format: "pt", ...metadata });
-    await writeJsonAtomic(`${tmp}/config.json`, { ...config, quantization_config: qc });
-    await writeJsonAtomic(`${tmp}/quantize_config.json`, qc);
-    for (const f of SIDE_FILES) {
-      try {
-        await Deno.copyFile(`${srcDir}/${f}`, `${tmp}/${f}`);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
-    }
-    const old = `${outDir}.old-${Deno.pid}`;
-    const had = await Deno.rename(outDir, old).then(() => true, () => false);
-    await Deno.rename(tmp, outDir);
-    if (had) await Deno.remove(old, { recursive: true });
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+  await writeQuantizedCheckpoint(srcDir, outDir, records.map((r) => r.name), tensors, qc, {
+    "quantize_config.json": qc,
+  }, metadata);
 }
 
 /** One quantized layer of a GPTQ checkpoint as a record (codes unpacked, zeros restored). */

@@ -32,6 +32,11 @@ const SLICES: Record<HqqPacking, number> = {
   "1bit_u8": 8,
 };
 
+/** Rows that share one packed value (8 / bits; 10 for 3bit_32). */
+export function hqqSlices(bits: number): number {
+  return SLICES[hqqPacking(bits)];
+}
+
 /** Packed [ceil(rows / slices), cols]: Uint8Array, or Int32Array for 3bit_32. */
 export function packHqq(
   codes: Uint8Array,

@@ -1,0 +1,59 @@
+// What every quantized-checkpoint exporter shares: the source checkpoint's other tensors copied
+// untouched (a quantized layer's `.weight` is replaced, its `.bias` kept), config.json with
+// `quantization_config`, the tokenizer files, all written under a temporary name and renamed into
+// place when complete — a failed export leaves no partial checkpoint.
+
+import { Checkpoint } from "../io/checkpoint.ts";
+import { type TensorToWrite, writeSafetensors } from "../io/safetensors.ts";
+import { writeJsonAtomic } from "../provenance.ts";
+
+const SIDE_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "generation_config.json",
+  "tokenizer.model",
+];
+
+export async function writeQuantizedCheckpoint(
+  srcDir: string,
+  outDir: string,
+  quantized: string[],
+  tensors: TensorToWrite[],
+  quantizationConfig: Record<string, unknown>,
+  extraJson: Record<string, unknown> = {},
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  const src = await Checkpoint.open(srcDir);
+  const replaced = new Set(quantized.map((n) => `${n}.weight`));
+  for (const n of replaced) if (!src.has(n)) throw new Error(`${srcDir}: checkpoint has no tensor ${n}`);
+  const all = [...tensors];
+  for (const name of src.names()) {
+    if (replaced.has(name)) continue;
+    const info = src.info(name);
+    all.push({ name, dtype: info.dtype, shape: info.shape, data: await src.fileOf(name).readBytes(name) });
+  }
+  const config = JSON.parse(await Deno.readTextFile(`${srcDir}/config.json`));
+  const tmp = `${outDir}.partial-${Deno.pid}`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await Deno.mkdir(tmp, { recursive: true });
+  try {
+    await writeSafetensors(`${tmp}/model.safetensors`, all, { format: "pt", ...metadata });
+    await writeJsonAtomic(`${tmp}/config.json`, { ...config, quantization_config: quantizationConfig });
+    for (const [file, value] of Object.entries(extraJson)) await writeJsonAtomic(`${tmp}/${file}`, value);
+    for (const f of SIDE_FILES) {
+      try {
+        await Deno.copyFile(`${srcDir}/${f}`, `${tmp}/${f}`);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    const old = `${outDir}.old-${Deno.pid}`;
+    const had = await Deno.rename(outDir, old).then(() => true, () => false);
+    await Deno.rename(tmp, outDir);
+    if (had) await Deno.remove(old, { recursive: true });
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}

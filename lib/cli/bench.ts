@@ -66,6 +66,7 @@ export const BenchOptions = z.object({
   export: z.string().min(1).optional(),
   axis: z.enum(["0", "1"]).default("1").transform(Number).pipe(z.union([z.literal(0), z.literal(1)])),
   "hqq-slow": z.boolean().default(false),
+  "hqq-meta": z.boolean().default(false),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
 }).strict().refine((o) => !o.methods.includes("gptq") || o.calibration, {
@@ -104,6 +105,7 @@ HQQ (calibration-free; defaults are mobiusml/hqq's: p = 0.7, beta 10, kappa 1.01
   --axis 0|1           groups along the input (1, default: packed kernels) or strided along the
                        output dimension (0, Quantizer.quantize's default; runs dequantized)
   --hqq-slow           the reference's slow solver: 100 steps, no early stop
+  --hqq-meta           8-bit meta-quantization of scales (groups of 128) and zeros (the 2-bit g16 recipe)
   --out DIR            where results.jsonl goes (default results/runs/<timestamp>)
   --quiet              no progress lines
   -h, --help           this text
@@ -140,6 +142,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         export: { type: "string" },
         axis: { type: "string" },
         "hqq-slow": { type: "boolean" },
+        "hqq-meta": { type: "boolean" },
         out: { type: "string" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -216,6 +219,7 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           bits: s.bits!,
           groupSize: s.groupSize!,
           axis: o.axis,
+          metaQuant: o["hqq-meta"],
           ...(o["hqq-slow"] ? HQQ_SLOW : {}),
         };
         quant = await quantizeHqq(model, h);
@@ -330,7 +334,15 @@ function gptqSettings(o: BenchOptions, s: Setting) {
 
 function hqqRowOptions(o: BenchOptions): Record<string, unknown> {
   const slow = o["hqq-slow"];
-  return { axis: o.axis, lp_norm: 0.7, beta: 10, kappa: 1.01, iters: slow ? 100 : 20, early_stop: !slow };
+  return {
+    axis: o.axis,
+    lp_norm: 0.7,
+    beta: 10,
+    kappa: 1.01,
+    iters: slow ? 100 : 20,
+    early_stop: !slow,
+    meta_quant: o["hqq-meta"],
+  };
 }
 
 function gptqRowOptions(o: BenchOptions): Record<string, unknown> {

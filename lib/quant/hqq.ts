@@ -39,6 +39,12 @@ export const HqqOptions = z.object({
   kappa: z.number().min(1).default(1.01),
   iters: z.number().int().min(1).max(10000).default(20),
   earlyStop: z.boolean().default(true),
+  /**
+   * 8-bit meta-quantization of the scales (groups of 128, strided as Quantizer.quantize's axis 0)
+   * and the zeros (one range for the tensor): hqq_base_quant_config's quant_scale / quant_zero,
+   * the 2-bit g16 recipe of the HQQ Llama-2-70B model.
+   */
+  metaQuant: z.boolean().default(false),
 }).strict();
 export type HqqOptions = z.input<typeof HqqOptions>;
 type Opts = z.output<typeof HqqOptions>;
@@ -136,7 +142,13 @@ export async function hqqLayer(
       codes[k] = Math.min(Math.max(roundHalfEven(f(f(w[k] * s[j]) + zFinal[j])), 0), maxq);
     }
   }
-  const scales = Float32Array.from(s, (v) => 1 / v);
+  let scales = Float32Array.from(s, (v) => 1 / v), zeros = Float32Array.from(zFinal);
+  if (o.metaQuant) {
+    if (nG % META_GROUP) {
+      throw new Error(`${name}: meta-quantization needs ${nG} groups divisible by ${META_GROUP}`);
+    }
+    (scales = metaQuantize(scales, META_GROUP)), (zeros = metaQuantize(zeros, nG));
+  }
   const record: QuantRecord = {
     name,
     shape,
@@ -146,11 +158,36 @@ export async function hqqLayer(
     axis: o.axis,
     codes,
     scales,
-    zeros: Float32Array.from(zFinal),
+    zeros,
     zeroKind: "float",
+    metaQuant: o.metaQuant ? { bits: 8, scaleGroup: META_GROUP } : undefined,
     method: "hqq",
   };
   return { record, steps: o.earlyStop ? errors.length : o.iters, errors };
+}
+
+const META_GROUP = 128;
+
+/**
+ * 8-bit round-to-nearest of a scale or zero tensor, as Quantizer.quantize(optimize=False) does it
+ * with axis 0: the values viewed as [groupSize, n / groupSize], one min/max per column. Returns
+ * the dequantized values, which is what dequantization then uses.
+ */
+export function metaQuantize(x: Float32Array, groupSize: number): Float32Array<ArrayBuffer> {
+  const nCols = x.length / groupSize, out = new Float32Array(x.length);
+  for (let c = 0; c < nCols; c++) {
+    let min = Infinity, max = -Infinity;
+    for (let e = 0; e < groupSize; e++) {
+      (min = Math.min(min, x[e * nCols + c])), (max = Math.max(max, x[e * nCols + c]));
+    }
+    const { s, z: zz } = hqqInit(min, max, 8, false);
+    for (let e = 0; e < groupSize; e++) {
+      const i = e * nCols + c;
+      const q = Math.min(Math.max(roundHalfEven(f(f(x[i] * s) + zz)), 0), 255);
+      out[i] = f(f(q - zz) / s);
+    }
+  }
+  return out;
 }
 
 /** HQQ on every linear of the decoder blocks (lm_head and embeddings stay FP). */

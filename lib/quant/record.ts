@@ -36,6 +36,8 @@ export interface QuantRecord {
     offset: number;
     codebook: Float32Array;
   };
+  /** HQQ's 8-bit meta-quantization: scales and zeros above are its dequantized values. */
+  metaQuant?: { bits: number; scaleGroup: number };
   /** Bias, kept in float. */
   bias?: Float32Array; // [out]
   /** Which method and settings made it (for rows and exporters). */
@@ -124,10 +126,14 @@ export function bitsPerWeight(r: QuantRecord): number {
   if (r.scaleQuant) {
     const sq = r.scaleQuant;
     bits += sq.codes.length * sq.bits + sq.absmax.length * 32 + 32;
+  } else if (r.metaQuant) {
+    // 8-bit scales with an fp16 scale and zero per group of them; 8-bit zeros with one pair.
+    bits += S * r.metaQuant.bits + (S / r.metaQuant.scaleGroup) * 32;
   } else {
     bits += S * 16; // fp16 scales
   }
-  if (r.zeros) bits += S * (r.zeroKind === "float" ? 16 : r.bits);
+  if (r.metaQuant) bits += S * r.metaQuant.bits + 32;
+  else if (r.zeros) bits += S * (r.zeroKind === "float" ? 16 : r.bits);
   if (r.gIdx) bits += inp * 32;
   return bits / (out * inp);
 }

@@ -4,8 +4,8 @@
 
 import assert from "node:assert";
 import { randn } from "../../lib/cpu/random.ts";
-import { HQQ_SLOW, hqqLayer, type HqqOptions } from "../../lib/quant/hqq.ts";
-import { dequantize } from "../../lib/quant/record.ts";
+import { HQQ_SLOW, hqqLayer, type HqqOptions, metaQuantize } from "../../lib/quant/hqq.ts";
+import { bitsPerWeight, dequantize } from "../../lib/quant/record.ts";
 import { getGpu } from "../helpers.ts";
 import { hqqRef } from "./hqq_ref.ts";
 
@@ -76,4 +76,26 @@ Deno.test("HQQ bad input: bits, a group size that does not divide, and constant 
   assert.strictEqual(r.record.scales[0], 1);
   const d = dequantize(r.record);
   for (let i = 0; i < 64; i++) assert.ok(Math.abs(d[i] - 0.25) < 1e-6, `${d[i]}`);
+});
+
+Deno.test("HQQ meta-quantization: 8-bit scales (groups of 128) and zeros within half a step; fewer bits", async () => {
+  const x = randn(1024, 4).map((v) => 0.01 + Math.abs(v) * 1e-3);
+  const q = metaQuantize(x, 128), cols = 1024 / 128;
+  for (let c = 0; c < cols; c++) {
+    let min = Infinity, max = -Infinity;
+    for (let e = 0; e < 128; e++) {
+      (min = Math.min(min, x[e * cols + c])), (max = Math.max(max, x[e * cols + c]));
+    }
+    for (let e = 0; e < 128; e++) {
+      const i = e * cols + c;
+      // The step is the range / 255, or 1 / 2e4 where the reference's clamp of the inverse scale bites.
+      const step = Math.max((max - min) / 255, 1 / 2e4);
+      assert.ok(Math.abs(q[i] - x[i]) <= step * 0.5001, `column ${c}: ${q[i]} vs ${x[i]}`);
+    }
+  }
+  const w = heavyTailed(OUT * IN, 8);
+  const plain = await hqqLayer(gpu, "l", w, [OUT, IN], { bits: 2, groupSize: 16 });
+  const meta = await hqqLayer(gpu, "l", w, [OUT, IN], { bits: 2, groupSize: 16, metaQuant: true });
+  assert.deepStrictEqual(meta.record.codes, plain.record.codes, "codes come from the unquantized meta");
+  assert.ok(Math.abs(bitsPerWeight(plain.record) - 4) < 1e-9 && bitsPerWeight(meta.record) < 3.1);
 });

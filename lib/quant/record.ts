@@ -130,7 +130,7 @@ export function bitsPerWeight(r: QuantRecord): number {
     // 8-bit scales with an fp16 scale and zero per group of them; 8-bit zeros with one pair.
     bits += S * r.metaQuant.bits + (S / r.metaQuant.scaleGroup) * 32;
   } else {
-    bits += S * 16; // fp16 scales
+    bits += S * (r.codebook ? 32 : 16); // fp16 scales; bitsandbytes keeps its absmax in fp32
   }
   if (r.metaQuant) bits += S * r.metaQuant.bits + 32;
   else if (r.zeros) bits += S * (r.zeroKind === "float" ? 16 : r.bits);

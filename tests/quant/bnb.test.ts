@@ -1,0 +1,96 @@
+// bitsandbytes 4-bit: codebooks against the published tables, blockwise quantization against a
+// brute-force nearest-code search in float64, double quantization's bit count, and the fixture
+// ppl against SOURCES.md (blockwise absmax is deterministic).
+
+import assert from "node:assert";
+import { randn } from "../../lib/cpu/random.ts";
+import { perplexity } from "../../lib/eval/perplexity.ts";
+import { readEvalText } from "../../lib/eval/text.ts";
+import { getGpu } from "../../lib/gpu/device.ts";
+import { loadTokenizer } from "../../lib/io/tokenizer.ts";
+import { loadModel } from "../../lib/model/load.ts";
+import {
+  dequantize4bit,
+  dynamicMap,
+  FP4,
+  NF4,
+  normalFloat4,
+  quantize4bit,
+  quantizeBlockwise,
+  quantizeBnb4,
+} from "../../lib/quant/bnb.ts";
+import { bitsPerWeight, dequantize } from "../../lib/quant/record.ts";
+import { FIXTURES } from "../python.ts";
+
+Deno.test("NF4 derived from normal quantiles equals the published table to 1e-6; FP4 is E2M1 / 12", () => {
+  const nf4 = normalFloat4();
+  for (let i = 0; i < 16; i++) {
+    assert.ok(Math.abs(nf4[i] - NF4[i]) < 1e-6, `NF4[${i}] ${nf4[i]} vs ${NF4[i]}`);
+  }
+  // sign · 2^(e − 2) · (1 + m/2) with subnormal e = 0 → 0, 0.0625 (in units where the max is 12)
+  const e2m1 = [0, 0.0625, 8, 12, 4, 6, 2, 3];
+  for (let c = 0; c < 16; c++) assert.strictEqual(FP4[c], Math.fround(((c & 8) ? -1 : 1) * e2m1[c & 7] / 12));
+  const dm = dynamicMap();
+  assert.strictEqual(dm.length, 256);
+  assert.ok(dm.every((v, i) => i === 0 || v >= dm[i - 1]), "sorted");
+  assert.deepStrictEqual([dm[0], dm[127], dm[255]], [Math.fround(-0.99296875), 0, 1]);
+  assert.ok(Math.abs(dm[128] - 5.5e-7) < 1e-13, `${dm[128]}`); // 10^-6 · mean(0.1, 1)
+});
+
+Deno.test("blockwise 4-bit = brute-force nearest code (ties to the lower), short last block included", () => {
+  const n = 64 * 5 + 23, x = randn(n, 7, 0.1);
+  x[3] = 0;
+  for (const code of [NF4, FP4]) {
+    const { codes, absmax } = quantizeBlockwise(x, code, 64);
+    assert.strictEqual(absmax.length, 6);
+    for (let i = 0; i < n; i++) {
+      const b = Math.floor(i / 64);
+      const s = Math.min(Math.max(x[i] / absmax[b], -1), 1);
+      let best = Infinity;
+      for (let c = 0; c < 16; c++) best = Math.min(best, Math.abs(code[c] - s));
+      assert.ok(Math.abs(code[codes[i]] - s) <= best + 1e-6, `element ${i}: code ${codes[i]}`);
+    }
+    // The tail's absmax is its own (bitsandbytes pads the block, never reads past the tensor).
+    let tail = 0;
+    for (let i = 320; i < n; i++) tail = Math.max(tail, Math.abs(x[i]));
+    assert.strictEqual(absmax[5], tail);
+  }
+});
+
+Deno.test("double quantization: 4.127 bits per weight at 64/256, scales within the 8-bit map's step", () => {
+  const w = randn(256 * 1024, 3, 0.02);
+  const plain = quantize4bit("l", w, [256, 1024], { type: "nf4", doubleQuant: false });
+  const dq = quantize4bit("l", w, [256, 1024], { type: "nf4", doubleQuant: true });
+  assert.ok(Math.abs(bitsPerWeight(plain) - 4.5) < 1e-9, `${bitsPerWeight(plain)}`); // fp32 absmax
+  const want = 4 + 8 / 64 + 32 / (64 * 256) + 32 / (256 * 1024);
+  assert.ok(Math.abs(bitsPerWeight(dq) - want) < 1e-9, `${bitsPerWeight(dq)} vs ${want}`);
+  for (let i = 0; i < plain.scales.length; i++) {
+    assert.ok(Math.abs(dq.scales[i] - plain.scales[i]) < 0.01 * plain.scales[i], `absmax ${i}`);
+  }
+  assert.deepStrictEqual(dq.codes, plain.codes);
+  assert.deepStrictEqual(dequantize(dq), dequantize4bit(dq));
+  assert.throws(
+    () => quantize4bit("l", w, [256, 1024], { type: "nf4", blocksize: 48 }),
+    /power of two in 32…4096/,
+  );
+});
+
+const gpu = await getGpu();
+const LLAMA = `${FIXTURES}/tiny-llama`;
+const tok = await loadTokenizer(LLAMA);
+const ids = tok.encode((await readEvalText(`${FIXTURES}/text/wiki.test.raw`)).text);
+
+Deno.test("NF4 / FP4 on the fixture equal SOURCES.md within 0.3%; NF4 below FP4; double quant within 0.5%", async () => {
+  const ppl = async (type: "nf4" | "fp4", doubleQuant: boolean) => {
+    const model = await loadModel(gpu, LLAMA);
+    await quantizeBnb4(model, { type, doubleQuant });
+    const r = await perplexity(model, ids, { seqlen: 512, maxWindows: 32 });
+    model.release();
+    return r.ppl;
+  };
+  const nf4 = await ppl("nf4", false), fp4 = await ppl("fp4", false), nf4dq = await ppl("nf4", true);
+  assert.ok(Math.abs(nf4 - 174.1955) / 174.1955 < 3e-3, `NF4 ${nf4}`);
+  assert.ok(Math.abs(fp4 - 178.8431) / 178.8431 < 3e-3, `FP4 ${fp4}`);
+  assert.ok(nf4 < fp4);
+  assert.ok(Math.abs(nf4dq - nf4) / nf4 < 5e-3, `NF4+DQ ${nf4dq} vs ${nf4}`);
+});

@@ -15,12 +15,13 @@ import { bitsPerWeight, type QuantRecord } from "../quant/record.ts";
 import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
 import { quantizeGptq } from "../quant/gptq.ts";
 import { HQQ_SLOW, quantizeHqq } from "../quant/hqq.ts";
+import { quantizeBnb4 } from "../quant/bnb.ts";
 import { exportHqq } from "../quant/export_hqq.ts";
 import { exportGptq } from "../quant/export_gptq.ts";
 import { type Calibration, loadCalibration } from "../data/calibration.ts";
 import { readConfig } from "../io/config.ts";
 
-export const METHODS = ["fp", "rtn", "gptq", "hqq"] as const;
+export const METHODS = ["fp", "rtn", "gptq", "hqq", "nf4", "fp4"] as const;
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -67,6 +68,14 @@ export const BenchOptions = z.object({
   axis: z.enum(["0", "1"]).default("1").transform(Number).pipe(z.union([z.literal(0), z.literal(1)])),
   "hqq-slow": z.boolean().default(false),
   "hqq-meta": z.boolean().default(false),
+  "double-quant": z.string().default("on").transform((s, ctx) => {
+    const v = s.split(",").map((x) => x.trim());
+    if (v.some((x) => x !== "on" && x !== "off")) {
+      ctx.addIssue({ code: "custom", message: `--double-quant takes on, off or on,off; got "${s}"` });
+      return z.NEVER;
+    }
+    return v.map((x) => x === "on");
+  }),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
 }).strict().refine((o) => !o.methods.includes("gptq") || o.calibration, {
@@ -106,6 +115,9 @@ HQQ (calibration-free; defaults are mobiusml/hqq's: p = 0.7, beta 10, kappa 1.01
                        output dimension (0, Quantizer.quantize's default; runs dequantized)
   --hqq-slow           the reference's slow solver: 100 steps, no early stop
   --hqq-meta           8-bit meta-quantization of scales (groups of 128) and zeros (the 2-bit g16 recipe)
+
+bitsandbytes 4-bit (nf4, fp4; calibration-free; --group-size is the blocksize, default 64):
+  --double-quant LIST  on, off or on,off: 8-bit quantization of the absmax values (default on, as QLoRA)
   --out DIR            where results.jsonl goes (default results/runs/<timestamp>)
   --quiet              no progress lines
   -h, --help           this text
@@ -143,6 +155,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         axis: { type: "string" },
         "hqq-slow": { type: "boolean" },
         "hqq-meta": { type: "boolean" },
+        "double-quant": { type: "string" },
         out: { type: "string" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -168,13 +181,18 @@ interface Setting {
   method: string;
   bits: number | null;
   groupSize: number | null;
+  doubleQuant?: boolean;
 }
 
 function settings(o: BenchOptions): Setting[] {
   const out: Setting[] = [];
   for (const method of o.methods) {
     if (method === "fp") out.push({ method, bits: null, groupSize: null });
-    else {
+    else if (method === "nf4" || method === "fp4") {
+      for (const groupSize of o["group-size"] ?? [64]) {
+        for (const doubleQuant of o["double-quant"]) out.push({ method, bits: 4, groupSize, doubleQuant });
+      }
+    } else {
       for (const bits of o.bits ?? [4]) {
         for (const groupSize of o["group-size"] ?? [128]) out.push({ method, bits, groupSize });
       }
@@ -204,7 +222,11 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
       log(`calibration: ${o.nsamples} windows of ${seqlen} tokens from ${o.calibration} (seed ${o.seed})`);
     }
     for (const s of settings(o)) {
-      const label = s.method === "fp" ? "fp" : `${s.method} W${s.bits} g${s.groupSize}`;
+      const label = s.method === "fp"
+        ? "fp"
+        : `${s.method} W${s.bits} g${s.groupSize}${
+          s.doubleQuant === undefined ? "" : s.doubleQuant ? " dq" : ""
+        }`;
       const model = await loadModel(gpu, modelDir);
       let quant: QuantizeResult | null = null;
       if (s.method === "rtn") {
@@ -212,6 +234,13 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           bits: s.bits!,
           groupSize: s.groupSize!,
           quantizeHead: o["quantize-head"],
+        });
+        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+      } else if (s.method === "nf4" || s.method === "fp4") {
+        quant = await quantizeBnb4(model, {
+          type: s.method,
+          blocksize: s.groupSize!,
+          doubleQuant: s.doubleQuant,
         });
         log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
       } else if (s.method === "hqq") {
@@ -288,6 +317,8 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
             ? gptqRowOptions(o)
             : s.method === "hqq"
             ? hqqRowOptions(o)
+            : s.doubleQuant !== undefined
+            ? { double_quant: s.doubleQuant, blocksize: s.groupSize, nested_blocksize: 256 }
             : null,
           calibration: s.method === "gptq" && cal
             ? {

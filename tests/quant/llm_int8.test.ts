@@ -1,0 +1,90 @@
+// LLM.int8() on the GPU against a float64 CPU version of bitsandbytes' decomposition, the outlier
+// count, and the fixture within 1% of FP.
+
+import assert from "node:assert";
+import { randn } from "../../lib/cpu/random.ts";
+import { perplexity } from "../../lib/eval/perplexity.ts";
+import { readEvalText } from "../../lib/eval/text.ts";
+import { Batch } from "../../lib/gpu/kernel.ts";
+import { readF32, upload } from "../../lib/gpu/tensor.ts";
+import { loadTokenizer } from "../../lib/io/tokenizer.ts";
+import { loadModel } from "../../lib/model/load.ts";
+import { Int8Linear, quantizeInt8, quantizeInt8Rows } from "../../lib/quant/llm_int8.ts";
+import { getGpu } from "../helpers.ts";
+import { FIXTURES } from "../python.ts";
+
+const gpu = await getGpu();
+
+/** bitsandbytes' int8 linear, written out in float64. */
+function int8Ref(
+  x: Float32Array,
+  T: number,
+  K: number,
+  cb: Int8Array,
+  scb: Float32Array,
+  N: number,
+  thr: number,
+) {
+  const out = (v: number) => thr > 0 && Math.abs(v) >= thr;
+  const flag = Array.from(
+    { length: K },
+    (_, k) => Array.from({ length: T }, (_, t) => out(x[t * K + k])).some(Boolean),
+  );
+  const y = new Float64Array(T * N);
+  for (let t = 0; t < T; t++) {
+    let m = 0;
+    for (let k = 0; k < K; k++) if (!out(x[t * K + k])) m = Math.max(m, Math.abs(x[t * K + k]));
+    const ca = Array.from(
+      { length: K },
+      (_, k) => (flag[k] || out(x[t * K + k]) ? 0 : Math.round(x[t * K + k] * 127 / m)),
+    );
+    for (let n = 0; n < N; n++) {
+      let acc = 0, fp = 0;
+      for (let k = 0; k < K; k++) {
+        if (flag[k]) fp += x[t * K + k] * cb[n * K + k];
+        else acc += ca[k] * cb[n * K + k];
+      }
+      // bitsandbytes' int8_mm_dequant multiplies by the literal 6.200124e-05, not 1/127² =
+      // 6.2000124e-05 (1.8e-5 relative apart): the reference's constant, kept.
+      y[t * N + n] = acc * m * scb[n] * 6.200124e-05 + (fp * scb[n]) / 127;
+    }
+  }
+  return { y, outliers: flag.filter(Boolean).length };
+}
+
+for (const [T, thr] of [[37, 6], [37, 0], [1, 6]]) {
+  Deno.test(`int8 mixed decomposition = float64 reference (T=${T}, threshold ${thr})`, async () => {
+    const K = 96, N = 50;
+    const x = randn(T * K, T + thr), w = randn(N * K, 2, 0.05);
+    for (const k of [5, 40, 41]) x[(k % T) * K + k] = k === 40 ? -9 : 7.5; // outliers in 3 columns
+    const { cb, scb } = quantizeInt8Rows(w, N, K);
+    const layer = Int8Linear.fromWeight(gpu, "l", cb, scb, [N, K], thr);
+    const b = new Batch(gpu);
+    const y = layer.forward(b, upload(gpu, x, [T, K]));
+    await b.submit();
+    const got = await readF32(y), want = int8Ref(x, T, K, cb, scb, N, thr);
+    let err = 0, scale = 0;
+    for (let i = 0; i < got.length; i++) {
+      (err = Math.max(err, Math.abs(got[i] - want.y[i]))), (scale = Math.max(scale, Math.abs(want.y[i])));
+    }
+    assert.ok(err / scale < 1e-5, `max error ${err} of ${scale}`);
+    assert.strictEqual(await layer.outlierColumns(), want.outliers);
+    assert.strictEqual(want.outliers, thr > 0 ? 3 : 0);
+    layer.release();
+  });
+}
+
+Deno.test("LLM.int8 on the fixture: within 1% of FP; outlier columns counted", async () => {
+  const LLAMA = `${FIXTURES}/tiny-llama`;
+  const ids = (await loadTokenizer(LLAMA)).encode(
+    (await readEvalText(`${FIXTURES}/text/wiki.test.raw`)).text,
+  );
+  const model = await loadModel(gpu, LLAMA);
+  const fp = (await perplexity(model, ids, { seqlen: 512, maxWindows: 8 })).ppl;
+  const r = await quantizeInt8(model, 6.0);
+  const q = (await perplexity(model, ids, { seqlen: 512, maxWindows: 8 })).ppl;
+  const outliers = await Promise.all(r.layers.map((l) => l.outlierColumns()));
+  model.release();
+  assert.ok(Math.abs(q - fp) / fp < 0.01, `int8 ${q} vs FP ${fp}`);
+  console.log(`outlier columns per layer: ${outliers.join(",")}`);
+});

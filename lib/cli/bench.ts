@@ -16,12 +16,14 @@ import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
 import { quantizeGptq } from "../quant/gptq.ts";
 import { HQQ_SLOW, quantizeHqq } from "../quant/hqq.ts";
 import { quantizeBnb4 } from "../quant/bnb.ts";
+import { type Int8Linear, quantizeInt8 } from "../quant/llm_int8.ts";
 import { exportHqq } from "../quant/export_hqq.ts";
 import { exportGptq } from "../quant/export_gptq.ts";
 import { type Calibration, loadCalibration } from "../data/calibration.ts";
-import { readConfig } from "../io/config.ts";
+import { type BnbQuantConfig, type QuantConfig, readConfig } from "../io/config.ts";
+import { exportBnb } from "../quant/export_bnb.ts";
 
-export const METHODS = ["fp", "rtn", "gptq", "hqq", "nf4", "fp4"] as const;
+export const METHODS = ["fp", "rtn", "gptq", "hqq", "nf4", "fp4", "bnb-int8"] as const;
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -68,6 +70,7 @@ export const BenchOptions = z.object({
   axis: z.enum(["0", "1"]).default("1").transform(Number).pipe(z.union([z.literal(0), z.literal(1)])),
   "hqq-slow": z.boolean().default(false),
   "hqq-meta": z.boolean().default(false),
+  "int8-threshold": z.coerce.number().min(0).default(6),
   "double-quant": z.string().default("on").transform((s, ctx) => {
     const v = s.split(",").map((x) => x.trim());
     if (v.some((x) => x !== "on" && x !== "off")) {
@@ -108,7 +111,7 @@ GPTQ (defaults are the IST-DASLab reference's):
   --percdamp X         damping, fraction of mean diag H (default 0.01; raised on failure)
   --blocksize N        columns per lazy batch (default 128)
   --export DIR         write each GPTQ model as an AutoGPTQ v1 checkpoint DIR/<model>-gptq-w<b>-g<g>
-                       (and each HQQ model as an HQQ checkpoint DIR/<model>-hqq-w<b>-g<g>)
+                       (HQQ: DIR/<model>-hqq-w<b>-g<g>; nf4/fp4/bnb-int8: bitsandbytes layouts)
 
 HQQ (calibration-free; defaults are mobiusml/hqq's: p = 0.7, beta 10, kappa 1.01, 20 steps, early stop):
   --axis 0|1           groups along the input (1, default: packed kernels) or strided along the
@@ -118,6 +121,8 @@ HQQ (calibration-free; defaults are mobiusml/hqq's: p = 0.7, beta 10, kappa 1.01
 
 bitsandbytes 4-bit (nf4, fp4; calibration-free; --group-size is the blocksize, default 64):
   --double-quant LIST  on, off or on,off: 8-bit quantization of the absmax values (default on, as QLoRA)
+  --int8-threshold X   bnb-int8 (LLM.int8()): input columns with any |x| ≥ X take the FP path
+                       (default 6.0 as the paper and transformers; 0 = no decomposition)
   --out DIR            where results.jsonl goes (default results/runs/<timestamp>)
   --quiet              no progress lines
   -h, --help           this text
@@ -156,6 +161,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         "hqq-slow": { type: "boolean" },
         "hqq-meta": { type: "boolean" },
         "double-quant": { type: "string" },
+        "int8-threshold": { type: "string" },
         out: { type: "string" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -188,6 +194,7 @@ function settings(o: BenchOptions): Setting[] {
   const out: Setting[] = [];
   for (const method of o.methods) {
     if (method === "fp") out.push({ method, bits: null, groupSize: null });
+    else if (method === "bnb-int8") out.push({ method, bits: 8, groupSize: -1 });
     else if (method === "nf4" || method === "fp4") {
       for (const groupSize of o["group-size"] ?? [64]) {
         for (const doubleQuant of o["double-quant"]) out.push({ method, bits: 4, groupSize, doubleQuant });
@@ -229,6 +236,7 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
         }`;
       const model = await loadModel(gpu, modelDir);
       let quant: QuantizeResult | null = null;
+      let int8Layers: Int8Linear[] = [];
       if (s.method === "rtn") {
         quant = await quantizeRtn(model, {
           bits: s.bits!,
@@ -236,6 +244,17 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           quantizeHead: o["quantize-head"],
         });
         log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+      } else if (s.method === "bnb-int8") {
+        const r = await quantizeInt8(model, o["int8-threshold"]);
+        (quant = r), (int8Layers = r.layers);
+        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+        if (o.export) {
+          const dir = `${o.export}/${basename(modelDir)}-bnb-int8`;
+          await exportBnb(modelDir, dir, r.records, { threshold: o["int8-threshold"] }, {
+            quantlab_commit: prov.git_commit ?? "",
+          });
+          log(`${label}: bitsandbytes checkpoint → ${dir}`);
+        }
       } else if (s.method === "nf4" || s.method === "fp4") {
         quant = await quantizeBnb4(model, {
           type: s.method,
@@ -243,6 +262,13 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           doubleQuant: s.doubleQuant,
         });
         log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+        if (o.export) {
+          const dir = `${o.export}/${basename(modelDir)}-${s.method}-g${s.groupSize}${
+            s.doubleQuant ? "-dq" : ""
+          }`;
+          await exportBnb(modelDir, dir, quant.records, null, { quantlab_commit: prov.git_commit ?? "" });
+          log(`${label}: bitsandbytes checkpoint → ${dir}`);
+        }
       } else if (s.method === "hqq") {
         const h = {
           bits: s.bits!,
@@ -291,9 +317,9 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
         // A quantized checkpoint evaluated as loaded is a row of its method, settings from its config.
         const q = s.method === "fp" ? model.config.quant : null;
         const row: ResultRow = {
-          method: q ? q.quant_method : s.method,
-          bits: q ? (q.quant_method === "gptq" ? q.bits : q.nbits) : s.bits,
-          group_size: q ? q.group_size : s.groupSize,
+          method: q ? (q.quant_method === "bitsandbytes" ? bnbMethod(q) : q.quant_method) : s.method,
+          bits: q ? quantBits(q) : s.bits,
+          group_size: q ? (q.quant_method === "bitsandbytes" ? null : q.group_size) : s.groupSize,
           model: modelDir,
           model_arch: model.config.arch,
           weights_dtype: model.config.dtype,
@@ -317,6 +343,13 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
             ? gptqRowOptions(o)
             : s.method === "hqq"
             ? hqqRowOptions(o)
+            : s.method === "bnb-int8"
+            ? {
+              threshold: o["int8-threshold"],
+              outlier_columns: Object.fromEntries(
+                await Promise.all(int8Layers.map(async (l) => [l.name, await l.outlierColumns()])),
+              ),
+            }
             : s.doubleQuant !== undefined
             ? { double_quant: s.doubleQuant, blocksize: s.groupSize, nested_blocksize: 256 }
             : null,
@@ -361,6 +394,14 @@ function gptqSettings(o: BenchOptions, s: Setting) {
     trueSequential: !o["no-true-sequential"],
     fpInputs: o["fp-inputs"],
   };
+}
+
+function quantBits(q: QuantConfig): number {
+  return q.quant_method === "gptq" ? q.bits : q.quant_method === "hqq" ? q.nbits : q.load_in_8bit ? 8 : 4;
+}
+
+function bnbMethod(q: BnbQuantConfig): string {
+  return q.load_in_8bit ? "bnb-int8" : q.bnb_4bit_quant_type ?? "fp4";
 }
 
 function hqqRowOptions(o: BenchOptions): Record<string, unknown> {

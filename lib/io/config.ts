@@ -238,19 +238,35 @@ export const HqqQuantConfig = z.object({
 }).passthrough();
 export type HqqQuantConfig = z.infer<typeof HqqQuantConfig>;
 
-export type QuantConfig = GptqQuantConfig | HqqQuantConfig;
+/** bitsandbytes' quantization_config (transformers BitsAndBytesConfig): 4-bit or LLM.int8. */
+export const BnbQuantConfig = z.object({
+  quant_method: z.literal("bitsandbytes"),
+  load_in_4bit: z.boolean().default(false),
+  load_in_8bit: z.boolean().default(false),
+  bnb_4bit_quant_type: z.enum(["nf4", "fp4"]).optional(),
+  llm_int8_threshold: z.number().min(0).optional(),
+}).passthrough().refine(
+  (c) => c.load_in_4bit !== c.load_in_8bit,
+  "exactly one of load_in_4bit, load_in_8bit",
+);
+export type BnbQuantConfig = z.infer<typeof BnbQuantConfig>;
+
+export type QuantConfig = GptqQuantConfig | HqqQuantConfig | BnbQuantConfig;
 
 function parseQuantization(raw: unknown, file: string): QuantConfig | null {
   const q = (raw as { quantization_config?: unknown }).quantization_config;
   if (q === undefined || q === null) return null;
   const method = (q as { quant_method?: unknown }).quant_method;
-  if (method !== "gptq" && method !== "hqq") {
+  const schemas = { gptq: GptqQuantConfig, hqq: HqqQuantConfig, bitsandbytes: BnbQuantConfig };
+  if (!(typeof method === "string" && method in schemas)) {
     throw new ConfigError(
       file,
-      `quantization_config: method ${JSON.stringify(method)} is not read (only "gptq" and "hqq")`,
+      `quantization_config: method ${JSON.stringify(method)} is not read (only ${
+        Object.keys(schemas).join(", ")
+      })`,
     );
   }
-  const r = (method === "gptq" ? GptqQuantConfig : HqqQuantConfig).safeParse(q);
+  const r = schemas[method as keyof typeof schemas].safeParse(q);
   if (!r.success) throw new ConfigError(file, `quantization_config.${zodMessage(r.error)}`);
   return r.data;
 }

@@ -9,6 +9,7 @@ import type { ModelConfig } from "../io/config.ts";
 import type { QuantConfig } from "../io/config.ts";
 import { readGptqLayer } from "../quant/export_gptq.ts";
 import { readHqqLayer } from "../quant/export_hqq.ts";
+import { readBnbLayer } from "../quant/export_bnb.ts";
 import { hqqRuntimeLinear } from "../quant/hqq.ts";
 import { QuantLinear } from "../quant/quant_linear.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
@@ -94,6 +95,13 @@ export class WeightLoader {
       const r = await readGptqLayer(this.ckpt, name, [out, inp], q);
       if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
       return QuantLinear.fromRecord(this.gpu, r);
+    }
+    if (
+      q?.quant_method === "bitsandbytes" &&
+      (this.ckpt.has(`${name}.SCB`) || this.ckpt.has(`${name}.weight.quant_map`))
+    ) {
+      const b = bias ? await this.ckpt.readF32(`${name}.bias`, [out]) : undefined;
+      return await readBnbLayer(this.gpu, this.ckpt, name, [out, inp], q, b);
     }
     if (q?.quant_method === "hqq" && this.ckpt.has(`${name}.W_q`)) {
       const r = await readHqqLayer(this.ckpt, name, [out, inp], q);

@@ -70,6 +70,7 @@ export class Int8Linear implements Linear {
       scales: Float32Array.from(scb, (s) => s / 127),
       zeros: new Float32Array(N).fill(128),
       zeroKind: "int",
+      rowAbsmax: Float32Array.from(scb),
       bias,
       method: "bnb-int8",
     };

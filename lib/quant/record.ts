@@ -38,6 +38,8 @@ export interface QuantRecord {
   };
   /** HQQ's 8-bit meta-quantization: scales and zeros above are its dequantized values. */
   metaQuant?: { bits: number; scaleGroup: number };
+  /** LLM.int8: each row's absmax (bitsandbytes' SCB) as stored; scales above are SCB / 127. */
+  rowAbsmax?: Float32Array; // [out]
   /** Bias, kept in float. */
   bias?: Float32Array; // [out]
   /** Which method and settings made it (for rows and exporters). */

@@ -20,7 +20,11 @@ import {
   quantizeBnb4,
 } from "../../lib/quant/bnb.ts";
 import { bitsPerWeight, dequantize } from "../../lib/quant/record.ts";
-import { FIXTURES } from "../python.ts";
+import { writeSafetensors } from "../../lib/io/safetensors.ts";
+import { exportBnb } from "../../lib/quant/export_bnb.ts";
+import { Int8Linear, quantizeInt8 } from "../../lib/quant/llm_int8.ts";
+import { QuantLinear } from "../../lib/quant/quant_linear.ts";
+import { FIXTURES, python, runPython } from "../python.ts";
 
 Deno.test("NF4 derived from normal quantiles equals the published table to 1e-6; FP4 is E2M1 / 12", () => {
   const nf4 = normalFloat4();
@@ -93,4 +97,66 @@ Deno.test("NF4 / FP4 on the fixture equal SOURCES.md within 0.3%; NF4 below FP4;
   assert.ok(Math.abs(fp4 - 178.8431) / 178.8431 < 3e-3, `FP4 ${fp4}`);
   assert.ok(nf4 < fp4);
   assert.ok(Math.abs(nf4dq - nf4) / nf4 < 5e-3, `NF4+DQ ${nf4dq} vs ${nf4}`);
+});
+
+// bitsandbytes' serialized 4-bit state read without our code: nibbles high-first, absmax through
+// the nested 8-bit map when double-quantized, W = quant_map[code] · absmax[block].
+const PY_DEQUANT4 = `
+import sys, json, numpy as np
+from safetensors.numpy import load_file
+ckpt, ours = load_file(sys.argv[1]), load_file(sys.argv[2])
+worst = 0.0
+for name, w in ours.items():
+    p = name + '.weight'
+    st = json.loads(bytes(ckpt[p + '.quant_state.bitsandbytes__nf4']).decode())
+    packed = ckpt[p].reshape(-1)
+    codes = np.stack([packed >> 4, packed & 15], axis=1).reshape(-1)[: w.size]
+    if 'nested_blocksize' in st:
+        nb = st['nested_blocksize']
+        a = ckpt[p + '.nested_quant_map'][ckpt[p + '.absmax']]
+        absmax = a * np.repeat(ckpt[p + '.nested_absmax'], nb)[: a.size] + np.float32(st['nested_offset'])
+    else:
+        absmax = ckpt[p + '.absmax']
+    deq = ckpt[p + '.quant_map'][codes] * np.repeat(absmax, st['blocksize'])[: w.size]
+    worst = max(worst, float(np.abs(deq.astype(np.float32) - w.reshape(-1)).max()))
+print(worst)
+`;
+
+Deno.test({
+  name:
+    "bitsandbytes export (NF4 + double quant, LLM.int8): same ppl loaded back; Python reads the 4-bit state",
+  ignore: !(await python()),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const kind of ["nf4", "int8"] as const) {
+        const model = await loadModel(gpu, LLAMA);
+        const records = kind === "nf4"
+          ? (await quantizeBnb4(model, { type: "nf4", doubleQuant: true })).records
+          : (await quantizeInt8(model, 6)).records;
+        const mem = (await perplexity(model, ids, { seqlen: 512, maxWindows: 2 })).ppl;
+        model.release();
+        await exportBnb(LLAMA, `${dir}/${kind}`, records, kind === "int8" ? { threshold: 6 } : null);
+        const back = await loadModel(gpu, `${dir}/${kind}`);
+        assert.ok(
+          back.blockLinears(1).every((l) => l instanceof (kind === "nf4" ? QuantLinear : Int8Linear)),
+        );
+        const loaded = (await perplexity(back, ids, { seqlen: 512, maxWindows: 2 })).ppl;
+        back.release();
+        assert.strictEqual(loaded, mem, kind);
+        if (kind === "nf4") {
+          await writeSafetensors(
+            `${dir}/ours.safetensors`,
+            records.map((x) => ({ name: x.name, dtype: "F32", shape: x.shape, data: dequantize(x) })),
+          );
+          const worst = Number(
+            await runPython(PY_DEQUANT4, [`${dir}/nf4/model.safetensors`, `${dir}/ours.safetensors`]),
+          );
+          assert.ok(worst < 1e-6, `Python's dequantization differs from ours by up to ${worst}`);
+        }
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

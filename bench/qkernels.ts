@@ -20,6 +20,8 @@ import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
 import { generate } from "../lib/model/generate.ts";
 import { loadModel } from "../lib/model/load.ts";
 import { QuantLinear } from "../lib/quant/quant_linear.ts";
+import { bnb4Linear, quantize4bit } from "../lib/quant/bnb.ts";
+import { Int8Linear, quantizeInt8Rows } from "../lib/quant/llm_int8.ts";
 import { quantizeRtn } from "../lib/quant/rtn.ts";
 import type { QuantRecord } from "../lib/quant/record.ts";
 import { time } from "./timing.ts";
@@ -71,7 +73,8 @@ function sampledError(r: QuantRecord, x: Float32Array, y: Float32Array): number 
     let acc = 0;
     for (let k = 0; k < K; k++) {
       const g = Math.floor(k / r.groupSize);
-      acc += x[k] * r.scales[n * G + g] * (r.codes[n * K + k] - r.zeros![n * G + g]);
+      const q = r.codes[n * K + k];
+      acc += x[k] * r.scales[n * G + g] * (r.codebook ? r.codebook[q] : q - r.zeros![n * G + g]);
     }
     num = Math.max(num, Math.abs(y[n] - acc));
     den = Math.max(den, Math.abs(acc));
@@ -158,6 +161,43 @@ async function main() {
       if (!(err < 1e-4)) throw new Error(`${shape} W${bits}: GEMV result is wrong (relative error ${err})`);
       const tm = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, xm)))));
       const name = `W${bits} g${o["group-size"]}`;
+      rows.push({
+        shape,
+        kernel: "gemv",
+        weights: name,
+        us: tv,
+        gbps: layer.bytes() / tv / 1e3,
+        gflops: null,
+        speedup: baseGemv / tv,
+      });
+      rows.push({
+        shape,
+        kernel: `gemm M=${o.m}`,
+        weights: name,
+        us: tm,
+        gbps: null,
+        gflops: (2 * o.m * N * K) / tm / 1e3,
+        speedup: baseGemm / tm,
+      });
+      layer.release();
+    }
+    // bitsandbytes' kernels: NF4 (codebook dequant, double-quantized absmax) and LLM.int8 (int8
+    // activations; at threshold 6 random inputs have no outlier column). int8 is checked against
+    // the dequantized weight at 2% (its activations are 8-bit), NF4 at 1e-4.
+    const nf4 = quantize4bit("nf4", w32, [N, K], { type: "nf4", doubleQuant: true });
+    const { cb, scb } = quantizeInt8Rows(w32, N, K);
+    const i8 = Int8Linear.fromWeight(gpu, "int8", cb, scb, [N, K], 6);
+    for (
+      const [name, layer, rec, tol] of [
+        ["nf4+dq g64", bnb4Linear(gpu, nf4), nf4, 1e-4],
+        ["bnb-int8", i8, i8.record, 2e-2],
+      ] as const
+    ) {
+      let y: Tensor | null = null;
+      const tv = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, x1)))));
+      const err = sampledError(rec, await readF32(x1), await readF32(y!));
+      if (!(err < tol)) throw new Error(`${shape} ${name}: GEMV result is wrong (relative error ${err})`);
+      const tm = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, xm)))));
       rows.push({
         shape,
         kernel: "gemv",

@@ -9,7 +9,10 @@ import { readEvalText } from "../../lib/eval/text.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loadModel } from "../../lib/model/load.ts";
+import { Batch } from "../../lib/gpu/kernel.ts";
+import { readF32, upload } from "../../lib/gpu/tensor.ts";
 import {
+  bnb4Linear,
   dequantize4bit,
   dynamicMap,
   FP4,
@@ -159,4 +162,25 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("a weight whose size is not a multiple of the blocksize: the short last block never leaks", async () => {
+  // [5, 13] = 65 weights in blocks of 64: one full block across rows and a 1-element tail.
+  const w = randn(65, 9, 0.1), x = randn(2 * 13, 10);
+  const r = quantize4bit("odd", w, [5, 13], { type: "nf4", doubleQuant: false });
+  assert.strictEqual(r.scales.length, 2);
+  assert.strictEqual(r.scales[1], Math.abs(w[64]));
+  const layer = bnb4Linear(gpu, r);
+  const b = new Batch(gpu);
+  const y = layer.forward(b, upload(gpu, x, [2, 13]));
+  await b.submit();
+  const got = await readF32(y), deq = dequantize4bit(r);
+  assert.strictEqual(deq.length, 65);
+  for (let t = 0; t < 2; t++) {
+    for (let n = 0; n < 5; n++) {
+      let acc = 0;
+      for (let k = 0; k < 13; k++) acc += x[t * 13 + k] * deq[n * 13 + k];
+      assert.ok(Math.abs(got[t * 5 + n] - acc) < 1e-5, `y[${t}, ${n}] ${got[t * 5 + n]} vs ${acc}`);
+    }
+  }
 });

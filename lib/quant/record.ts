@@ -75,8 +75,9 @@ export function validateRecord(r: QuantRecord): void {
   }
   const S = scaleCount(r);
   if (r.codes.length !== out * inp) fail(`codes hold ${r.codes.length} values, expected ${out}×${inp}`);
-  if (r.scales.length !== S) fail(`scales hold ${r.scales.length} values, expected ${S}`);
-  if (r.zeros && r.zeros.length !== S) fail(`zeros hold ${r.zeros.length} values, expected ${S}`);
+  const want = r.axis === 1 ? `${out}×${groupsOf(r)}` : `${S}`;
+  if (r.scales.length !== S) fail(`scales hold ${r.scales.length} values, expected ${want}`);
+  if (r.zeros && r.zeros.length !== S) fail(`zeros hold ${r.zeros.length} values, expected ${want}`);
   if (r.bias && r.bias.length !== out) fail(`bias holds ${r.bias.length} values, expected ${out}`);
   if (r.codebook && r.codebook.length !== 1 << r.bits) {
     fail(`codebook has ${r.codebook.length} entries, expected ${1 << r.bits}`);

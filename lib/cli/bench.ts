@@ -1,7 +1,6 @@
 // `deno task bench`: models × datasets × methods → perplexity rows in OUT/results.jsonl.
 // Methods so far: fp, rtn, gptq (calibrated on a local text); Hub loading joins with its issue. Flags and row fields are stable: later versions add, never rename.
 
-import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { getGpu } from "../gpu/device.ts";
@@ -11,17 +10,9 @@ import { perplexity } from "../eval/perplexity.ts";
 import { appendResults, type ResultRow } from "../eval/results.ts";
 import { readEvalText } from "../eval/text.ts";
 import { provenance } from "../provenance.ts";
-import { bitsPerWeight, type QuantRecord } from "../quant/record.ts";
-import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
-import { quantizeGptq } from "../quant/gptq.ts";
-import { HQQ_SLOW, quantizeHqq } from "../quant/hqq.ts";
-import { quantizeBnb4 } from "../quant/bnb.ts";
-import { type Int8Linear, quantizeInt8 } from "../quant/llm_int8.ts";
-import { exportHqq } from "../quant/export_hqq.ts";
-import { exportGptq } from "../quant/export_gptq.ts";
 import { type Calibration, loadCalibration } from "../data/calibration.ts";
-import { type BnbQuantConfig, type QuantConfig, readConfig } from "../io/config.ts";
-import { exportBnb } from "../quant/export_bnb.ts";
+import { readConfig } from "../io/config.ts";
+import { loadedRow, meanBitsPerWeight, quantizeSetting, type Setting } from "./methods.ts";
 
 export const METHODS = ["fp", "rtn", "gptq", "hqq", "nf4", "fp4", "bnb-int8"] as const;
 
@@ -183,13 +174,6 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   return r.data;
 }
 
-interface Setting {
-  method: string;
-  bits: number | null;
-  groupSize: number | null;
-  doubleQuant?: boolean;
-}
-
 function settings(o: BenchOptions): Setting[] {
   const out: Setting[] = [];
   for (const method of o.methods) {
@@ -235,69 +219,16 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           s.doubleQuant === undefined ? "" : s.doubleQuant ? " dq" : ""
         }`;
       const model = await loadModel(gpu, modelDir);
-      let quant: QuantizeResult | null = null;
-      let int8Layers: Int8Linear[] = [];
-      if (s.method === "rtn") {
-        quant = await quantizeRtn(model, {
-          bits: s.bits!,
-          groupSize: s.groupSize!,
-          quantizeHead: o["quantize-head"],
-        });
-        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
-      } else if (s.method === "bnb-int8") {
-        const r = await quantizeInt8(model, o["int8-threshold"]);
-        (quant = r), (int8Layers = r.layers);
-        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
-        if (o.export) {
-          const dir = `${o.export}/${basename(modelDir)}-bnb-int8`;
-          await exportBnb(modelDir, dir, r.records, { threshold: o["int8-threshold"] }, {
-            quantlab_commit: prov.git_commit ?? "",
-          });
-          log(`${label}: bitsandbytes checkpoint → ${dir}`);
-        }
-      } else if (s.method === "nf4" || s.method === "fp4") {
-        quant = await quantizeBnb4(model, {
-          type: s.method,
-          blocksize: s.groupSize!,
-          doubleQuant: s.doubleQuant,
-        });
-        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
-        if (o.export) {
-          const dir = `${o.export}/${basename(modelDir)}-${s.method}-g${s.groupSize}${
-            s.doubleQuant ? "-dq" : ""
-          }`;
-          await exportBnb(modelDir, dir, quant.records, null, { quantlab_commit: prov.git_commit ?? "" });
-          log(`${label}: bitsandbytes checkpoint → ${dir}`);
-        }
-      } else if (s.method === "hqq") {
-        const h = {
-          bits: s.bits!,
-          groupSize: s.groupSize!,
-          axis: o.axis,
-          metaQuant: o["hqq-meta"],
-          ...(o["hqq-slow"] ? HQQ_SLOW : {}),
-        };
-        quant = await quantizeHqq(model, h);
-        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
-        if (o.export) {
-          const dir = `${o.export}/${basename(modelDir)}-hqq-w${s.bits}-g${s.groupSize}`;
-          await exportHqq(modelDir, dir, quant.records, hqqRowOptions(o), {
-            quantlab_commit: prov.git_commit ?? "",
-          });
-          log(`${label}: HQQ checkpoint → ${dir}`);
-        }
-      } else if (s.method === "gptq") {
-        const g = gptqSettings(o, s);
-        quant = await quantizeGptq(model, cal!.windows, g, (m) => log(`  ${label}: ${m}`));
-        log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
-        if (o.export) {
-          const dir = `${o.export}/${basename(modelDir)}-gptq-w${s.bits}-g${s.groupSize}`;
-          await exportGptq(modelDir, dir, quant.records, { ...g, groupSize: s.groupSize! }, {
-            quantlab_commit: prov.git_commit ?? "",
-          });
-          log(`${label}: AutoGPTQ checkpoint → ${dir}`);
-        }
-      }
+      const { quant, methodOptions } = await quantizeSetting(
+        model,
+        modelDir,
+        s,
+        o,
+        cal,
+        prov.git_commit,
+        label,
+        log,
+      );
       const seqlen = Math.min(o.seqlen, model.config.maxPositions);
       if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${modelDir})`);
       for (const { path, text, ids } of texts) {
@@ -315,11 +246,11 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           },
         });
         // A quantized checkpoint evaluated as loaded is a row of its method, settings from its config.
-        const q = s.method === "fp" ? model.config.quant : null;
+        const loaded = s.method === "fp" && model.config.quant ? loadedRow(model.config.quant) : null;
         const row: ResultRow = {
-          method: q ? (q.quant_method === "bitsandbytes" ? bnbMethod(q) : q.quant_method) : s.method,
-          bits: q ? quantBits(q) : s.bits,
-          group_size: q ? (q.quant_method === "bitsandbytes" ? null : q.group_size) : s.groupSize,
+          method: loaded?.method ?? s.method,
+          bits: loaded ? loaded.bits : s.bits,
+          group_size: loaded ? loaded.group_size : s.groupSize,
           model: modelDir,
           model_arch: model.config.arch,
           weights_dtype: model.config.dtype,
@@ -337,22 +268,7 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           bits_per_weight: quant ? meanBitsPerWeight(quant.records) : null,
           weight_bytes: model.bytes(),
           quant_seconds: quant?.seconds ?? null,
-          method_options: q
-            ? { ...q, loaded_checkpoint: true }
-            : s.method === "gptq"
-            ? gptqRowOptions(o)
-            : s.method === "hqq"
-            ? hqqRowOptions(o)
-            : s.method === "bnb-int8"
-            ? {
-              threshold: o["int8-threshold"],
-              outlier_columns: Object.fromEntries(
-                await Promise.all(int8Layers.map(async (l) => [l.name, await l.outlierColumns()])),
-              ),
-            }
-            : s.doubleQuant !== undefined
-            ? { double_quant: s.doubleQuant, blocksize: s.groupSize, nested_blocksize: 256 }
-            : null,
+          method_options: loaded?.method_options ?? await methodOptions(),
           calibration: s.method === "gptq" && cal
             ? {
               file: cal.file,
@@ -380,64 +296,6 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
     }
   }
   return rows;
-}
-
-function gptqSettings(o: BenchOptions, s: Setting) {
-  return {
-    bits: s.bits as 2 | 3 | 4 | 8,
-    groupSize: s.groupSize!,
-    sym: o.sym,
-    actOrder: o["act-order"],
-    staticGroups: o["static-groups"],
-    percdamp: o.percdamp,
-    blocksize: o.blocksize,
-    trueSequential: !o["no-true-sequential"],
-    fpInputs: o["fp-inputs"],
-  };
-}
-
-function quantBits(q: QuantConfig): number {
-  return q.quant_method === "gptq" ? q.bits : q.quant_method === "hqq" ? q.nbits : q.load_in_8bit ? 8 : 4;
-}
-
-function bnbMethod(q: BnbQuantConfig): string {
-  return q.load_in_8bit ? "bnb-int8" : q.bnb_4bit_quant_type ?? "fp4";
-}
-
-function hqqRowOptions(o: BenchOptions): Record<string, unknown> {
-  const slow = o["hqq-slow"];
-  return {
-    axis: o.axis,
-    lp_norm: 0.7,
-    beta: 10,
-    kappa: 1.01,
-    iters: slow ? 100 : 20,
-    early_stop: !slow,
-    meta_quant: o["hqq-meta"],
-  };
-}
-
-function gptqRowOptions(o: BenchOptions): Record<string, unknown> {
-  return {
-    sym: o.sym,
-    act_order: o["act-order"],
-    static_groups: o["static-groups"],
-    true_sequential: !o["no-true-sequential"],
-    fp_inputs: o["fp-inputs"],
-    percdamp: o.percdamp,
-    blocksize: o.blocksize,
-  };
-}
-
-/** Bits per weight over all quantized layers, weighted by their sizes. */
-function meanBitsPerWeight(records: QuantRecord[]): number {
-  let bits = 0, n = 0;
-  for (const r of records) {
-    const numel = r.shape[0] * r.shape[1];
-    bits += bitsPerWeight(r) * numel;
-    n += numel;
-  }
-  return bits / n;
 }
 
 if (import.meta.main) {

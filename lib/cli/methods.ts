@@ -1,0 +1,189 @@
+// The methods of `deno task bench`: quantize a loaded model for one setting (and export it when
+// asked), the method's row options, and the row fields of a quantized checkpoint evaluated as loaded.
+
+import { basename } from "node:path";
+import type { Calibration } from "../data/calibration.ts";
+import type { BnbQuantConfig, QuantConfig } from "../io/config.ts";
+import type { CausalLM } from "../model/model.ts";
+import { quantizeBnb4 } from "../quant/bnb.ts";
+import { exportBnb } from "../quant/export_bnb.ts";
+import { exportGptq } from "../quant/export_gptq.ts";
+import { exportHqq } from "../quant/export_hqq.ts";
+import { quantizeGptq } from "../quant/gptq.ts";
+import { HQQ_SLOW, quantizeHqq } from "../quant/hqq.ts";
+import { type Int8Linear, quantizeInt8 } from "../quant/llm_int8.ts";
+import { bitsPerWeight, type QuantRecord } from "../quant/record.ts";
+import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
+import type { BenchOptions } from "./bench.ts";
+
+export interface Setting {
+  method: string;
+  bits: number | null;
+  groupSize: number | null;
+  doubleQuant?: boolean;
+}
+
+export interface Quantized {
+  quant: QuantizeResult | null;
+  /** The row's method_options (LLM.int8's outlier counts are read after the evaluation). */
+  methodOptions: () => Promise<Record<string, unknown> | null>;
+}
+
+/** Quantize `model` in place for setting `s` ("fp" leaves it), exporting it under --export. */
+export async function quantizeSetting(
+  model: CausalLM,
+  modelDir: string,
+  s: Setting,
+  o: BenchOptions,
+  cal: Calibration | null,
+  commit: string | null,
+  label: string,
+  log: (msg: string) => void,
+): Promise<Quantized> {
+  let quant: QuantizeResult | null = null;
+  let int8Layers: Int8Linear[] = [];
+  if (s.method === "rtn") {
+    quant = await quantizeRtn(model, {
+      bits: s.bits!,
+      groupSize: s.groupSize!,
+      quantizeHead: o["quantize-head"],
+    });
+    log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+  } else if (s.method === "bnb-int8") {
+    const r = await quantizeInt8(model, o["int8-threshold"]);
+    (quant = r), (int8Layers = r.layers);
+    log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+    if (o.export) {
+      const dir = `${o.export}/${basename(modelDir)}-bnb-int8`;
+      await exportBnb(modelDir, dir, r.records, { threshold: o["int8-threshold"] }, {
+        quantlab_commit: commit ?? "",
+      });
+      log(`${label}: bitsandbytes checkpoint → ${dir}`);
+    }
+  } else if (s.method === "nf4" || s.method === "fp4") {
+    quant = await quantizeBnb4(model, {
+      type: s.method,
+      blocksize: s.groupSize!,
+      doubleQuant: s.doubleQuant,
+    });
+    log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+    if (o.export) {
+      const dir = `${o.export}/${basename(modelDir)}-${s.method}-g${s.groupSize}${
+        s.doubleQuant ? "-dq" : ""
+      }`;
+      await exportBnb(modelDir, dir, quant.records, null, { quantlab_commit: commit ?? "" });
+      log(`${label}: bitsandbytes checkpoint → ${dir}`);
+    }
+  } else if (s.method === "hqq") {
+    const h = {
+      bits: s.bits!,
+      groupSize: s.groupSize!,
+      axis: o.axis,
+      metaQuant: o["hqq-meta"],
+      ...(o["hqq-slow"] ? HQQ_SLOW : {}),
+    };
+    quant = await quantizeHqq(model, h);
+    log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+    if (o.export) {
+      const dir = `${o.export}/${basename(modelDir)}-hqq-w${s.bits}-g${s.groupSize}`;
+      await exportHqq(modelDir, dir, quant.records, hqqRowOptions(o), {
+        quantlab_commit: commit ?? "",
+      });
+      log(`${label}: HQQ checkpoint → ${dir}`);
+    }
+  } else if (s.method === "gptq") {
+    const g = gptqSettings(o, s);
+    quant = await quantizeGptq(model, cal!.windows, g, (m) => log(`  ${label}: ${m}`));
+    log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
+    if (o.export) {
+      const dir = `${o.export}/${basename(modelDir)}-gptq-w${s.bits}-g${s.groupSize}`;
+      await exportGptq(modelDir, dir, quant.records, { ...g, groupSize: s.groupSize! }, {
+        quantlab_commit: commit ?? "",
+      });
+      log(`${label}: AutoGPTQ checkpoint → ${dir}`);
+    }
+  }
+  return {
+    quant,
+    methodOptions: async () => {
+      if (s.method === "gptq") return gptqRowOptions(o);
+      if (s.method === "hqq") return hqqRowOptions(o);
+      if (s.method === "bnb-int8") {
+        const counts = await Promise.all(int8Layers.map(async (l) => [l.name, await l.outlierColumns()]));
+        return { threshold: o["int8-threshold"], outlier_columns: Object.fromEntries(counts) };
+      }
+      if (s.doubleQuant !== undefined) {
+        return { double_quant: s.doubleQuant, blocksize: s.groupSize, nested_blocksize: 256 };
+      }
+      return null;
+    },
+  };
+}
+
+/** Row fields of a quantized checkpoint evaluated as loaded, from its quantization_config. */
+export function loadedRow(q: QuantConfig) {
+  return {
+    method: q.quant_method === "bitsandbytes" ? bnbMethod(q) : q.quant_method,
+    bits: quantBits(q),
+    group_size: q.quant_method === "bitsandbytes" ? null : q.group_size,
+    method_options: { ...q, loaded_checkpoint: true } as Record<string, unknown>,
+  };
+}
+
+function gptqSettings(o: BenchOptions, s: Setting) {
+  return {
+    bits: s.bits as 2 | 3 | 4 | 8,
+    groupSize: s.groupSize!,
+    sym: o.sym,
+    actOrder: o["act-order"],
+    staticGroups: o["static-groups"],
+    percdamp: o.percdamp,
+    blocksize: o.blocksize,
+    trueSequential: !o["no-true-sequential"],
+    fpInputs: o["fp-inputs"],
+  };
+}
+
+function quantBits(q: QuantConfig): number {
+  return q.quant_method === "gptq" ? q.bits : q.quant_method === "hqq" ? q.nbits : q.load_in_8bit ? 8 : 4;
+}
+
+function bnbMethod(q: BnbQuantConfig): string {
+  return q.load_in_8bit ? "bnb-int8" : q.bnb_4bit_quant_type ?? "fp4";
+}
+
+function hqqRowOptions(o: BenchOptions): Record<string, unknown> {
+  const slow = o["hqq-slow"];
+  return {
+    axis: o.axis,
+    lp_norm: 0.7,
+    beta: 10,
+    kappa: 1.01,
+    iters: slow ? 100 : 20,
+    early_stop: !slow,
+    meta_quant: o["hqq-meta"],
+  };
+}
+
+function gptqRowOptions(o: BenchOptions): Record<string, unknown> {
+  return {
+    sym: o.sym,
+    act_order: o["act-order"],
+    static_groups: o["static-groups"],
+    true_sequential: !o["no-true-sequential"],
+    fp_inputs: o["fp-inputs"],
+    percdamp: o.percdamp,
+    blocksize: o.blocksize,
+  };
+}
+
+/** Bits per weight over all quantized layers, weighted by their sizes. */
+export function meanBitsPerWeight(records: QuantRecord[]): number {
+  let bits = 0, n = 0;
+  for (const r of records) {
+    const numel = r.shape[0] * r.shape[1];
+    bits += bitsPerWeight(r) * numel;
+    n += numel;
+  }
+  return bits / n;
+}

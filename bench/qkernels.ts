@@ -24,6 +24,7 @@ import { bnb4Linear, quantize4bit } from "../lib/quant/bnb.ts";
 import { Int8Linear, quantizeInt8Rows } from "../lib/quant/llm_int8.ts";
 import { quantizeRtn } from "../lib/quant/rtn.ts";
 import type { QuantRecord } from "../lib/quant/record.ts";
+import type { Linear } from "../lib/model/linear.ts";
 import { time } from "./timing.ts";
 
 const Options = z.object({
@@ -150,49 +151,19 @@ async function main() {
       });
       d.w.release();
     }
-    for (const bits of o.bits.split(",").map(Number)) {
+    // Quantized layers: our W<bits> layouts, and bitsandbytes' NF4 (codebook dequant, double-quantized
+    // absmax) and LLM.int8 (int8 activations; at threshold 6 random inputs have no outlier column).
+    // A speed figure only counts if the kernel computed the right thing: sampled outputs are checked
+    // against the dequantized weight (int8 at 2%, its activations being 8-bit; the rest at 1e-4).
+    const quantized: [string, Linear, QuantRecord, number][] = o.bits.split(",").map(Number).map((bits) => {
       const rec = randomRecord(N, K, bits, o["group-size"]);
-      const layer = QuantLinear.fromRecord(gpu, rec);
-      let y: Tensor | null = null;
-      const tv = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, x1)))));
-      // A speed figure only counts if the kernel computed the right thing: check sampled outputs.
-      const got = await readF32(y!), xh = await readF32(x1);
-      const err = sampledError(rec, xh, got);
-      if (!(err < 1e-4)) throw new Error(`${shape} W${bits}: GEMV result is wrong (relative error ${err})`);
-      const tm = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, xm)))));
-      const name = `W${bits} g${o["group-size"]}`;
-      rows.push({
-        shape,
-        kernel: "gemv",
-        weights: name,
-        us: tv,
-        gbps: layer.bytes() / tv / 1e3,
-        gflops: null,
-        speedup: baseGemv / tv,
-      });
-      rows.push({
-        shape,
-        kernel: `gemm M=${o.m}`,
-        weights: name,
-        us: tm,
-        gbps: null,
-        gflops: (2 * o.m * N * K) / tm / 1e3,
-        speedup: baseGemm / tm,
-      });
-      layer.release();
-    }
-    // bitsandbytes' kernels: NF4 (codebook dequant, double-quantized absmax) and LLM.int8 (int8
-    // activations; at threshold 6 random inputs have no outlier column). int8 is checked against
-    // the dequantized weight at 2% (its activations are 8-bit), NF4 at 1e-4.
+      return [`W${bits} g${o["group-size"]}`, QuantLinear.fromRecord(gpu, rec), rec, 1e-4];
+    });
     const nf4 = quantize4bit("nf4", w32, [N, K], { type: "nf4", doubleQuant: true });
     const { cb, scb } = quantizeInt8Rows(w32, N, K);
     const i8 = Int8Linear.fromWeight(gpu, "int8", cb, scb, [N, K], 6);
-    for (
-      const [name, layer, rec, tol] of [
-        ["nf4+dq g64", bnb4Linear(gpu, nf4), nf4, 1e-4],
-        ["bnb-int8", i8, i8.record, 2e-2],
-      ] as const
-    ) {
+    quantized.push(["nf4+dq g64", bnb4Linear(gpu, nf4), nf4, 1e-4], ["bnb-int8", i8, i8.record, 2e-2]);
+    for (const [name, layer, rec, tol] of quantized) {
       let y: Tensor | null = null;
       const tv = us(await time(gpu, o.reps, (b) => (y?.release(), (y = layer.forward(b, x1)))));
       const err = sampledError(rec, await readF32(x1), await readF32(y!));

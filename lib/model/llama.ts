@@ -18,12 +18,14 @@ import { siluMul } from "../kernels/silu_mul.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 import {
   allocCache,
+  type AwqGroup,
   BlockModel,
   cacheKV,
   type CacheStep,
   type Capture,
   type CausalLM,
   type KVCache,
+  type LinearOverride,
   offer,
   WeightLoader,
 } from "./model.ts";
@@ -97,21 +99,46 @@ export class LlamaModel extends BlockModel implements CausalLM {
 
   block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor | null {
     const c = this.config, blk = this.blocks[i];
-    const p = `model.layers.${i}`;
-    const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
     if (c.slidingWindow !== null && seq > c.slidingWindow) {
       throw new Error(
         `${c.arch}: sequence length ${seq} exceeds the sliding window ${c.slidingWindow} (not implemented)`,
       );
     }
     const n1 = rmsnorm(b, h, blk.inputNorm, c.rmsEps);
-    if (offer(capture, ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`), n1)) {
-      return n1.release(), null;
-    }
+    const r = this.#attn(b, i, n1, seq, undefined, capture, step); // the residual stream after attention
+    n1.release();
+    if (!r) return null;
+    addInPlace(b, r, h);
+    const n2 = rmsnorm(b, r, blk.postNorm, c.rmsEps);
+    const out = this.#mlp(b, i, n2, undefined, capture);
+    n2.release();
+    if (!out) return r.release(), null;
+    addInPlace(b, out, r);
+    r.release();
+    return out;
+  }
+
+  inspect(b: Batch, i: number, part: "attn" | "mlp", x: Tensor, seq: number, use?: LinearOverride): Tensor {
+    return (part === "attn" ? this.#attn(b, i, x, seq, use) : this.#mlp(b, i, x, use))!;
+  }
+
+  /** o_proj(attention(rope(q), rope(k), v)) of the normed input n1 [T, hidden]. */
+  #attn(
+    b: Batch,
+    i: number,
+    n1: Tensor,
+    seq: number,
+    use?: LinearOverride,
+    capture?: Capture,
+    step?: CacheStep,
+  ) {
+    const c = this.config;
+    const p = `model.layers.${i}`;
+    const L = this.#lookup(i, use);
+    if (offer(capture, ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`), n1)) return null;
     const q = L("self_attn.q_proj").forward(b, n1);
     const k = L("self_attn.k_proj").forward(b, n1);
     const v = L("self_attn.v_proj").forward(b, n1);
-    n1.release();
     const pos0 = step?.pos0 ?? 0;
     rope(b, q, this.rope, c.heads, seq, pos0);
     rope(b, k, this.rope, c.kvHeads, seq, pos0);
@@ -125,24 +152,54 @@ export class LlamaModel extends BlockModel implements CausalLM {
     });
     q.release(), k.release(), v.release();
     if (offer(capture, [`${p}.self_attn.o_proj`], a)) return a.release(), null;
-    const r = L("self_attn.o_proj").forward(b, a); // r becomes the residual stream after attention
+    const o = L("self_attn.o_proj").forward(b, a);
     a.release();
-    addInPlace(b, r, h);
-    const n2 = rmsnorm(b, r, blk.postNorm, c.rmsEps);
-    if (offer(capture, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`], n2)) {
-      return n2.release(), r.release(), null;
-    }
+    return o;
+  }
+
+  /** down(silu(gate(n2))·up(n2)) of the normed input n2 [T, hidden]. */
+  #mlp(b: Batch, i: number, n2: Tensor, use?: LinearOverride, capture?: Capture) {
+    const p = `model.layers.${i}`;
+    const L = this.#lookup(i, use);
+    if (offer(capture, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`], n2)) return null;
     const g = L("mlp.gate_proj").forward(b, n2);
     const u = L("mlp.up_proj").forward(b, n2);
-    n2.release();
     const m = siluMul(b, g, u);
     g.release(), u.release();
-    if (offer(capture, [`${p}.mlp.down_proj`], m)) return m.release(), r.release(), null;
+    if (offer(capture, [`${p}.mlp.down_proj`], m)) return m.release(), null;
     const out = L("mlp.down_proj").forward(b, m);
     m.release();
-    addInPlace(b, out, r);
-    r.release();
     return out;
+  }
+
+  #lookup(i: number, use?: LinearOverride) {
+    const p = `model.layers.${i}`, lin = this.blocks[i].lin;
+    return (n: string) => use?.(`${p}.${n}`) ?? lin.get(`${p}.${n}`)!;
+  }
+
+  awqGroups(i: number): AwqGroup[] {
+    const p = `model.layers.${i}`;
+    const lin = this.blocks[i].lin;
+    const v = lin.get(`${p}.self_attn.v_proj`)!, o = lin.get(`${p}.self_attn.o_proj`)!;
+    const groups: AwqGroup[] = [{
+      prev: { kind: "norm", name: `${p}.input_layernorm` },
+      linears: ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`),
+      inspect: "attn",
+    }];
+    // o_proj's scales fold into v_proj's rows; AutoAWQ does so only when the two weights have the
+    // same shape, so with grouped KV heads (fewer v rows than o inputs) this group is skipped.
+    if (v.outFeatures === o.outFeatures && v.inFeatures === o.inFeatures) {
+      groups.push({ prev: { kind: "linear", name: v.name }, linears: [o.name], inspect: null });
+    }
+    groups.push(
+      {
+        prev: { kind: "norm", name: `${p}.post_attention_layernorm` },
+        linears: [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`],
+        inspect: "mlp",
+      },
+      { prev: { kind: "linear", name: `${p}.mlp.up_proj` }, linears: [`${p}.mlp.down_proj`], inspect: null },
+    );
+    return groups;
   }
 
   sequentialGroups(i: number): string[][] {

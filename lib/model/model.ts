@@ -27,6 +27,21 @@ export function offer(capture: Capture | undefined, names: string[], input: Tens
   return stop;
 }
 
+/**
+ * One AWQ scaling group of a block (AutoAWQ's get_layers_for_scaling): the linears sharing an
+ * input, the op before them that absorbs 1/s (a norm's weight — and bias — or a linear's rows),
+ * and the module whose output judges a scale: "attn"/"mlp" (the whole module) or null (the one
+ * linear itself).
+ */
+export interface AwqGroup {
+  prev: { kind: "norm" | "linear"; name: string };
+  linears: string[];
+  inspect: "attn" | "mlp" | null;
+}
+
+/** Substitutes linears by name while a module runs (a quantizer's trial weights). */
+export type LinearOverride = (name: string) => Linear | undefined;
+
 /** Keys and values of every position so far, per layer [maxLen, kvHeads·headDim]. */
 export interface KVCache {
   k: Tensor[];
@@ -65,6 +80,15 @@ export interface CausalLM {
    * (one Hessian each): [[q, k, v], [o], [gate, up], [down]] for Llama.
    */
   sequentialGroups(i: number): string[][];
+  /** AWQ's scaling groups of block i, in order. Throws for a layout AWQ cannot fold into. */
+  awqGroups(i: number): AwqGroup[];
+  /**
+   * Block i's attention ("attn": from the normed input to the output projection) or MLP ("mlp":
+   * from the normed input to the down projection), without residual; `use` substitutes linears.
+   */
+  inspect(b: Batch, i: number, part: "attn" | "mlp", x: Tensor, seq: number, use?: LinearOverride): Tensor;
+  /** A parameter tensor that is not part of a linear (a norm's weight or bias), by checkpoint name. */
+  param(name: string): Tensor | undefined;
   /** Replace a linear (a quantizer's output) by name. */
   setLinear(name: string, layer: Linear): void;
   /** The LM head as a linear [vocab, hidden] (borrowing the embedding table when tied). */
@@ -222,6 +246,10 @@ export abstract class BlockModel {
 
   blockLinears(i: number): Linear[] {
     return [...this.linears[i].values()];
+  }
+
+  param(name: string): Tensor | undefined {
+    return this.others.get(name);
   }
 
   headLinear(): Linear {

@@ -18,12 +18,14 @@ import { matmul } from "../kernels/matmul.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 import {
   allocCache,
+  type AwqGroup,
   BlockModel,
   cacheKV,
   type CacheStep,
   type Capture,
   type CausalLM,
   type KVCache,
+  type LinearOverride,
   offer,
   WeightLoader,
 } from "./model.ts";
@@ -140,18 +142,44 @@ export class OptModel extends BlockModel implements CausalLM {
 
   block(b: Batch, i: number, h: Tensor, seq: number, capture?: Capture, step?: CacheStep): Tensor | null {
     const c = this.config, blk = this.blocks[i];
-    const p = `${this.prefix()}.layers.${i}`;
-    const L = (n: string) => blk.lin.get(`${p}.${n}`)!;
     const ln = (x: Tensor, n: Norm) => layernorm(b, x, n.w, n.b, LN_EPS);
     const n1 = c.preLayerNorm ? ln(h, blk.attnNorm) : h;
-    if (offer(capture, ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`), n1)) {
-      if (n1 !== h) n1.release();
-      return null;
-    }
+    let r = this.#attn(b, i, n1, seq, undefined, capture, step);
+    if (n1 !== h) n1.release();
+    if (!r) return null;
+    addInPlace(b, r, h);
+    if (!c.preLayerNorm) r = this.swap(r, ln(r, blk.attnNorm));
+    const n2 = c.preLayerNorm ? ln(r, blk.ffnNorm) : r;
+    let out = this.#mlp(b, i, n2, undefined, capture);
+    if (n2 !== r) n2.release();
+    if (!out) return r.release(), null;
+    addInPlace(b, out, r);
+    r.release();
+    if (!c.preLayerNorm) out = this.swap(out, ln(out, blk.ffnNorm));
+    return out;
+  }
+
+  inspect(b: Batch, i: number, part: "attn" | "mlp", x: Tensor, seq: number, use?: LinearOverride): Tensor {
+    return (part === "attn" ? this.#attn(b, i, x, seq, use) : this.#mlp(b, i, x, use))!;
+  }
+
+  /** out_proj(attention(q, k, v)) of the block's attention input n1 [T, hidden]. */
+  #attn(
+    b: Batch,
+    i: number,
+    n1: Tensor,
+    seq: number,
+    use?: LinearOverride,
+    capture?: Capture,
+    step?: CacheStep,
+  ) {
+    const c = this.config;
+    const p = `${this.prefix()}.layers.${i}`;
+    const L = this.#lookup(i, use);
+    if (offer(capture, ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`), n1)) return null;
     const q = L("self_attn.q_proj").forward(b, n1);
     const k = L("self_attn.k_proj").forward(b, n1);
     const v = L("self_attn.v_proj").forward(b, n1);
-    if (n1 !== h) n1.release();
     const kv = cacheKV(b, step, i, k, v);
     const a = attention(b, q, kv.k, kv.v, {
       seq,
@@ -162,25 +190,52 @@ export class OptModel extends BlockModel implements CausalLM {
     });
     q.release(), k.release(), v.release();
     if (offer(capture, [`${p}.self_attn.out_proj`], a)) return a.release(), null;
-    let r = L("self_attn.out_proj").forward(b, a);
+    const o = L("self_attn.out_proj").forward(b, a);
     a.release();
-    addInPlace(b, r, h);
-    if (!c.preLayerNorm) r = this.swap(r, ln(r, blk.attnNorm));
-    const n2 = c.preLayerNorm ? ln(r, blk.ffnNorm) : r;
-    if (offer(capture, [`${p}.fc1`], n2)) {
-      if (n2 !== r) n2.release();
-      return r.release(), null;
-    }
+    return o;
+  }
+
+  /** fc2(act(fc1(n2))) of the MLP input n2 [T, hidden]. */
+  #mlp(b: Batch, i: number, n2: Tensor, use?: LinearOverride, capture?: Capture) {
+    const p = `${this.prefix()}.layers.${i}`;
+    const L = this.#lookup(i, use);
+    if (offer(capture, [`${p}.fc1`], n2)) return null;
     const f = L("fc1").forward(b, n2);
-    if (n2 !== r) n2.release();
-    (c.activation === "relu" ? relu : gelu)(b, f);
-    if (offer(capture, [`${p}.fc2`], f)) return f.release(), r.release(), null;
-    let out = L("fc2").forward(b, f);
+    (this.config.activation === "relu" ? relu : gelu)(b, f);
+    if (offer(capture, [`${p}.fc2`], f)) return f.release(), null;
+    const out = L("fc2").forward(b, f);
     f.release();
-    addInPlace(b, out, r);
-    r.release();
-    if (!c.preLayerNorm) out = this.swap(out, ln(out, blk.ffnNorm));
     return out;
+  }
+
+  #lookup(i: number, use?: LinearOverride) {
+    const p = `${this.prefix()}.layers.${i}`, lin = this.blocks[i].lin;
+    return (n: string) => use?.(`${p}.${n}`) ?? lin.get(`${p}.${n}`)!;
+  }
+
+  /** AutoAWQ's OPT groups: fc1 is judged on its own output, not the whole MLP. */
+  awqGroups(i: number): AwqGroup[] {
+    const p = `${this.prefix()}.layers.${i}`;
+    if (!this.config.preLayerNorm) {
+      throw new Error(
+        `AWQ: ${p} is a post-LayerNorm OPT block (do_layer_norm_before = false, as OPT-350m): no norm ` +
+          `sits before q/k/v or fc1 to absorb the scales`,
+      );
+    }
+    return [
+      {
+        prev: { kind: "norm", name: `${p}.self_attn_layer_norm` },
+        linears: ["q_proj", "k_proj", "v_proj"].map((n) => `${p}.self_attn.${n}`),
+        inspect: "attn",
+      },
+      {
+        prev: { kind: "linear", name: `${p}.self_attn.v_proj` },
+        linears: [`${p}.self_attn.out_proj`],
+        inspect: null,
+      },
+      { prev: { kind: "norm", name: `${p}.final_layer_norm` }, linears: [`${p}.fc1`], inspect: null },
+      { prev: { kind: "linear", name: `${p}.fc1` }, linears: [`${p}.fc2`], inspect: null },
+    ];
   }
 
   sequentialGroups(i: number): string[][] {

@@ -33,27 +33,8 @@ export async function quantizeSequential(
   log: (msg: string) => void = () => {},
 ): Promise<void> {
   const gpu = model.gpu;
-  const seq = windows[0].length;
-  if (windows.some((w) => w.length !== seq)) throw new Error("calibration windows differ in length");
-  if (seq > model.config.maxPositions) {
-    throw new Error(
-      `calibration windows of ${seq} tokens exceed the model's ${model.config.maxPositions} positions`,
-    );
-  }
-  const per = o.samplesPerBatch ?? Math.max(1, Math.floor(4096 / seq));
-  const chunks: number[][][] = [];
-  for (let i = 0; i < windows.length; i += per) chunks.push(windows.slice(i, i + per));
-
-  let hs: Tensor[] = [];
-  {
-    const b = new Batch(gpu);
-    for (const c of chunks) {
-      const ids = upload(gpu, Uint32Array.from(c.flat()), [c.length * seq], "calib.ids");
-      hs.push(model.embed(b, ids, seq));
-      ids.release();
-    }
-    await b.done();
-  }
+  const { seq, chunks } = calibrationChunks(model, windows, o.samplesPerBatch);
+  let hs = await embedChunks(model, chunks, seq);
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const t0 = performance.now();
@@ -103,6 +84,35 @@ export async function quantizeSequential(
   } finally {
     for (const h of hs) h.release();
   }
+}
+
+/** The windows checked and grouped into forward batches (default: as many as fit 4096 tokens). */
+export function calibrationChunks(model: CausalLM, windows: number[][], samplesPerBatch?: number) {
+  if (windows.length === 0) throw new Error("no calibration windows");
+  const seq = windows[0].length;
+  if (windows.some((w) => w.length !== seq)) throw new Error("calibration windows differ in length");
+  if (seq > model.config.maxPositions) {
+    throw new Error(
+      `calibration windows of ${seq} tokens exceed the model's ${model.config.maxPositions} positions`,
+    );
+  }
+  const per = samplesPerBatch ?? Math.max(1, Math.floor(4096 / seq));
+  const chunks: number[][][] = [];
+  for (let i = 0; i < windows.length; i += per) chunks.push(windows.slice(i, i + per));
+  return { seq, chunks };
+}
+
+/** Embed each batch of windows once: the first block's inputs [windows·seq, hidden] per batch. */
+export async function embedChunks(model: CausalLM, chunks: number[][][], seq: number): Promise<Tensor[]> {
+  const hs: Tensor[] = [];
+  const b = new Batch(model.gpu);
+  for (const c of chunks) {
+    const ids = upload(model.gpu, Uint32Array.from(c.flat()), [c.length * seq], "calib.ids");
+    hs.push(model.embed(b, ids, seq));
+    ids.release();
+  }
+  await b.done();
+  return hs;
 }
 
 function inFeatures(model: CausalLM, block: number, name: string): number {

@@ -1,5 +1,5 @@
 // `deno task bench`: models × datasets × methods → perplexity rows in OUT/results.jsonl.
-// Methods so far: fp, rtn, gptq (calibrated on a local text); Hub loading joins with its issue. Flags and row fields are stable: later versions add, never rename.
+// Methods so far: fp, rtn, gptq and awq (calibrated on a local text), hqq, nf4, fp4, bnb-int8; Hub loading joins with its issue. Flags and row fields are stable: later versions add, never rename.
 
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -14,7 +14,9 @@ import { type Calibration, loadCalibration } from "../data/calibration.ts";
 import { readConfig } from "../io/config.ts";
 import { loadedRow, meanBitsPerWeight, quantizeSetting, type Setting } from "./methods.ts";
 
-export const METHODS = ["fp", "rtn", "gptq", "hqq", "nf4", "fp4", "bnb-int8"] as const;
+export const METHODS = ["fp", "rtn", "gptq", "awq", "hqq", "nf4", "fp4", "bnb-int8"] as const;
+/** Methods that draw calibration windows from --calibration. */
+export const CALIBRATED = ["gptq", "awq"];
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -55,6 +57,8 @@ export const BenchOptions = z.object({
   "static-groups": z.boolean().default(false),
   "no-true-sequential": z.boolean().default(false),
   "fp-inputs": z.boolean().default(false),
+  "no-duo-scaling": z.boolean().default(false),
+  "no-clip": z.boolean().default(false),
   percdamp: z.coerce.number().min(0).max(1).default(0.01),
   blocksize: z.coerce.number().int().min(4).max(256).multipleOf(4, "must be a multiple of 4").default(128),
   export: z.string().min(1).optional(),
@@ -72,8 +76,10 @@ export const BenchOptions = z.object({
   }),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
-}).strict().refine((o) => !o.methods.includes("gptq") || o.calibration, {
-  message: "--methods gptq needs --calibration FILE (a UTF-8 text to draw calibration windows from)",
+}).strict().refine((o) => !o.methods.some((m) => CALIBRATED.includes(m)) || o.calibration, {
+  message: "--methods gptq and awq need --calibration FILE (a UTF-8 text to draw calibration windows from)",
+}).refine((o) => !(o.export && o.methods.includes("awq") && (o.bits ?? [4]).some((b) => b !== 4)), {
+  message: "--export of awq writes AutoAWQ GEMM checkpoints, which are 4-bit only: use --bits 4",
 });
 export type BenchOptions = z.infer<typeof BenchOptions>;
 
@@ -91,7 +97,7 @@ export const HELP = `deno task bench — perplexity of models on texts, one JSON
   --quantize-head      quantize lm_head too (embeddings always stay FP)
 
 GPTQ (defaults are the IST-DASLab reference's):
-  --calibration FILE   calibration text (required for gptq)
+  --calibration FILE   calibration text (required for gptq and awq)
   --nsamples N         calibration windows (default 128)
   --calib-seqlen N     tokens per window (default 2048, capped at the model's positions)
   --sym                symmetric grid (default asymmetric)
@@ -102,7 +108,13 @@ GPTQ (defaults are the IST-DASLab reference's):
   --percdamp X         damping, fraction of mean diag H (default 0.01; raised on failure)
   --blocksize N        columns per lazy batch (default 128)
   --export DIR         write each GPTQ model as an AutoGPTQ v1 checkpoint DIR/<model>-gptq-w<b>-g<g>
-                       (HQQ: DIR/<model>-hqq-w<b>-g<g>; nf4/fp4/bnb-int8: bitsandbytes layouts)
+                       (AWQ: AutoAWQ GEMM, 4-bit; HQQ: DIR/<model>-hqq-w<b>-g<g>; nf4/fp4/bnb-int8:
+                       bitsandbytes layouts)
+
+AWQ (AutoAWQ's defaults: asymmetric with zero-point, grid of 20 α, duo scaling, clipping search;
+its calibration is 128 windows of 512 tokens: pass --calib-seqlen 512):
+  --no-duo-scaling     s = s_x^α alone (the paper's form) instead of s_x^α / s_w^(1−α)
+  --no-clip            skip the clipping search
 
 HQQ (calibration-free; defaults are mobiusml/hqq's: p = 0.7, beta 10, kappa 1.01, 20 steps, early stop):
   --axis 0|1           groups along the input (1, default: packed kernels) or strided along the
@@ -142,6 +154,8 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         "calib-seqlen": { type: "string" },
         sym: { type: "boolean" },
         "act-order": { type: "boolean" },
+        "no-duo-scaling": { type: "boolean" },
+        "no-clip": { type: "boolean" },
         "static-groups": { type: "boolean" },
         "no-true-sequential": { type: "boolean" },
         "fp-inputs": { type: "boolean" },
@@ -206,7 +220,7 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
       texts.push({ path, text, ids: tok.encode(text.text) });
     }
     let cal: Calibration | null = null;
-    if (o.methods.includes("gptq")) {
+    if (o.methods.some((m) => CALIBRATED.includes(m))) {
       const config = await readConfig(modelDir);
       const seqlen = Math.min(o["calib-seqlen"], config.maxPositions);
       cal = await loadCalibration(tok, o.calibration!, { nsamples: o.nsamples, seqlen, seed: o.seed });
@@ -269,7 +283,7 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
           weight_bytes: model.bytes(),
           quant_seconds: quant?.seconds ?? null,
           method_options: loaded?.method_options ?? await methodOptions(),
-          calibration: s.method === "gptq" && cal
+          calibration: CALIBRATED.includes(s.method) && cal
             ? {
               file: cal.file,
               sha256: cal.sha256,

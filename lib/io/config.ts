@@ -251,13 +251,30 @@ export const BnbQuantConfig = z.object({
 );
 export type BnbQuantConfig = z.infer<typeof BnbQuantConfig>;
 
-export type QuantConfig = GptqQuantConfig | HqqQuantConfig | BnbQuantConfig;
+/** quantization_config of an AutoAWQ GEMM checkpoint (transformers' AwqConfig). */
+export const AwqQuantConfig = z.object({
+  quant_method: z.literal("awq"),
+  bits: z.literal(4, { message: "only 4-bit AWQ GEMM checkpoints are read" }),
+  group_size: z.number().int().refine((g) => g === -1 || g > 0, "must be -1 or positive"),
+  zero_point: z.literal(true, { message: "only zero_point true is read" }).default(true),
+  version: z.string().transform((v) => v.toLowerCase()).pipe(
+    z.literal("gemm", { message: 'only version "gemm" is read' }),
+  ).default("gemm"),
+}).passthrough();
+export type AwqQuantConfig = z.infer<typeof AwqQuantConfig>;
+
+export type QuantConfig = GptqQuantConfig | HqqQuantConfig | BnbQuantConfig | AwqQuantConfig;
 
 function parseQuantization(raw: unknown, file: string): QuantConfig | null {
   const q = (raw as { quantization_config?: unknown }).quantization_config;
   if (q === undefined || q === null) return null;
   const method = (q as { quant_method?: unknown }).quant_method;
-  const schemas = { gptq: GptqQuantConfig, hqq: HqqQuantConfig, bitsandbytes: BnbQuantConfig };
+  const schemas = {
+    gptq: GptqQuantConfig,
+    hqq: HqqQuantConfig,
+    bitsandbytes: BnbQuantConfig,
+    awq: AwqQuantConfig,
+  };
   if (!(typeof method === "string" && method in schemas)) {
     throw new ConfigError(
       file,

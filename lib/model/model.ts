@@ -7,6 +7,7 @@ import { empty, type Tensor, upload } from "../gpu/tensor.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
 import type { QuantConfig } from "../io/config.ts";
+import { readAwqLayer } from "../quant/export_awq.ts";
 import { readGptqLayer } from "../quant/export_gptq.ts";
 import { readHqqLayer } from "../quant/export_hqq.ts";
 import { readBnbLayer } from "../quant/export_bnb.ts";
@@ -115,6 +116,11 @@ export class WeightLoader {
   /** A quantized checkpoint's layers (qweight / W_q present) load packed; the rest as FP. */
   async linear(name: string, out: number, inp: number, bias: boolean): Promise<Linear> {
     const q = this.quant;
+    if (q?.quant_method === "awq" && this.ckpt.has(`${name}.qweight`)) {
+      const r = await readAwqLayer(this.ckpt, name, [out, inp], q);
+      if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
+      return QuantLinear.fromRecord(this.gpu, r);
+    }
     if (q?.quant_method === "gptq" && this.ckpt.has(`${name}.qweight`)) {
       const r = await readGptqLayer(this.ckpt, name, [out, inp], q);
       if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);

@@ -1,5 +1,6 @@
 // What every quantized-checkpoint exporter shares: the source checkpoint's other tensors copied
-// untouched (a quantized layer's `.weight` is replaced, its `.bias` kept), config.json with
+// untouched (a quantized layer's `.weight` is replaced, its `.bias` kept unless `tensors` holds
+// a new one under the same name), config.json with
 // `quantization_config`, the tokenizer files, all written under a temporary name and renamed into
 // place when complete — a failed export leaves no partial checkpoint.
 
@@ -27,6 +28,8 @@ export async function writeQuantizedCheckpoint(
   const src = await Checkpoint.open(srcDir);
   const replaced = new Set(quantized.map((n) => `${n}.weight`));
   for (const n of replaced) if (!src.has(n)) throw new Error(`${srcDir}: checkpoint has no tensor ${n}`);
+  // A tensor given under a source tensor's name replaces it (AWQ's folded norms and biases).
+  for (const t of tensors) replaced.add(t.name);
   const all = [...tensors];
   for (const name of src.names()) {
     if (replaced.has(name)) continue;

@@ -17,20 +17,20 @@
 import { z } from "zod";
 import { Batch } from "../gpu/kernel.ts";
 import { f16ToF32, f32ToF16, readF32, type Tensor, upload } from "../gpu/tensor.ts";
-import {
-  clipErrors,
-  colAbsSum,
-  fakeQuantScaled,
-  foldScale,
-  gramBlocks,
-  SQ_ERR_PARTS,
-  sqErrAccumulate,
-} from "../kernels/awq.ts";
+import { clipErrors, colAbsSum, foldScale, gramBlocks, SQ_ERR_PARTS } from "../kernels/awq.ts";
 import { DenseLinear } from "../model/linear.ts";
 import type { CausalLM, LinearOverride } from "../model/model.ts";
 import { QuantLinear } from "./quant_linear.ts";
 import { fakeLinear, type QuantizeResult } from "./rtn.ts";
-import { candidateScales, chooseClip, weightMean } from "./awq_search.ts";
+import {
+  argminStrict,
+  candidateScales,
+  chooseClip,
+  encodeGrid,
+  lossesOf,
+  weightMean,
+  zeros,
+} from "./awq_search.ts";
 import { calibrationChunks, embedChunks } from "./sequential.ts";
 import { checkUniform, quantizeUniform, type UniformOptions } from "./uniform.ts";
 
@@ -73,6 +73,8 @@ export interface AwqResult extends QuantizeResult {
   folded: Map<string, Float32Array>;
   /** High-water mark of GPU bytes in use during quantization, the model included. */
   peakBytes: number;
+  /** Seconds by step, summed over blocks: FP pass and statistics, scale search, fold, clip + quantize. */
+  phases: { stats: number; search: number; fold: number; clipQuantize: number };
 }
 
 // AutoAWQ's _search_best_clip: "due to qk bmm, it is hard to clip precisely".
@@ -99,7 +101,14 @@ export async function quantizeAwq(
   const t0 = performance.now();
   const { seq, chunks } = calibrationChunks(model, windows, o.samplesPerBatch);
   let hs = await embedChunks(model, chunks, seq);
-  const res: AwqResult = { records: [], seconds: 0, searches: [], folded: new Map(), peakBytes: 0 };
+  const res: AwqResult = {
+    records: [],
+    seconds: 0,
+    searches: [],
+    folded: new Map(),
+    peakBytes: 0,
+    phases: { stats: 0, search: 0, fold: 0, clipQuantize: 0 },
+  };
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const tb = performance.now();
@@ -133,6 +142,12 @@ async function awqBlock(
   const lin = new Map(model.blockLinears(i).map((l) => [l.name, l as DenseLinear]));
   const inOf = (n: string) => lin.get(n)!.inFeatures;
   const N = sizes.reduce((a, n) => a + n * seq, 0);
+  let tp = performance.now();
+  const lap = (k: keyof AwqResult["phases"]) => {
+    const now = performance.now();
+    res.phases[k] += (now - tp) / 1000;
+    tp = now;
+  };
   const step = Math.max(1, Math.floor(N / o.clipTokens)), nSel = Math.ceil(N / step);
 
   // 1. The FP pass: |x| sums per scaling group, sampled rows per input site, the outputs.
@@ -154,6 +169,7 @@ async function awqBlock(
     t0 += sizes[j] * seq;
   }
 
+  lap("stats");
   // 2. Candidate scales per group, then every candidate's loss in one more streamed pass.
   const cands: Tensor[][] = [];
   for (const [gi, g] of groups.entries()) {
@@ -209,6 +225,7 @@ async function awqBlock(
     });
   }
 
+  lap("search");
   // 3. Fold the chosen scales: the FP function of the block is unchanged.
   {
     const b = new Batch(gpu);
@@ -239,6 +256,7 @@ async function awqBlock(
     }
   }
 
+  lap("fold");
   // 4–5. Clip (not q/k), quantize, swap in the quantized layers.
   for (const site of sites) {
     const gi = groups.findIndex((gr) => gr.linears[0] === site[0]);
@@ -276,97 +294,8 @@ async function awqBlock(
   }
   for (const xs of sample.values()) xs.release();
   for (const c of cands.flat()) c.release();
+  lap("clipQuantize");
   return next;
-}
-
-/**
- * Encode, for one calibration batch, the loss of every candidate scale of one group: with each
- * W replaced by Q(W·diag s_a)·diag(s_a)⁻¹, part[slot0 + a] += Σ (run(trial) − run())². Returns the
- * number of output elements (the mean's denominator).
- */
-export function encodeGrid(
-  b: Batch,
-  linears: DenseLinear[],
-  cands: Tensor[],
-  run: (use?: LinearOverride) => Tensor,
-  part: Tensor,
-  slot0: number,
-  groupSize: number,
-  bits: number,
-): number {
-  const y0 = run();
-  const n = y0.numel;
-  for (const [a, s] of cands.entries()) {
-    const trial = new Map(linears.map((l) => {
-      return [l.name, new DenseLinear(l.name, fakeQuantScaled(b, l.weight, s, groupSize, bits), l.bias)];
-    }));
-    const y = run((name) => trial.get(name));
-    sqErrAccumulate(b, y, y0, part, slot0 + a);
-    y.release();
-    for (const t of trial.values()) t.weight.release(); // the bias is the real layer's
-  }
-  y0.release();
-  return n;
-}
-
-/**
- * The scale search of one linear judged on its own output (AutoAWQ's groups without a
- * module2inspect) for inputs x [T, in]: the loss at every α and the best α. For experiments
- * and tests; quantizeAwq streams the same computation over calibration batches.
- */
-export async function searchScale(
-  linear: DenseLinear,
-  x: Tensor,
-  o: { bits: number; groupSize: number; duoScaling?: boolean; nGrid?: number },
-): Promise<{ alphas: number[]; losses: number[]; best: number; scales: Float32Array[] }> {
-  const gpu = x.gpu, nGrid = o.nGrid ?? 20, inp = linear.inFeatures;
-  const g = o.groupSize === -1 ? inp : o.groupSize;
-  const acc = zeros(gpu, inp, "awq.abs_sum");
-  let b = new Batch(gpu);
-  colAbsSum(b, x, acc);
-  await b.done();
-  const xMean = (await readF32(acc)).map((v) => v / (x.numel / inp));
-  acc.release();
-  const scales = candidateScales(
-    xMean,
-    weightMean([await readF32(linear.weight)], inp, g),
-    nGrid,
-    o.duoScaling ?? true,
-  );
-  const cands = scales.map((s) => upload(gpu, s, [inp], "awq.scales"));
-  const part = zeros(gpu, nGrid * SQ_ERR_PARTS, "awq.sq_err");
-  b = new Batch(gpu);
-  const n = encodeGrid(
-    b,
-    [linear],
-    cands,
-    (use) => (use?.(linear.name) ?? linear).forward(b, x),
-    part,
-    0,
-    g,
-    o.bits,
-  );
-  await b.done();
-  const losses = lossesOf(await readF32(part), 0, nGrid, n);
-  part.release();
-  for (const c of cands) c.release();
-  const best = argminStrict(losses);
-  return { alphas: losses.map((_, a) => a / nGrid), losses, best: best / nGrid, scales };
-}
-
-function lossesOf(parts: Float32Array, slot0: number, nGrid: number, elems: number): number[] {
-  return Array.from({ length: nGrid }, (_, a) => {
-    let s = 0;
-    for (let k = 0; k < SQ_ERR_PARTS; k++) s += parts[(slot0 + a) * SQ_ERR_PARTS + k];
-    return s / elems;
-  });
-}
-
-/** The first index of the smallest finite value (AutoAWQ's `loss < best_error`), −1 when none. */
-function argminStrict(xs: number[]): number {
-  let bi = -1, bl = Infinity;
-  xs.forEach((l, a) => l < bl && ((bl = l), (bi = a)));
-  return bi;
 }
 
 /** Rows of x [T, in] whose global token index (base + row) is a multiple of `step`, into xs. */
@@ -381,10 +310,6 @@ function copySampled(b: Batch, x: Tensor, xs: Tensor, base: number, step: number
 async function writeBack(t: Tensor, data: Float32Array): Promise<void> {
   t.gpu.device.queue.writeBuffer(t.buffer, 0, data as Float32Array<ArrayBuffer>);
   await new Batch(t.gpu).done();
-}
-
-function zeros(gpu: CausalLM["gpu"], n: number, label: string): Tensor {
-  return upload(gpu, new Float32Array(n), [n], label);
 }
 
 function zerosRows(gpu: CausalLM["gpu"], rows: number, cols: number): Tensor {

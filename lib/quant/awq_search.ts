@@ -1,6 +1,14 @@
-// The host side of AWQ's two searches (AutoAWQ's _search_best_scale and _compute_best_clip), in
-// float32 arithmetic as the reference computes it: the per-channel weight magnitude s_w, the grid
-// of candidate scales, and the choice of each (row, group)'s clipping range from the GPU's errors.
+// AWQ's two searches (AutoAWQ's _search_best_scale and _compute_best_clip) in pieces: the host
+// side in float32 arithmetic as the reference computes it (the per-channel weight magnitude s_w,
+// the grid of candidate scales, each (row, group)'s clipping range from the GPU's errors), and the
+// GPU side of one batch's grid of trial weights — plus the search of one linear on given inputs.
+
+import type { Gpu } from "../gpu/device.ts";
+import { Batch } from "../gpu/kernel.ts";
+import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
+import { colAbsSum, fakeQuantScaled, SQ_ERR_PARTS, sqErrAccumulate } from "../kernels/awq.ts";
+import { DenseLinear } from "../model/linear.ts";
+import type { LinearOverride } from "../model/model.ts";
 
 const f = Math.fround;
 
@@ -94,4 +102,98 @@ export function chooseClip(
     }
   }
   return chosen;
+}
+
+/**
+ * Encode, for one calibration batch, the loss of every candidate scale of one group: with each
+ * W replaced by Q(W·diag s_a)·diag(s_a)⁻¹, part[slot0 + a] += Σ (run(trial) − run())². Returns the
+ * number of output elements (the mean's denominator).
+ */
+export function encodeGrid(
+  b: Batch,
+  linears: DenseLinear[],
+  cands: Tensor[],
+  run: (use?: LinearOverride) => Tensor,
+  part: Tensor,
+  slot0: number,
+  groupSize: number,
+  bits: number,
+): number {
+  const y0 = run();
+  const n = y0.numel;
+  for (const [a, s] of cands.entries()) {
+    const trial = new Map(linears.map((l) => {
+      return [l.name, new DenseLinear(l.name, fakeQuantScaled(b, l.weight, s, groupSize, bits), l.bias)];
+    }));
+    const y = run((name) => trial.get(name));
+    sqErrAccumulate(b, y, y0, part, slot0 + a);
+    y.release();
+    for (const t of trial.values()) t.weight.release(); // the bias is the real layer's
+  }
+  y0.release();
+  return n;
+}
+
+/**
+ * The scale search of one linear judged on its own output (AutoAWQ's groups without a
+ * module2inspect) for inputs x [T, in]: the loss at every α and the best α. For experiments
+ * and tests; quantizeAwq streams the same computation over calibration batches.
+ */
+export async function searchScale(
+  linear: DenseLinear,
+  x: Tensor,
+  o: { bits: number; groupSize: number; duoScaling?: boolean; nGrid?: number },
+): Promise<{ alphas: number[]; losses: number[]; best: number; scales: Float32Array[] }> {
+  const gpu = x.gpu, nGrid = o.nGrid ?? 20, inp = linear.inFeatures;
+  const g = o.groupSize === -1 ? inp : o.groupSize;
+  const acc = zeros(gpu, inp, "awq.abs_sum");
+  let b = new Batch(gpu);
+  colAbsSum(b, x, acc);
+  await b.done();
+  const xMean = (await readF32(acc)).map((v) => v / (x.numel / inp));
+  acc.release();
+  const scales = candidateScales(
+    xMean,
+    weightMean([await readF32(linear.weight)], inp, g),
+    nGrid,
+    o.duoScaling ?? true,
+  );
+  const cands = scales.map((s) => upload(gpu, s, [inp], "awq.scales"));
+  const part = zeros(gpu, nGrid * SQ_ERR_PARTS, "awq.sq_err");
+  b = new Batch(gpu);
+  const n = encodeGrid(
+    b,
+    [linear],
+    cands,
+    (use) => (use?.(linear.name) ?? linear).forward(b, x),
+    part,
+    0,
+    g,
+    o.bits,
+  );
+  await b.done();
+  const losses = lossesOf(await readF32(part), 0, nGrid, n);
+  part.release();
+  for (const c of cands) c.release();
+  const best = argminStrict(losses);
+  return { alphas: losses.map((_, a) => a / nGrid), losses, best: best / nGrid, scales };
+}
+
+export function lossesOf(parts: Float32Array, slot0: number, nGrid: number, elems: number): number[] {
+  return Array.from({ length: nGrid }, (_, a) => {
+    let s = 0;
+    for (let k = 0; k < SQ_ERR_PARTS; k++) s += parts[(slot0 + a) * SQ_ERR_PARTS + k];
+    return s / elems;
+  });
+}
+
+/** The first index of the smallest finite value (AutoAWQ's `loss < best_error`), −1 when none. */
+export function argminStrict(xs: number[]): number {
+  let bi = -1, bl = Infinity;
+  xs.forEach((l, a) => l < bl && ((bl = l), (bi = a)));
+  return bi;
+}
+
+export function zeros(gpu: Gpu, n: number, label: string): Tensor {
+  return upload(gpu, new Float32Array(n), [n], label);
 }

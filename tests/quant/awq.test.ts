@@ -16,7 +16,7 @@ import {
   sqErrAccumulate,
 } from "../../lib/kernels/awq.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { searchScale } from "../../lib/quant/awq.ts";
+import { searchScale } from "../../lib/quant/awq_search.ts";
 import { chooseClip } from "../../lib/quant/awq_search.ts";
 import { getGpu, withBindingLimit } from "../helpers.ts";
 import { clipRef, fakeQuantScaledRef, scaleLossesRef } from "./awq_ref.ts";

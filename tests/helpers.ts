@@ -48,3 +48,12 @@ export async function withBindingLimit<T>(gpu: Gpu, bytes: number, f: () => Prom
     gpu.maxBinding = saved;
   }
 }
+
+/** Fill the embedding row of `token` with NaN, so any window using it carries NaN activations. */
+export function poisonEmbeddingRow(model: { gpu: Gpu; config: { hidden: number } }, token: number): void {
+  const embed = (model as unknown as { others: Map<string, { buffer: GPUBuffer }> }).others.get(
+    "model.embed_tokens.weight",
+  )!;
+  const hidden = model.config.hidden;
+  model.gpu.device.queue.writeBuffer(embed.buffer, token * hidden * 4, new Float32Array(hidden).fill(NaN));
+}

@@ -152,7 +152,7 @@ async function awqBlock(
 
   // 1. The FP pass: |x| sums per scaling group, sampled rows per input site, the outputs.
   const absSum = groups.map((g) => zeros(gpu, inOf(g.linears[0]), "awq.abs_sum"));
-  const sample = new Map(sites.map((s) => [s[0], zerosRows(gpu, nSel, inOf(s[0]))]));
+  const sample = new Map(sites.map((s) => [s[0], zeros(gpu, [nSel, inOf(s[0])], "awq.sample")]));
   const next: Tensor[] = [];
   let t0 = 0;
   for (const [j, h] of hs.entries()) {
@@ -310,8 +310,4 @@ function copySampled(b: Batch, x: Tensor, xs: Tensor, base: number, step: number
 async function writeBack(t: Tensor, data: Float32Array): Promise<void> {
   t.gpu.device.queue.writeBuffer(t.buffer, 0, data as Float32Array<ArrayBuffer>);
   await new Batch(t.gpu).done();
-}
-
-function zerosRows(gpu: CausalLM["gpu"], rows: number, cols: number): Tensor {
-  return upload(gpu, new Float32Array(rows * cols), [rows, cols], "awq.sample");
 }

@@ -194,6 +194,8 @@ export function argminStrict(xs: number[]): number {
   return bi;
 }
 
-export function zeros(gpu: Gpu, n: number, label: string): Tensor {
-  return upload(gpu, new Float32Array(n), [n], label);
+/** A zero-filled f32 tensor (an accumulator). */
+export function zeros(gpu: Gpu, shape: number | number[], label: string): Tensor {
+  const dims = typeof shape === "number" ? [shape] : shape;
+  return upload(gpu, new Float32Array(dims.reduce((a, b) => a * b, 1)), dims, label);
 }

@@ -60,3 +60,27 @@ export async function writeQuantizedCheckpoint(
     throw e;
   }
 }
+
+/**
+ * The bytes of `name`.`suffix` in a quantized checkpoint, checked to exist with `dtype` and shape
+ * `want`; errors name the directory, the tensor, and `context` (the settings that imply the shape).
+ */
+export async function readCheckedTensor(
+  ckpt: Checkpoint,
+  method: string,
+  name: string,
+  suffix: string,
+  dtype: string,
+  want: number[],
+  context: string,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const t = `${name}.${suffix}`;
+  if (!ckpt.has(t)) throw new Error(`${ckpt.dir}: ${method} checkpoint has no tensor ${t}`);
+  const info = ckpt.info(t);
+  if (info.dtype !== dtype || info.shape.join() !== want.join()) {
+    throw new Error(
+      `${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected ${dtype} [${want}] (${context})`,
+    );
+  }
+  return await ckpt.fileOf(t).readBytes(t);
+}

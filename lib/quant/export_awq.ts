@@ -12,7 +12,7 @@ import { Checkpoint } from "../io/checkpoint.ts";
 import type { AwqQuantConfig } from "../io/config.ts";
 import type { TensorToWrite } from "../io/safetensors.ts";
 import { f16ToF32, f32ToF16 } from "../gpu/tensor.ts";
-import { writeQuantizedCheckpoint } from "./export.ts";
+import { readCheckedTensor, writeQuantizedCheckpoint } from "./export.ts";
 import { type AwqTensors, packAwq, unpackAwq } from "./pack/awq.ts";
 import type { QuantRecord } from "./record.ts";
 
@@ -75,18 +75,8 @@ export async function readAwqLayer(
     );
   }
   const G = inp / g;
-  const raw = async (suffix: string, dtype: string, want: number[]) => {
-    const t = `${name}.${suffix}`;
-    if (!ckpt.has(t)) throw new Error(`${ckpt.dir}: AWQ checkpoint has no tensor ${t}`);
-    const info = ckpt.info(t);
-    if (info.dtype !== dtype || info.shape.join() !== want.join()) {
-      throw new Error(
-        `${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected ${dtype} [${want}] ` +
-          `(group size ${q.group_size}, layer [${shape}])`,
-      );
-    }
-    return await ckpt.fileOf(t).readBytes(t);
-  };
+  const raw = (suffix: string, dtype: string, want: number[]) =>
+    readCheckedTensor(ckpt, "AWQ", name, suffix, dtype, want, `group size ${q.group_size}, layer [${shape}]`);
   const t: AwqTensors = {
     qweight: new Int32Array((await raw("qweight", "I32", [inp, out / 8])).buffer),
     qzeros: new Int32Array((await raw("qzeros", "I32", [G, out / 8])).buffer),

@@ -9,7 +9,7 @@ import { Checkpoint } from "../io/checkpoint.ts";
 import type { GptqQuantConfig } from "../io/config.ts";
 import type { TensorToWrite } from "../io/safetensors.ts";
 import { f16ToF32, f32ToF16 } from "../gpu/tensor.ts";
-import { writeQuantizedCheckpoint } from "./export.ts";
+import { readCheckedTensor, writeQuantizedCheckpoint } from "./export.ts";
 import { type GptqTensors, packGptq, unpackGptq } from "./pack/gptq.ts";
 import type { QuantRecord } from "./record.ts";
 
@@ -70,18 +70,16 @@ export async function readGptqLayer(
   const g = q.group_size === -1 ? inp : q.group_size;
   if (inp % g) throw new Error(`${ckpt.dir}: ${name}: in-features ${inp} not divisible by group_size ${g}`);
   const G = inp / g;
-  const raw = async (suffix: string, dtype: string, want: number[]) => {
-    const t = `${name}.${suffix}`;
-    if (!ckpt.has(t)) throw new Error(`${ckpt.dir}: GPTQ checkpoint has no tensor ${t}`);
-    const info = ckpt.info(t);
-    if (info.dtype !== dtype || info.shape.join() !== want.join()) {
-      throw new Error(
-        `${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected ${dtype} [${want}] ` +
-          `(${b} bits, group size ${q.group_size}, layer [${shape}])`,
-      );
-    }
-    return await ckpt.fileOf(t).readBytes(t);
-  };
+  const raw = (suffix: string, dtype: string, want: number[]) =>
+    readCheckedTensor(
+      ckpt,
+      "GPTQ",
+      name,
+      suffix,
+      dtype,
+      want,
+      `${b} bits, group size ${q.group_size}, layer [${shape}]`,
+    );
   const t: GptqTensors = {
     qweight: new Int32Array((await raw("qweight", "I32", [(inp * b) / 32, out])).buffer),
     qzeros: new Int32Array((await raw("qzeros", "I32", [G, (out * b) / 32])).buffer),

@@ -9,7 +9,6 @@ import { loadCalibration } from "../../lib/data/calibration.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
-import type { Tensor } from "../../lib/gpu/tensor.ts";
 import { writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
@@ -19,7 +18,7 @@ import { exportAwq } from "../../lib/quant/export_awq.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
 import { dequantize } from "../../lib/quant/record.ts";
 import { quantizeUniform } from "../../lib/quant/uniform.ts";
-import { relErr } from "../helpers.ts";
+import { poisonEmbeddingRow, relErr } from "../helpers.ts";
 import { FIXTURES, python, runPython } from "../python.ts";
 
 const gpu = await getGpu();
@@ -172,15 +171,7 @@ Deno.test("AWQ errors: NaN calibration activations name the block; bad options n
       quantizeAwq(model, cal.windows, { groupSize: 100 }),
       /not divisible by group size 100/,
     );
-    const embed = (model as unknown as { others: Map<string, Tensor> }).others.get(
-      "model.embed_tokens.weight",
-    )!;
-    const hidden = model.config.hidden;
-    gpu.device.queue.writeBuffer(
-      embed.buffer,
-      cal.windows[0][5] * hidden * 4,
-      new Float32Array(hidden).fill(NaN),
-    );
+    poisonEmbeddingRow(model, cal.windows[0][5]); // a token the calibration window uses
     await assert.rejects(
       quantizeAwq(model, cal.windows, { bits: 4, groupSize: 128 }),
       /AWQ: block 0: NaN or Inf in the calibration activations entering model\.layers\.0\.self_attn\.q_proj/,

@@ -7,7 +7,6 @@ import { loadCalibration } from "../../lib/data/calibration.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
-import type { Tensor } from "../../lib/gpu/tensor.ts";
 import { Checkpoint } from "../../lib/io/checkpoint.ts";
 import { writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
@@ -17,6 +16,7 @@ import { exportGptq } from "../../lib/quant/export_gptq.ts";
 import { quantizeGptq } from "../../lib/quant/gptq.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
 import { dequantize } from "../../lib/quant/record.ts";
+import { poisonEmbeddingRow } from "../helpers.ts";
 import { FIXTURES, python, runPython } from "../python.ts";
 
 const gpu = await getGpu();
@@ -140,16 +140,7 @@ Deno.test("GPTQ errors: a calibration text shorter than one window; NaN activati
   }
   const cal = await loadCalibration(tok, CALIB, { nsamples: 1, seqlen: 64, seed: 0 });
   const model = await loadModel(gpu, LLAMA);
-  // Poison the embedding row of a token the calibration window uses.
-  const embed = (model as unknown as { others: Map<string, Tensor> }).others.get(
-    "model.embed_tokens.weight",
-  )!;
-  const hidden = model.config.hidden;
-  gpu.device.queue.writeBuffer(
-    embed.buffer,
-    cal.windows[0][5] * hidden * 4,
-    new Float32Array(hidden).fill(NaN),
-  );
+  poisonEmbeddingRow(model, cal.windows[0][5]); // a token the calibration window uses
   await assert.rejects(
     quantizeGptq(model, cal.windows, { bits: 4, groupSize: 128 }),
     /model\.layers\.0\.self_attn\.q_proj: the Hessian is not finite/,

@@ -3,8 +3,9 @@
 // cos/sin come from a [positions, Dh/2] table the launcher computes the way transformers does
 // (f32 inverse frequencies times f32 positions), so long positions match its rounding.
 // Token t of the batch sits at position pos0 + t % seq (rows are B sequences of seq tokens).
+// `inverse` rotates by −angle: the transpose of the rotation, which is RoPE's backward pass.
 
-struct Params { T: u32, H: u32, Dh: u32, seq: u32, pos0: u32 }
+struct Params { T: u32, H: u32, Dh: u32, seq: u32, pos0: u32, inverse: u32 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> cosT: array<f32>;
@@ -22,7 +23,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = th / p.H;
   let pos = p.pos0 + t % p.seq;
   let c = cosT[pos * half + i];
-  let s = sinT[pos * half + i];
+  let s = select(1.0, -1.0, p.inverse == 1u) * sinT[pos * half + i];
   let o = th * p.Dh + i;
   let a = x[o];
   let b = x[o + half];

@@ -43,8 +43,19 @@ export function ropeTable(gpu: Gpu, headDim: number, positions: number, theta: n
   };
 }
 
-/** In place on x [T, heads·Dh]; rows are sequences of `seq` tokens starting at position pos0. */
-export function rope(b: Batch, x: Tensor, table: RopeTable, heads: number, seq: number, pos0 = 0): void {
+/**
+ * In place on x [T, heads·Dh]; rows are sequences of `seq` tokens starting at position pos0.
+ * `inverse` rotates back (the backward pass: dL/dx = Rᵀ · dL/dy).
+ */
+export function rope(
+  b: Batch,
+  x: Tensor,
+  table: RopeTable,
+  heads: number,
+  seq: number,
+  pos0 = 0,
+  inverse = false,
+): void {
   const Dh = table.headDim;
   need(Dh % 2 === 0 && x.numel % (heads * Dh) === 0, "rope", `x ${shapeStr(x)} is not [T, ${heads}×${Dh}]`);
   const T = x.numel / (heads * Dh);
@@ -55,7 +66,7 @@ export function rope(b: Batch, x: Tensor, table: RopeTable, heads: number, seq: 
   );
   b.dispatch(
     { name: "rope" },
-    [x, table.cos, table.sin, b.uniform([T, heads, Dh, seq, pos0])],
+    [x, table.cos, table.sin, b.uniform([T, heads, Dh, seq, pos0, inverse ? 1 : 0])],
     grid(b.gpu, T * heads * (Dh / 2), 256),
     `T=${T} H=${heads} Dh=${Dh}`,
   );

@@ -7,6 +7,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import type { GradLinear, Tape } from "../grad/tape.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { LlamaConfig } from "../io/config.ts";
 import { addInPlace } from "../kernels/add.ts";
@@ -120,6 +121,25 @@ export class LlamaModel extends BlockModel implements CausalLM {
 
   inspect(b: Batch, i: number, part: "attn" | "mlp", x: Tensor, seq: number, use?: LinearOverride): Tensor {
     return (part === "attn" ? this.#attn(b, i, x, seq, use) : this.#mlp(b, i, x, use))!;
+  }
+
+  gradBlock(t: Tape, b: Batch, i: number, h: Tensor, seq: number, lin: (name: string) => GradLinear): Tensor {
+    const c = this.config, blk = this.blocks[i];
+    if (c.slidingWindow !== null && seq > c.slidingWindow) {
+      throw new Error(`${c.arch}: sequence length ${seq} exceeds the sliding window ${c.slidingWindow}`);
+    }
+    const L = (n: string) => lin(`model.layers.${i}.${n}`);
+    const n1 = t.rmsnorm(b, h, blk.inputNorm, c.rmsEps);
+    const q = t.linear(b, n1, L("self_attn.q_proj"));
+    const k = t.linear(b, n1, L("self_attn.k_proj"));
+    const v = t.linear(b, n1, L("self_attn.v_proj"));
+    t.rope(b, q, this.rope, c.heads, seq);
+    t.rope(b, k, this.rope, c.kvHeads, seq);
+    const a = t.attention(b, q, k, v, { seq, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim });
+    const r = t.add(b, t.linear(b, a, L("self_attn.o_proj")), h);
+    const n2 = t.rmsnorm(b, r, blk.postNorm, c.rmsEps);
+    const m = t.siluMul(b, t.linear(b, n2, L("mlp.gate_proj")), t.linear(b, n2, L("mlp.up_proj")));
+    return t.add(b, t.linear(b, m, L("mlp.down_proj")), r);
   }
 
   /** o_proj(attention(rope(q), rope(k), v)) of the normed input n1 [T, hidden]. */

@@ -3,6 +3,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
+import type { GradLinear, Tape } from "../grad/tape.ts";
 import { empty, type Tensor, upload } from "../gpu/tensor.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
@@ -88,6 +89,11 @@ export interface CausalLM {
    * from the normed input to the down projection), without residual; `use` substitutes linears.
    */
   inspect(b: Batch, i: number, part: "attn" | "mlp", x: Tensor, seq: number, use?: LinearOverride): Tensor;
+  /**
+   * Block i on hidden [T, hidden] recorded on `t` for a backward pass, with every linear taken
+   * from `lin` (AutoRound's trainable layers); norms and biases frozen. Same math as block().
+   */
+  gradBlock(t: Tape, b: Batch, i: number, h: Tensor, seq: number, lin: (name: string) => GradLinear): Tensor;
   /** A parameter tensor that is not part of a linear (a norm's weight or bias), by checkpoint name. */
   param(name: string): Tensor | undefined;
   /** Replace a linear (a quantizer's output) by name. */

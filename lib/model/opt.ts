@@ -7,6 +7,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
 import { type Tensor, upload } from "../gpu/tensor.ts";
+import type { GradLinear, Tape } from "../grad/tape.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { OptConfig } from "../io/config.ts";
 import { gelu, relu } from "../kernels/activation.ts";
@@ -161,6 +162,26 @@ export class OptModel extends BlockModel implements CausalLM {
 
   inspect(b: Batch, i: number, part: "attn" | "mlp", x: Tensor, seq: number, use?: LinearOverride): Tensor {
     return (part === "attn" ? this.#attn(b, i, x, seq, use) : this.#mlp(b, i, x, use))!;
+  }
+
+  gradBlock(t: Tape, b: Batch, i: number, h: Tensor, seq: number, lin: (name: string) => GradLinear): Tensor {
+    const c = this.config, blk = this.blocks[i];
+    if (c.activation !== "relu") {
+      throw new Error(`OPT activation ${c.activation}: only relu has a backward kernel here`);
+    }
+    const L = (n: string) => lin(`${this.prefix()}.layers.${i}.${n}`);
+    const ln = (x: Tensor, n: Norm) => t.layernorm(b, x, n.w, n.b, LN_EPS);
+    const n1 = c.preLayerNorm ? ln(h, blk.attnNorm) : h;
+    const q = t.linear(b, n1, L("self_attn.q_proj"));
+    const k = t.linear(b, n1, L("self_attn.k_proj"));
+    const v = t.linear(b, n1, L("self_attn.v_proj"));
+    const a = t.attention(b, q, k, v, { seq, heads: c.heads, kvHeads: c.heads, headDim: c.headDim });
+    let r = t.add(b, t.linear(b, a, L("self_attn.out_proj")), h);
+    if (!c.preLayerNorm) r = ln(r, blk.attnNorm);
+    const n2 = c.preLayerNorm ? ln(r, blk.ffnNorm) : r;
+    const f = t.relu(b, t.linear(b, n2, L("fc1")));
+    const out = t.add(b, t.linear(b, f, L("fc2")), r);
+    return c.preLayerNorm ? out : ln(out, blk.ffnNorm);
   }
 
   /** out_proj(attention(q, k, v)) of the block's attention input n1 [T, hidden]. */

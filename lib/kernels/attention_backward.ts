@@ -1,0 +1,64 @@
+// Launcher for shaders/attention_backward.wgsl: dq, dk, dv of causal attention with grouped KV
+// heads, given q (after RoPE), k, v, the forward output o and dL/do. Three dispatches: the row
+// statistics (lse, D = dO·o), then dq per query row and dk/dv per key row.
+
+import { type Batch, grid } from "../gpu/kernel.ts";
+import { empty, type Tensor } from "../gpu/tensor.ts";
+import type { AttentionShape } from "./attention.ts";
+import { checkLoopBudget, dummy, need, shapeStr } from "./common.ts";
+
+export function attentionBackward(
+  b: Batch,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  o: Tensor,
+  dout: Tensor,
+  s: AttentionShape,
+): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const { seq, heads, kvHeads, headDim } = s;
+  const T = q.numel / (heads * headDim);
+  const sizes = `${shapeStr(q, k, v, o, dout)} seq=${seq} Hq=${heads} Hkv=${kvHeads} Dh=${headDim}`;
+  need(Number.isInteger(T) && T % seq === 0, "attention_backward", `q is not [B·seq, Hq·Dh]: ${sizes}`);
+  need(heads % kvHeads === 0, "attention_backward", `query heads must be a multiple of KV heads: ${sizes}`);
+  need(
+    k.numel === T * kvHeads * headDim && v.numel === k.numel && o.numel === q.numel &&
+      dout.numel === q.numel,
+    "attention_backward",
+    `shapes disagree: ${sizes}`,
+  );
+  need(!s.pos0, "attention_backward", "a KV-cache step has no backward pass");
+  need(headDim <= 256 && headDim % 4 === 0, "attention_backward", `head_dim ${headDim}: multiple of 4, ≤ 256`);
+  const d4 = headDim / 4, G = heads / kvHeads;
+  // Per thread: ⌈keys/32⌉ keys × (2 dot products + 1 axpy) over d4, or ⌈seq·G/32⌉ queries × 3 d4 loops.
+  checkLoopBudget(b.gpu, "attention_backward", Math.ceil((seq * G) / 32) * (3 * d4 + 1), sizes);
+  const D4MAX = Math.ceil(headDim / 32) * 8;
+  const defines = { D4MAX };
+  const lse = empty(b.gpu, [T * heads], "f32", "attention.lse");
+  const dd = empty(b.gpu, [T * heads], "f32", "attention.D");
+  const dq = empty(b.gpu, q.shape, "f32", "attention.dq");
+  const dk = empty(b.gpu, k.shape, "f32", "attention.dk");
+  const dv = empty(b.gpu, v.shape, "f32", "attention.dv");
+  const u = b.uniform([T, seq, heads, kvHeads, headDim], [1 / Math.sqrt(headDim)]);
+  const dum = dummy(b.gpu);
+  b.dispatch(
+    { name: "attention_backward", entry: "stats", defines },
+    [q, k, null, o, dout, lse, dd, null, null, u],
+    grid(b.gpu, T * heads, 1),
+    sizes,
+  );
+  b.dispatch(
+    { name: "attention_backward", entry: "dq", defines },
+    [q, k, v, null, dout, lse, dd, dq, dum, u],
+    grid(b.gpu, T * heads, 1),
+    sizes,
+  );
+  b.dispatch(
+    { name: "attention_backward", entry: "dkv", defines },
+    [q, k, v, null, dout, lse, dd, dk, dv, u],
+    grid(b.gpu, T * kvHeads, 1),
+    sizes,
+  );
+  lse.release(), dd.release();
+  return { dq, dk, dv };
+}

@@ -1,0 +1,36 @@
+// Launcher for shaders/mse.wgsl: the gradient of mean((y − t)²) and per-workgroup partial sums
+// of the squared error (summed on the host in float64 after the batch is read back).
+
+import { type Batch, grid } from "../gpu/kernel.ts";
+import { empty, readF32, type Tensor } from "../gpu/tensor.ts";
+import { need, shapeStr } from "./common.ts";
+
+export interface MseOut {
+  dy: Tensor;
+  /** [workgroups] partial sums of (y − t)²; `mseValue` turns them into the mean. */
+  partial: Tensor;
+  n: number;
+}
+
+export function mse(b: Batch, y: Tensor, t: Tensor): MseOut {
+  need(y.numel === t.numel, "mse", `shapes differ: ${shapeStr(y, t)}`);
+  const n = y.numel;
+  const groups = Math.ceil(n / 256);
+  const dy = empty(b.gpu, y.shape, "f32", "mse.dy");
+  const partial = empty(b.gpu, [groups], "f32", "mse.partial");
+  b.dispatch(
+    { name: "mse" },
+    [y, t, dy, partial, b.uniform([n], [1 / n])],
+    grid(b.gpu, n, 256),
+    `n=${n}`,
+  );
+  return { dy, partial, n };
+}
+
+/** The loss after the batch that computed `m` is done. */
+export async function mseValue(m: MseOut): Promise<number> {
+  const p = await readF32(m.partial);
+  let s = 0;
+  for (const v of p) s += v;
+  return s / m.n;
+}

@@ -1,5 +1,5 @@
 // `deno task bench`: models × datasets × methods → perplexity rows in OUT/results.jsonl.
-// Methods so far: fp, rtn, gptq and awq (calibrated on a local text), hqq, nf4, fp4, bnb-int8; Hub loading joins with its issue. Flags and row fields are stable: later versions add, never rename.
+// Methods so far: fp, rtn, gptq, awq and autoround (calibrated on a local text), hqq, nf4, fp4, bnb-int8; Hub loading joins with its issue. Flags and row fields are stable: later versions add, never rename.
 
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -12,11 +12,12 @@ import { readEvalText } from "../eval/text.ts";
 import { provenance } from "../provenance.ts";
 import { type Calibration, loadCalibration } from "../data/calibration.ts";
 import { readConfig } from "../io/config.ts";
+import { AUTOROUND_PRESETS, checkAutoRoundSamples } from "../quant/autoround.ts";
 import { loadedRow, meanBitsPerWeight, quantizeSetting, type Setting } from "./methods.ts";
 
-export const METHODS = ["fp", "rtn", "gptq", "awq", "hqq", "nf4", "fp4", "bnb-int8"] as const;
+export const METHODS = ["fp", "rtn", "gptq", "awq", "autoround", "hqq", "nf4", "fp4", "bnb-int8"] as const;
 /** Methods that draw calibration windows from --calibration. */
-export const CALIBRATED = ["gptq", "awq"];
+export const CALIBRATED = ["gptq", "awq", "autoround"];
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -59,6 +60,12 @@ export const BenchOptions = z.object({
   "fp-inputs": z.boolean().default(false),
   "no-duo-scaling": z.boolean().default(false),
   "no-clip": z.boolean().default(false),
+  recipe: z.enum(["default", "light", "best"]).default("default"),
+  iters: z.coerce.number().int().min(0, "must be ≥ 0").optional(),
+  lr: z.coerce.number().positive("must be > 0").optional(),
+  "minmax-lr": z.coerce.number().positive("must be > 0").optional(),
+  "autoround-asym": z.boolean().default(false),
+  "no-minmax": z.boolean().default(false),
   percdamp: z.coerce.number().min(0).max(1).default(0.01),
   blocksize: z.coerce.number().int().min(4).max(256).multipleOf(4, "must be a multiple of 4").default(128),
   export: z.string().min(1).optional(),
@@ -76,8 +83,10 @@ export const BenchOptions = z.object({
   }),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
+  /** Set by the parser: whether --nsamples was given (the best recipe changes its default). */
+  "nsamples-given": z.boolean().default(false),
 }).strict().refine((o) => !o.methods.some((m) => CALIBRATED.includes(m)) || o.calibration, {
-  message: "--methods gptq and awq need --calibration FILE (a UTF-8 text to draw calibration windows from)",
+  message: "--methods gptq, awq and autoround need --calibration FILE (a UTF-8 text to draw calibration windows from)",
 }).refine((o) => !(o.export && o.methods.includes("awq") && (o.bits ?? [4]).some((b) => b !== 4)), {
   message: "--export of awq writes AutoAWQ GEMM checkpoints, which are 4-bit only: use --bits 4",
 });
@@ -115,6 +124,17 @@ AWQ (AutoAWQ's defaults: asymmetric with zero-point, grid of 20 α, duo scaling,
 its calibration is 128 windows of 512 tokens: pass --calib-seqlen 512):
   --no-duo-scaling     s = s_x^α alone (the paper's form) instead of s_x^α / s_w^(1−α)
   --no-clip            skip the clipping search
+
+AutoRound (intel/auto-round's defaults: 200 iterations of signed gradient descent per block, batch 8,
+lr 1/iters, min/max tuning, symmetric full-range grid; its calibration is 128 windows of 2048):
+  --recipe NAME        default (200 iters), light (50 iters, lr 5e-3) or best (1000 iters; with
+                       512 samples when --nsamples is not given)
+  --iters N            iterations per block (overrides the recipe; 0 = rounding to the same grid)
+  --lr X               learning rate (default 1/iters; 2/iters for ≤ 3 bits with ≥ 1000 iters)
+  --minmax-lr X        learning rate of the min/max scale factors (default: lr)
+  --autoround-asym     asymmetric grid with zero-point (default symmetric, as the reference)
+  --no-minmax          tune only the rounding, not the min/max scale factors
+  (--export writes auto-round's own format, auto_round:auto_gptq: DIR/<model>-autoround-w<b>-g<g>)
 
 HQQ (calibration-free; defaults are mobiusml/hqq's: p = 0.7, beta 10, kappa 1.01, 20 steps, early stop):
   --axis 0|1           groups along the input (1, default: packed kernels) or strided along the
@@ -156,6 +176,12 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
         "act-order": { type: "boolean" },
         "no-duo-scaling": { type: "boolean" },
         "no-clip": { type: "boolean" },
+        recipe: { type: "string" },
+        iters: { type: "string" },
+        lr: { type: "string" },
+        "minmax-lr": { type: "string" },
+        "autoround-asym": { type: "boolean" },
+        "no-minmax": { type: "boolean" },
         "static-groups": { type: "boolean" },
         "no-true-sequential": { type: "boolean" },
         "fp-inputs": { type: "boolean" },
@@ -179,6 +205,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   }
   if (values.help) return "help";
   const r = BenchOptions.safeParse({ model: [], dataset: [], ...values });
+  if (r.success) r.data["nsamples-given"] = values.nsamples !== undefined;
   if (!r.success) {
     const where = (
       i: z.core.$ZodIssue,
@@ -223,8 +250,12 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
     if (o.methods.some((m) => CALIBRATED.includes(m))) {
       const config = await readConfig(modelDir);
       const seqlen = Math.min(o["calib-seqlen"], config.maxPositions);
-      cal = await loadCalibration(tok, o.calibration!, { nsamples: o.nsamples, seqlen, seed: o.seed });
-      log(`calibration: ${o.nsamples} windows of ${seqlen} tokens from ${o.calibration} (seed ${o.seed})`);
+      const nsamples = o.methods.includes("autoround") && o.recipe === "best" && !o["nsamples-given"]
+        ? AUTOROUND_PRESETS.best.nsamples
+        : o.nsamples;
+      cal = await loadCalibration(tok, o.calibration!, { nsamples, seqlen, seed: o.seed });
+      if (o.methods.includes("autoround")) checkAutoRoundSamples(cal.tokens, nsamples, seqlen, o.calibration!);
+      log(`calibration: ${nsamples} windows of ${seqlen} tokens from ${o.calibration} (seed ${o.seed})`);
     }
     for (const s of settings(o)) {
       const label = s.method === "fp"

@@ -7,6 +7,8 @@ import type { BnbQuantConfig, QuantConfig } from "../io/config.ts";
 import type { CausalLM } from "../model/model.ts";
 import { quantizeBnb4 } from "../quant/bnb.ts";
 import { quantizeAwq } from "../quant/awq.ts";
+import { AUTOROUND_PRESETS, autoRoundLr, quantizeAutoRound } from "../quant/autoround.ts";
+import { exportAutoRound } from "../quant/export_gptq.ts";
 import { exportAwq } from "../quant/export_awq.ts";
 import { exportBnb } from "../quant/export_bnb.ts";
 import { exportGptq } from "../quant/export_gptq.ts";
@@ -44,7 +46,7 @@ export async function quantizeSetting(
 ): Promise<Quantized> {
   let quant: QuantizeResult | null = null;
   let int8Layers: Int8Linear[] = [];
-  let awqInfo: Record<string, unknown> = {};
+  let extraInfo: Record<string, unknown> = {};
   if (s.method === "rtn") {
     quant = await quantizeRtn(model, {
       bits: s.bits!,
@@ -97,7 +99,7 @@ export async function quantizeSetting(
   } else if (s.method === "awq") {
     const r = await quantizeAwq(model, cal!.windows, awqSettings(o, s), (m) => log(`  ${label}: ${m}`));
     quant = r;
-    awqInfo = { quant_peak_gpu_bytes: r.peakBytes };
+    extraInfo = { quant_peak_gpu_bytes: r.peakBytes };
     log(`${label}: quantized ${r.records.length} layers in ${r.seconds.toFixed(1)} s`);
     if (o.export) {
       const dir = `${o.export}/${basename(modelDir)}-awq-w${s.bits}-g${s.groupSize}`;
@@ -106,9 +108,34 @@ export async function quantizeSetting(
         log(`${label}: AutoAWQ GEMM checkpoint → ${dir}`);
       } catch (e) {
         // The quantized model in memory is still whole: evaluate it, record why nothing was written.
-        awqInfo.export_error = (e as Error).message;
+        extraInfo.export_error = (e as Error).message;
         log(`${label}: export failed, nothing written: ${(e as Error).message}`);
       }
+    }
+  } else if (s.method === "autoround") {
+    const a = autoRoundSettings(o, s);
+    const r = await quantizeAutoRound(model, cal!.windows, a, (m) => log(`  ${label}: ${m}`));
+    quant = r;
+    extraInfo = {
+      ...autoRoundRowOptions(o, s),
+      quant_peak_gpu_bytes: r.peakBytes,
+      block_seconds: r.blocks.map((b) => b.seconds),
+      best_iters: r.blocks.map((b) => b.bestIter),
+      loss_curves: r.blocks.map((b) => b.losses),
+    };
+    log(`${label}: quantized ${r.records.length} layers in ${r.seconds.toFixed(1)} s`);
+    if (o.export) {
+      const dir = `${o.export}/${basename(modelDir)}-autoround-w${s.bits}-g${s.groupSize}`;
+      await exportAutoRound(modelDir, dir, r.records, {
+        bits: s.bits!,
+        groupSize: s.groupSize!,
+        sym: a.sym,
+        iters: a.iters,
+        lr: r.lr,
+        nsamples: cal!.windows.length,
+        seqlen: cal!.windows[0].length,
+      }, { quantlab_commit: commit ?? "" });
+      log(`${label}: auto-round checkpoint → ${dir}`);
     }
   } else if (s.method === "gptq") {
     const g = gptqSettings(o, s);
@@ -126,7 +153,9 @@ export async function quantizeSetting(
     quant,
     methodOptions: async () => {
       if (s.method === "gptq") return gptqRowOptions(o);
-      if (s.method === "awq") return { ...awqRowOptions(o), ...awqInfo };
+      if (s.method === "awq" || s.method === "autoround") {
+        return s.method === "awq" ? { ...awqRowOptions(o), ...extraInfo } : extraInfo;
+      }
       if (s.method === "hqq") return hqqRowOptions(o);
       if (s.method === "bnb-int8") {
         const counts = await Promise.all(int8Layers.map(async (l) => [l.name, await l.outlierColumns()]));
@@ -143,7 +172,11 @@ export async function quantizeSetting(
 /** Row fields of a quantized checkpoint evaluated as loaded, from its quantization_config. */
 export function loadedRow(q: QuantConfig) {
   return {
-    method: q.quant_method === "bitsandbytes" ? bnbMethod(q) : q.quant_method,
+    method: q.quant_method === "bitsandbytes"
+      ? bnbMethod(q)
+      : q.quant_method === "auto-round"
+      ? "autoround"
+      : q.quant_method,
     bits: quantBits(q),
     group_size: q.quant_method === "bitsandbytes" ? null : q.group_size,
     method_options: { ...q, loaded_checkpoint: true } as Record<string, unknown>,
@@ -171,6 +204,36 @@ function awqRowOptions(o: BenchOptions): Record<string, unknown> {
   };
 }
 
+function autoRoundSettings(o: BenchOptions, s: Setting) {
+  const preset = AUTOROUND_PRESETS[o.recipe];
+  return {
+    bits: s.bits as 2 | 3 | 4 | 8,
+    groupSize: s.groupSize!,
+    sym: !o["autoround-asym"],
+    iters: o.iters ?? preset.iters,
+    lr: o.lr ?? ("lr" in preset ? preset.lr : undefined),
+    minmaxLr: o["minmax-lr"],
+    minmaxTuning: !o["no-minmax"],
+  };
+}
+
+function autoRoundRowOptions(o: BenchOptions, s: Setting): Record<string, unknown> {
+  const a = autoRoundSettings(o, s);
+  const lr = autoRoundLr(a);
+  return {
+    recipe: o.recipe,
+    sym: a.sym,
+    iters: a.iters,
+    lr,
+    minmax_lr: a.minmaxLr ?? lr,
+    minmax_tuning: a.minmaxTuning,
+    batch_size: 8,
+    scale_dtype: "float16",
+    sampler_seed: 42,
+    calibration_chain: "quantized-prefix",
+  };
+}
+
 function gptqSettings(o: BenchOptions, s: Setting) {
   return {
     bits: s.bits as 2 | 3 | 4 | 8,
@@ -186,7 +249,7 @@ function gptqSettings(o: BenchOptions, s: Setting) {
 }
 
 function quantBits(q: QuantConfig): number {
-  if (q.quant_method === "gptq" || q.quant_method === "awq") return q.bits;
+  if (q.quant_method === "gptq" || q.quant_method === "awq" || q.quant_method === "auto-round") return q.bits;
   return q.quant_method === "hqq" ? q.nbits : q.load_in_8bit ? 8 : 4;
 }
 

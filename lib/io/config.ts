@@ -263,7 +263,25 @@ export const AwqQuantConfig = z.object({
 }).passthrough();
 export type AwqQuantConfig = z.infer<typeof AwqQuantConfig>;
 
-export type QuantConfig = GptqQuantConfig | HqqQuantConfig | BnbQuantConfig | AwqQuantConfig;
+/** quantization_config of auto-round's own format with GPTQ packing (packing_format auto_round:auto_gptq). */
+export const AutoRoundQuantConfig = z.object({
+  quant_method: z.literal("auto-round"),
+  packing_format: z.literal("auto_round:auto_gptq", {
+    message: 'only packing_format "auto_round:auto_gptq" is read',
+  }).default("auto_round:auto_gptq"),
+  bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]),
+  group_size: z.number().int().refine((g) => g === -1 || g > 0, "must be -1 or positive"),
+  sym: z.boolean().default(true),
+  data_type: z.literal("int", { message: 'only data_type "int" is read' }).default("int"),
+}).passthrough();
+export type AutoRoundQuantConfig = z.infer<typeof AutoRoundQuantConfig>;
+
+export type QuantConfig =
+  | GptqQuantConfig
+  | HqqQuantConfig
+  | BnbQuantConfig
+  | AwqQuantConfig
+  | AutoRoundQuantConfig;
 
 function parseQuantization(raw: unknown, file: string): QuantConfig | null {
   const q = (raw as { quantization_config?: unknown }).quantization_config;
@@ -274,6 +292,7 @@ function parseQuantization(raw: unknown, file: string): QuantConfig | null {
     hqq: HqqQuantConfig,
     bitsandbytes: BnbQuantConfig,
     awq: AwqQuantConfig,
+    "auto-round": AutoRoundQuantConfig,
   };
   if (!(typeof method === "string" && method in schemas)) {
     throw new ConfigError(

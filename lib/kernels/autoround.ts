@@ -50,7 +50,7 @@ function run(
         narrow(ms),
         narrow(Ms),
         wide(io),
-        outs[0] ? wide(outs[0]) : dummy(b.gpu),
+        outs[0] ? wide(outs[0]) : null, // qdq does not use dL/dV
         outs[1] ? narrow(outs[1]) : dummy(b.gpu),
         outs[2] ? narrow(outs[2]) : dummy(b.gpu),
         b.uniform([win.rows, cols, g.groupSize, G, g.sym ? 1 : 0, arMaxq(g), mode], [SCALE_THRESH]),

@@ -31,17 +31,6 @@ export async function exportGptq(
   s: GptqExportSettings,
   metadata: Record<string, string> = {},
 ): Promise<void> {
-  const tensors: TensorToWrite[] = [];
-  for (const r of records) {
-    const [out, inp] = r.shape, G = inp / r.groupSize;
-    const t = packGptq(r);
-    tensors.push(
-      { name: `${r.name}.qweight`, dtype: "I32", shape: [(inp * r.bits) / 32, out], data: t.qweight },
-      { name: `${r.name}.qzeros`, dtype: "I32", shape: [G, (out * r.bits) / 32], data: t.qzeros },
-      { name: `${r.name}.scales`, dtype: "F16", shape: [G, out], data: f32ToF16(t.scales) },
-      { name: `${r.name}.g_idx`, dtype: "I32", shape: [inp], data: t.gIdx },
-    );
-  }
   const qc = {
     bits: s.bits,
     group_size: s.groupSize,
@@ -54,9 +43,68 @@ export async function exportGptq(
     quant_method: "gptq",
     checkpoint_format: "gptq",
   };
-  await writeQuantizedCheckpoint(srcDir, outDir, records.map((r) => r.name), tensors, qc, {
-    "quantize_config.json": qc,
-  }, metadata);
+  await writeGptqLayout(srcDir, outDir, records, qc, { "quantize_config.json": qc }, metadata);
+}
+
+export interface AutoRoundExportSettings {
+  bits: number;
+  groupSize: number;
+  sym: boolean;
+  iters: number;
+  lr: number;
+  nsamples: number;
+  seqlen: number;
+}
+
+/**
+ * auto-round's own format as it writes symmetric int models (packing_format
+ * "auto_round:auto_gptq"): the GPTQ v1 tensors, quant_method "auto-round" in config.json, and
+ * quantization_config.json beside it. Full-range symmetric scales may be negative; zeros are 2^(b−1).
+ */
+export async function exportAutoRound(
+  srcDir: string,
+  outDir: string,
+  records: QuantRecord[],
+  s: AutoRoundExportSettings,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  const qc = {
+    bits: s.bits,
+    group_size: s.groupSize,
+    sym: s.sym,
+    data_type: "int",
+    iters: s.iters,
+    lr: s.lr,
+    minmax_lr: s.lr,
+    nsamples: s.nsamples,
+    seqlen: s.seqlen,
+    batch_size: 8,
+    quant_method: "auto-round",
+    packing_format: "auto_round:auto_gptq",
+  };
+  await writeGptqLayout(srcDir, outDir, records, qc, { "quantization_config.json": qc }, metadata);
+}
+
+async function writeGptqLayout(
+  srcDir: string,
+  outDir: string,
+  records: QuantRecord[],
+  qc: Record<string, unknown>,
+  extra: Record<string, unknown>,
+  metadata: Record<string, string>,
+): Promise<void> {
+  const tensors: TensorToWrite[] = [];
+  for (const r of records) {
+    const [out, inp] = r.shape, G = inp / r.groupSize;
+    const t = packGptq(r);
+    tensors.push(
+      { name: `${r.name}.qweight`, dtype: "I32", shape: [(inp * r.bits) / 32, out], data: t.qweight },
+      { name: `${r.name}.qzeros`, dtype: "I32", shape: [G, (out * r.bits) / 32], data: t.qzeros },
+      { name: `${r.name}.scales`, dtype: "F16", shape: [G, out], data: f32ToF16(t.scales) },
+      { name: `${r.name}.g_idx`, dtype: "I32", shape: [inp], data: t.gIdx },
+    );
+  }
+  await writeQuantizedCheckpoint(srcDir, outDir, records.map((r) => r.name), tensors, qc, extra, metadata);
 }
 
 /** One quantized layer of a GPTQ checkpoint as a record (codes unpacked, zeros restored). */
@@ -64,7 +112,7 @@ export async function readGptqLayer(
   ckpt: Checkpoint,
   name: string,
   shape: [number, number],
-  q: GptqQuantConfig,
+  q: Pick<GptqQuantConfig, "bits" | "group_size">,
 ): Promise<QuantRecord> {
   const [out, inp] = shape, b = q.bits;
   const g = q.group_size === -1 ? inp : q.group_size;

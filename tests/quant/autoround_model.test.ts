@@ -1,0 +1,114 @@
+// AutoRound on the fixture end to end: iters = 0 is rounding to the reference's grid (codes and
+// scales equal the float64 int.py reference on the FP weights); a short run's block loss falls
+// and its W3 perplexity is below RTN's; the auto-round export loads back to the same perplexity
+// and the same codes; bad options and NaN fail with clear errors, keeping finished blocks.
+
+import assert from "node:assert";
+import { loadCalibration } from "../../lib/data/calibration.ts";
+import { perplexity } from "../../lib/eval/perplexity.ts";
+import { readEvalText } from "../../lib/eval/text.ts";
+import { getGpu } from "../../lib/gpu/device.ts";
+import { readF32 } from "../../lib/gpu/tensor.ts";
+import { Checkpoint } from "../../lib/io/checkpoint.ts";
+import { loadTokenizer } from "../../lib/io/tokenizer.ts";
+import { DenseLinear } from "../../lib/model/linear.ts";
+import { loadModel } from "../../lib/model/load.ts";
+import { checkAutoRoundSamples, quantizeAutoRound } from "../../lib/quant/autoround.ts";
+import { exportAutoRound, readGptqLayer } from "../../lib/quant/export_gptq.ts";
+import { QuantLinear } from "../../lib/quant/quant_linear.ts";
+import { FIXTURES } from "../python.ts";
+import { qdqRef } from "./autoround_ref.ts";
+
+const gpu = await getGpu();
+const LLAMA = `${FIXTURES}/tiny-llama`;
+const tok = await loadTokenizer(LLAMA);
+const ids = tok.encode((await readEvalText(`${FIXTURES}/text/wiki.test.raw`)).text);
+const CALIB = `${FIXTURES}/text/calibration.txt`;
+// Our RTN (GPTQ's asymmetric grid) on the first 4 windows of 512 — measured by the bench's rtn
+// method; the sym full-range grid at iters = 0 is checked against the float64 reference instead.
+const EVAL = { seqlen: 512, maxWindows: 4 };
+
+Deno.test("AutoRound iters = 0 is rounding to the reference's grid: codes and scales of int.py on the FP weights", async () => {
+  const model = await loadModel(gpu, LLAMA);
+  try {
+    const fp = new Map<string, Float32Array>();
+    for (const l of model.blockLinears(0)) fp.set(l.name, await readF32((l as DenseLinear).weight));
+    const cal = await loadCalibration(tok, CALIB, { nsamples: 2, seqlen: 64, seed: 0 });
+    const r = await quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, iters: 0 });
+    assert.ok(r.blocks.every((b) => b.losses.length === 0));
+    for (const rec of r.records.filter((x) => fp.has(x.name))) {
+      const [out, inp] = rec.shape, G = inp / 128;
+      const ref = qdqRef(fp.get(rec.name)!, new Float32Array(out * inp), new Float32Array(out * G).fill(1), new Float32Array(out * G).fill(1), out, inp, { bits: 4, groupSize: 128, sym: true });
+      let off = 0;
+      rec.codes.forEach((q, i) => (off += q === ref.codes[i] ? 0 : 1));
+      assert.ok(off <= rec.codes.length * 1e-3, `${rec.name}: ${off} codes differ from int.py's RTN`);
+      assert.deepStrictEqual(Array.from(rec.scales), Array.from(ref.scales, Math.fround), `${rec.name} scales`);
+      assert.ok(rec.zeros!.every((z) => z === 8), "full-range symmetric zero is 2^(b−1)");
+    }
+    assert.ok(model.blockLinears(3).every((l) => l instanceof QuantLinear));
+  } finally {
+    model.release();
+  }
+});
+
+Deno.test("AutoRound on the fixture: the block loss falls, W3 g128 beats RTN, the auto-round export loads back to the same ppl", async () => {
+  // 8 windows of 128 and 40 iterations (the reference: 128 × 2048, 200) keep this a few minutes here.
+  const cal = await loadCalibration(tok, CALIB, { nsamples: 8, seqlen: 128, seed: 0 });
+  const rtnModel = await loadModel(gpu, LLAMA);
+  const rtn = await quantizeAutoRound(rtnModel, cal.windows, { bits: 3, groupSize: 128, iters: 0 });
+  const pRtn = (await perplexity(rtnModel, ids, EVAL)).ppl;
+  rtnModel.release();
+  const model = await loadModel(gpu, LLAMA);
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await quantizeAutoRound(model, cal.windows, { bits: 3, groupSize: 128, iters: 40 });
+    const b0 = r.blocks[0].losses;
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    assert.strictEqual(b0.length, 40);
+    assert.ok(mean(b0.slice(-5)) < 0.8 * mean(b0.slice(0, 5)), `block 0 loss did not fall: ${b0.map((x) => x.toFixed(4))}`);
+    assert.ok(r.blocks.every((b) => b.bestLoss <= b.losses[0]), "best loss above the first");
+    const ppl = (await perplexity(model, ids, EVAL)).ppl;
+    assert.ok(ppl < pRtn, `AutoRound W3 ${ppl} is not below rounding to the same grid ${pRtn}`);
+    assert.strictEqual(rtn.records.length, r.records.length);
+
+    const out = `${dir}/ar`;
+    await exportAutoRound(LLAMA, out, r.records, { bits: 3, groupSize: 128, sym: true, iters: 40, lr: r.lr, nsamples: 8, seqlen: 128 });
+    const cfg = JSON.parse(await Deno.readTextFile(`${out}/config.json`)).quantization_config;
+    assert.strictEqual(cfg.quant_method, "auto-round");
+    assert.strictEqual(cfg.packing_format, "auto_round:auto_gptq");
+    const loaded = await loadModel(gpu, out);
+    const again = (await perplexity(loaded, ids, EVAL)).ppl;
+    loaded.release();
+    assert.ok(Math.abs(again - ppl) <= 1e-4 * ppl, `exported ${again} vs in memory ${ppl}`);
+    const ckpt = await Checkpoint.open(out);
+    const rec = r.records[0];
+    const back = await readGptqLayer(ckpt, rec.name, rec.shape, { bits: 3, group_size: 128 });
+    assert.deepStrictEqual(back.codes, rec.codes);
+    assert.deepStrictEqual(Array.from(back.scales), Array.from(rec.scales));
+  } finally {
+    model.release();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("AutoRound errors: bad options, too many samples for the text, NaN stops a block keeping the earlier ones", async () => {
+  const model = await loadModel(gpu, LLAMA);
+  try {
+    const cal = await loadCalibration(tok, CALIB, { nsamples: 2, seqlen: 32, seed: 0 });
+    await assert.rejects(quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, iters: -1 }), /iters must be ≥ 0/);
+    await assert.rejects(quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, lr: 0 }), /lr must be > 0/);
+    await assert.rejects(quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 100 }), /not divisible by group size 100/);
+    assert.throws(() => checkAutoRoundSamples(1000, 128, 512, "calib.txt"), /calib\.txt has 1000 tokens, enough for 1 windows of 512; nsamples 128/);
+    // NaN in block 1's weights: block 0 trains and stays quantized, block 1 stops with its name.
+    const w = (model.blockLinears(1)[0] as DenseLinear).weight;
+    gpu.device.queue.writeBuffer(w.buffer, 0, new Float32Array(4).fill(NaN));
+    await assert.rejects(
+      quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, iters: 2, batchSize: 2 }),
+      /AutoRound: block 1: the loss is NaN at iteration 0 .*blocks 0 … 0 stay quantized/,
+    );
+    assert.ok(model.blockLinears(0).every((l) => l instanceof QuantLinear), "block 0 was kept");
+    assert.ok(model.blockLinears(1).every((l) => l instanceof DenseLinear), "block 1 untouched");
+  } finally {
+    model.release();
+  }
+});

@@ -86,7 +86,8 @@ export const BenchOptions = z.object({
   /** Set by the parser: whether --nsamples was given (the best recipe changes its default). */
   "nsamples-given": z.boolean().default(false),
 }).strict().refine((o) => !o.methods.some((m) => CALIBRATED.includes(m)) || o.calibration, {
-  message: "--methods gptq, awq and autoround need --calibration FILE (a UTF-8 text to draw calibration windows from)",
+  message:
+    "--methods gptq, awq and autoround need --calibration FILE (a UTF-8 text to draw calibration windows from)",
 }).refine((o) => !(o.export && o.methods.includes("awq") && (o.bits ?? [4]).some((b) => b !== 4)), {
   message: "--export of awq writes AutoAWQ GEMM checkpoints, which are 4-bit only: use --bits 4",
 });
@@ -254,7 +255,9 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
         ? AUTOROUND_PRESETS.best.nsamples
         : o.nsamples;
       cal = await loadCalibration(tok, o.calibration!, { nsamples, seqlen, seed: o.seed });
-      if (o.methods.includes("autoround")) checkAutoRoundSamples(cal.tokens, nsamples, seqlen, o.calibration!);
+      if (o.methods.includes("autoround")) {
+        checkAutoRoundSamples(cal.tokens, nsamples, seqlen, o.calibration!);
+      }
       log(`calibration: ${nsamples} windows of ${seqlen} tokens from ${o.calibration} (seed ${o.seed})`);
     }
     for (const s of settings(o)) {

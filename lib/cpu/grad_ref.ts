@@ -118,7 +118,8 @@ export function siluMulBackward(g: Arr, u: Arr, dh: Arr) {
   return { dg, du };
 }
 
-export const reluBackward = (x: Arr, dy: Arr): Float64Array => Float64Array.from(dy, (g, i) => (x[i] > 0 ? g : 0));
+export const reluBackward = (x: Arr, dy: Arr): Float64Array =>
+  Float64Array.from(dy, (g, i) => (x[i] > 0 ? g : 0));
 
 /** Directional finite difference ⟨dy, (f(x + εd) − f(x − εd)) / 2ε⟩ of a float64 function. */
 export function directional(f: (x: Float64Array) => ArrayLike<number>, x: Arr, d: Arr, dy: Arr, eps = 1e-5) {

@@ -28,7 +28,11 @@ export function attentionBackward(
     `shapes disagree: ${sizes}`,
   );
   need(!s.pos0, "attention_backward", "a KV-cache step has no backward pass");
-  need(headDim <= 256 && headDim % 4 === 0, "attention_backward", `head_dim ${headDim}: multiple of 4, ≤ 256`);
+  need(
+    headDim <= 256 && headDim % 4 === 0,
+    "attention_backward",
+    `head_dim ${headDim}: multiple of 4, ≤ 256`,
+  );
   const d4 = headDim / 4, G = heads / kvHeads;
   // Per thread: ⌈keys/32⌉ keys × (2 dot products + 1 axpy) over d4, or ⌈seq·G/32⌉ queries × 3 d4 loops.
   checkLoopBudget(b.gpu, "attention_backward", Math.ceil((seq * G) / 32) * (3 * d4 + 1), sizes);

@@ -3,7 +3,7 @@
 // Rows of W are split across bindings when W exceeds one (groups never straddle rows).
 
 import { type Batch, grid } from "../gpu/kernel.ts";
-import { empty, halfToFloat, f32ToF16, type Tensor, windowBinding } from "../gpu/tensor.ts";
+import { empty, f32ToF16, halfToFloat, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { dummy, need, shapeStr, windows } from "./common.ts";
 
 export interface ArGrid {

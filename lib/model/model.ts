@@ -127,7 +127,9 @@ export class WeightLoader {
       if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
       return QuantLinear.fromRecord(this.gpu, r);
     }
-    if ((q?.quant_method === "gptq" || q?.quant_method === "auto-round") && this.ckpt.has(`${name}.qweight`)) {
+    if (
+      (q?.quant_method === "gptq" || q?.quant_method === "auto-round") && this.ckpt.has(`${name}.qweight`)
+    ) {
       const r = await readGptqLayer(this.ckpt, name, [out, inp], q);
       if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
       return QuantLinear.fromRecord(this.gpu, r);

@@ -144,10 +144,15 @@ export async function quantizeAutoRound(
       // Targets: the FP block on FP inputs.
       const fpOut = await forwardAll(i, fpIn);
       const xs = qIn ?? fpIn;
-      const ar = new Map(model.blockLinears(i).map((l) => {
-        const g = o.groupSize === -1 ? l.inFeatures : o.groupSize;
-        return [l.name, new ArLinear(l as DenseLinear, { bits: o.bits, groupSize: g, sym: o.sym }, o.minmaxTuning)];
-      }));
+      const ar = new Map(
+        model.blockLinears(i).map((l) => {
+          const g = o.groupSize === -1 ? l.inFeatures : o.groupSize;
+          return [
+            l.name,
+            new ArLinear(l as DenseLinear, { bits: o.bits, groupSize: g, sym: o.sym }, o.minmaxTuning),
+          ];
+        }),
+      );
       const losses: number[] = [];
       let bestLoss = Infinity, bestIter = -1;
       try {
@@ -191,19 +196,21 @@ export async function quantizeAutoRound(
       }
       // Next block's inputs: FP chain from the FP block, quantized chain through the quantized block.
       const qOut = await forwardAll(i, xs);
-      if (qIn) for (const t of qIn) t.release();
+      if (qIn) { for (const t of qIn) t.release(); }
       for (const t of fpIn) t.release();
       (fpIn = fpOut), (qIn = qOut);
       const seconds = (performance.now() - tb) / 1000;
       blocks.push({ block: i, losses, bestIter, bestLoss, seconds });
       log(
         `block ${i + 1}/${model.numBlocks} in ${seconds.toFixed(1)} s` +
-          (losses.length ? `, loss ${losses[0].toExponential(3)} → ${bestLoss.toExponential(3)} (iter ${bestIter})` : ""),
+          (losses.length
+            ? `, loss ${losses[0].toExponential(3)} → ${bestLoss.toExponential(3)} (iter ${bestIter})`
+            : ""),
       );
     }
   } finally {
     for (const t of fpIn) t.release();
-    if (qIn) for (const t of qIn) t.release();
+    if (qIn) { for (const t of qIn) t.release(); }
   }
   await new Batch(gpu).done();
   return {
@@ -258,7 +265,14 @@ export async function quantizeAutoRound(
     const codes = Uint8Array.from(await readF32(c.codes));
     const scales = await readF32(c.scales), zeros = await readF32(c.zeros);
     c.codes.release(), c.scales.release(), c.zeros.release();
-    const r = uniformRecord(l.name, [l.out, l.inp], o.bits, l.grid.groupSize, { codes, scales, zeros }, "autoround");
+    const r = uniformRecord(
+      l.name,
+      [l.out, l.inp],
+      o.bits,
+      l.grid.groupSize,
+      { codes, scales, zeros },
+      "autoround",
+    );
     if (l.fp.bias) r.bias = (await read(l.fp.bias)) as Float32Array;
     return r;
   }

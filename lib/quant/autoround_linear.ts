@@ -7,7 +7,7 @@
 
 import type { Batch } from "../gpu/kernel.ts";
 import { empty, type Tensor, upload } from "../gpu/tensor.ts";
-import { type ArGrid, arCodes, arQdq, arQdqBackward } from "../kernels/autoround.ts";
+import { arCodes, type ArGrid, arQdq, arQdqBackward } from "../kernels/autoround.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { signSgdStep } from "../kernels/sign_sgd.ts";
 import { transpose } from "../kernels/transpose.ts";

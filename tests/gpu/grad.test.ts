@@ -28,7 +28,13 @@ async function run(f: (b: Batch) => Tensor[]): Promise<Float32Array[]> {
 }
 
 /** ⟨analytic dx, d⟩ against the finite difference of the float64 forward along d. */
-function assertFd(f: (x: Float64Array) => ArrayLike<number>, x: ArrayLike<number>, dx: ArrayLike<number>, dy: ArrayLike<number>, what: string) {
+function assertFd(
+  f: (x: Float64Array) => ArrayLike<number>,
+  x: ArrayLike<number>,
+  dx: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  what: string,
+) {
   const d = randn(x.length, 99);
   const fd = gref.directional(f, x, d, dy);
   const an = gref.dot(dx, d);

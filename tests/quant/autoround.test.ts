@@ -47,7 +47,12 @@ Deno.test("AutoRound fake-quant kernel = float64 reference of int.py (sym full r
     const Ms = Float32Array.from({ length: G }, () => 0.6 + 0.4 * (r.getrandbits(24) / 2 ** 24));
     const want = qdqRef(w, v, ms, Ms, R, C, g);
     const b = new Batch(gpu);
-    const t = [upload(gpu, w, [R, C]), upload(gpu, v, [R, C]), upload(gpu, ms, [R, G / R]), upload(gpu, Ms, [R, G / R])];
+    const t = [
+      upload(gpu, w, [R, C]),
+      upload(gpu, v, [R, C]),
+      upload(gpu, ms, [R, G / R]),
+      upload(gpu, Ms, [R, G / R]),
+    ];
     const wq = arQdq(b, t[0], t[1], t[2], t[3], g);
     const c = arCodes(b, t[0], t[1], t[2], t[3], g);
     await b.done();
@@ -82,7 +87,16 @@ Deno.test("AutoRound backward: GPU = float64 STE gradients = finite differences 
     const base = new Rounding();
     qdqRef(w, v, ms, Ms, R, C, g, base);
     const f = (x: Float64Array) => {
-      const y = qdqRef(w, x.subarray(0, R * C), x.subarray(R * C, R * C + G), x.subarray(R * C + G), R, C, g, base.surrogate());
+      const y = qdqRef(
+        w,
+        x.subarray(0, R * C),
+        x.subarray(R * C, R * C + G),
+        x.subarray(R * C + G),
+        R,
+        C,
+        g,
+        base.surrogate(),
+      );
       return [dot(y.wq, dwq)];
     };
     const x0 = Float64Array.from([...v, ...ms, ...Ms]);
@@ -100,7 +114,15 @@ Deno.test("AutoRound backward: GPU = float64 STE gradients = finite differences 
 
     const b = new Batch(gpu);
     const up = (a: Float32Array<ArrayBuffer>, shape: number[]) => upload(gpu, a, shape);
-    const out = arQdqBackward(b, up(w, [R, C]), up(v, [R, C]), up(ms, [R, G / R]), up(Ms, [R, G / R]), up(dwq, [R, C]), g);
+    const out = arQdqBackward(
+      b,
+      up(w, [R, C]),
+      up(v, [R, C]),
+      up(ms, [R, G / R]),
+      up(Ms, [R, G / R]),
+      up(dwq, [R, C]),
+      g,
+    );
     await b.done();
     assertClose(await readF32(out.gv), want.gv, 1e-5, `dV ${what}`);
     assertClose(await readF32(out.gms), want.gms, 1e-3, `d min_scale ${what}`);
@@ -120,7 +142,11 @@ for (const name of ["tiny-llama", "tiny-opt"]) {
   Deno.test(`block gradient through the tape = finite differences of the GPU forward: ${name} block 1`, async () => {
     const model = await loadModel(gpu, `${FIXTURES}/${name}`);
     const seq = 16, T = 2 * seq, H = model.config.hidden;
-    const ar = new Map(model.blockLinears(1).map((l) => [l.name, new ArLinear(l as DenseLinear, { bits: 4, groupSize: 64, sym: true })]));
+    const ar = new Map(
+      model.blockLinears(1).map((
+        l,
+      ) => [l.name, new ArLinear(l as DenseLinear, { bits: 4, groupSize: 64, sym: true })]),
+    );
     const x0 = randn(T * H, 5), target = randn(T * H, 6), d = randn(T * H, 7);
     const loss = async (x: Float32Array<ArrayBuffer>, grad: boolean) => {
       const b = new Batch(gpu);

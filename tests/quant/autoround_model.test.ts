@@ -38,11 +38,23 @@ Deno.test("AutoRound iters = 0 is rounding to the reference's grid: codes and sc
     assert.ok(r.blocks.every((b) => b.losses.length === 0));
     for (const rec of r.records.filter((x) => fp.has(x.name))) {
       const [out, inp] = rec.shape, G = inp / 128;
-      const ref = qdqRef(fp.get(rec.name)!, new Float32Array(out * inp), new Float32Array(out * G).fill(1), new Float32Array(out * G).fill(1), out, inp, { bits: 4, groupSize: 128, sym: true });
+      const ref = qdqRef(
+        fp.get(rec.name)!,
+        new Float32Array(out * inp),
+        new Float32Array(out * G).fill(1),
+        new Float32Array(out * G).fill(1),
+        out,
+        inp,
+        { bits: 4, groupSize: 128, sym: true },
+      );
       let off = 0;
       rec.codes.forEach((q, i) => (off += q === ref.codes[i] ? 0 : 1));
       assert.ok(off <= rec.codes.length * 1e-3, `${rec.name}: ${off} codes differ from int.py's RTN`);
-      assert.deepStrictEqual(Array.from(rec.scales), Array.from(ref.scales, Math.fround), `${rec.name} scales`);
+      assert.deepStrictEqual(
+        Array.from(rec.scales),
+        Array.from(ref.scales, Math.fround),
+        `${rec.name} scales`,
+      );
       assert.ok(rec.zeros!.every((z) => z === 8), "full-range symmetric zero is 2^(b−1)");
     }
     assert.ok(model.blockLinears(3).every((l) => l instanceof QuantLinear));
@@ -65,14 +77,25 @@ Deno.test("AutoRound on the fixture: the block loss falls, W3 g128 beats RTN, th
     const b0 = r.blocks[0].losses;
     const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     assert.strictEqual(b0.length, 40);
-    assert.ok(mean(b0.slice(-5)) < 0.8 * mean(b0.slice(0, 5)), `block 0 loss did not fall: ${b0.map((x) => x.toFixed(4))}`);
+    assert.ok(
+      mean(b0.slice(-5)) < 0.8 * mean(b0.slice(0, 5)),
+      `block 0 loss did not fall: ${b0.map((x) => x.toFixed(4))}`,
+    );
     assert.ok(r.blocks.every((b) => b.bestLoss <= b.losses[0]), "best loss above the first");
     const ppl = (await perplexity(model, ids, EVAL)).ppl;
     assert.ok(ppl < pRtn, `AutoRound W3 ${ppl} is not below rounding to the same grid ${pRtn}`);
     assert.strictEqual(rtn.records.length, r.records.length);
 
     const out = `${dir}/ar`;
-    await exportAutoRound(LLAMA, out, r.records, { bits: 3, groupSize: 128, sym: true, iters: 40, lr: r.lr, nsamples: 8, seqlen: 128 });
+    await exportAutoRound(LLAMA, out, r.records, {
+      bits: 3,
+      groupSize: 128,
+      sym: true,
+      iters: 40,
+      lr: r.lr,
+      nsamples: 8,
+      seqlen: 128,
+    });
     const cfg = JSON.parse(await Deno.readTextFile(`${out}/config.json`)).quantization_config;
     assert.strictEqual(cfg.quant_method, "auto-round");
     assert.strictEqual(cfg.packing_format, "auto_round:auto_gptq");
@@ -95,10 +118,22 @@ Deno.test("AutoRound errors: bad options, too many samples for the text, NaN sto
   const model = await loadModel(gpu, LLAMA);
   try {
     const cal = await loadCalibration(tok, CALIB, { nsamples: 2, seqlen: 32, seed: 0 });
-    await assert.rejects(quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, iters: -1 }), /iters must be ≥ 0/);
-    await assert.rejects(quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, lr: 0 }), /lr must be > 0/);
-    await assert.rejects(quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 100 }), /not divisible by group size 100/);
-    assert.throws(() => checkAutoRoundSamples(1000, 128, 512, "calib.txt"), /calib\.txt has 1000 tokens, enough for 1 windows of 512; nsamples 128/);
+    await assert.rejects(
+      quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, iters: -1 }),
+      /iters must be ≥ 0/,
+    );
+    await assert.rejects(
+      quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, lr: 0 }),
+      /lr must be > 0/,
+    );
+    await assert.rejects(
+      quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 100 }),
+      /not divisible by group size 100/,
+    );
+    assert.throws(
+      () => checkAutoRoundSamples(1000, 128, 512, "calib.txt"),
+      /calib\.txt has 1000 tokens, enough for 1 windows of 512; nsamples 128/,
+    );
     // NaN in block 1's weights: block 0 trains and stays quantized, block 1 stops with its name.
     const w = (model.blockLinears(1)[0] as DenseLinear).weight;
     gpu.device.queue.writeBuffer(w.buffer, 0, new Float32Array(4).fill(NaN));

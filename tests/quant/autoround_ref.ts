@@ -5,7 +5,7 @@
 // differences must equal the analytic gradients.
 
 import { roundHalfEven } from "../../lib/quant/uniform.ts";
-import { halfToFloat, f32ToF16 } from "../../lib/gpu/tensor.ts";
+import { f32ToF16, halfToFloat } from "../../lib/gpu/tensor.ts";
 
 export interface Grid {
   bits: number;
@@ -96,7 +96,9 @@ export function qdqBackwardRef(
   const g = o.groupSize, G = cols / g;
   const maxq = o.sym ? 2 ** (o.bits - 1) : 2 ** o.bits - 1;
   const [lo, hi] = o.sym ? [-maxq, maxq - 1] : [0, maxq];
-  const gv = new Float64Array(rows * cols), gms = new Float64Array(rows * G), gMs = new Float64Array(rows * G);
+  const gv = new Float64Array(rows * cols),
+    gms = new Float64Array(rows * G),
+    gMs = new Float64Array(rows * G);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < G; j++) {
       const base = r * cols + j * g, idx = r * G + j;

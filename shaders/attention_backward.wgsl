@@ -30,6 +30,33 @@ var<workgroup> chunk: array<vec4<f32>, 256>;
 
 fn dot4(a: vec4<f32>) -> f32 { return a.x + a.y + a.z + a.w; }
 
+/** Query row idx = t·Hq + h: its sequence start t0, KV head and offset (in vec4) into q/o/dO. */
+struct QRow { t: u32, t0: u32, kvh: u32, qo: u32 }
+fn qrow(idx: u32) -> QRow {
+  let h = idx % p.Hq;
+  let t = idx / p.Hq;
+  return QRow(t, t - t % p.seq, h / (p.Hq / p.Hkv), idx * (p.Dh / 4u));
+}
+
+/** S = c·q·k of the query at qo against the key at ko. */
+fn score(qo: u32, ko: u32) -> f32 {
+  var s4 = vec4<f32>(0.0);
+  for (var d = 0u; d < p.Dh / 4u; d++) { s4 += q[qo + d] * k[ko + d]; }
+  return dot4(s4) * p.scale;
+}
+
+/** (P, dS) of one (query, key) pair from the query row's lse and D. */
+fn prob_grad(qo: u32, ko: u32, ls: f32, D: f32) -> vec2<f32> {
+  var s4 = vec4<f32>(0.0);
+  var p4 = vec4<f32>(0.0);
+  for (var d = 0u; d < p.Dh / 4u; d++) {
+    s4 += q[qo + d] * k[ko + d];
+    p4 += dout[qo + d] * v[ko + d];
+  }
+  let P = exp(dot4(s4) * p.scale - ls);
+  return vec2<f32>(P, P * (dot4(p4) - D));
+}
+
 /** Sum of every thread's value through workgroup memory. */
 fn wsum(lid: u32, x: f32) -> f32 {
   sm[lid] = x;
@@ -45,19 +72,12 @@ fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
          @builtin(local_invocation_index) lid: u32) {
   let idx = wid.y * nwg.x + wid.x;
   if (idx >= p.T * p.Hq) { return; }
-  let h = idx % p.Hq;
-  let t = idx / p.Hq;
-  let t0 = t - t % p.seq;
-  let kvh = h / (p.Hq / p.Hkv);
+  let r = qrow(idx);
   let d4 = p.Dh / 4u;
-  let qo = (t * p.Hq + h) * d4;
   var m = -3.0e38;
   var l = 0.0;
-  for (var j = t0 + lid; j <= t; j += WG) {
-    let ko = (j * p.Hkv + kvh) * d4;
-    var s4 = vec4<f32>(0.0);
-    for (var d = 0u; d < d4; d++) { s4 += q[qo + d] * k[ko + d]; }
-    let s = dot4(s4) * p.scale;
+  for (var j = r.t0 + lid; j <= r.t; j += WG) {
+    let s = score(r.qo, (j * p.Hkv + r.kvh) * d4);
     let mNew = max(m, s);
     l = l * exp(m - mNew) + exp(s - mNew);
     m = mNew;
@@ -69,7 +89,7 @@ fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   workgroupBarrier();
   let L = wsum(lid, select(0.0, l * exp(m - M), l > 0.0));
   var e = 0.0;
-  for (var d = lid; d < d4; d += WG) { e += dot4(dout[qo + d] * o[qo + d]); }
+  for (var d = lid; d < d4; d += WG) { e += dot4(dout[r.qo + d] * o[r.qo + d]); }
   let D = wsum(lid, e);
   if (lid == 0u) {
     lse[idx] = M + log(L);
@@ -96,29 +116,18 @@ fn dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
       @builtin(local_invocation_index) lid: u32) {
   let idx = wid.y * nwg.x + wid.x;
   if (idx >= p.T * p.Hq) { return; }
-  let h = idx % p.Hq;
-  let t = idx / p.Hq;
-  let t0 = t - t % p.seq;
-  let kvh = h / (p.Hq / p.Hkv);
+  let r = qrow(idx);
   let d4 = p.Dh / 4u;
-  let qo = (t * p.Hq + h) * d4;
   let ls = lse[idx];
   let D = dd[idx];
   var acc: array<vec4<f32>, D4MAX>;
   for (var d = 0u; d < D4MAX; d++) { acc[d] = vec4<f32>(0.0); }
-  for (var j = t0 + lid; j <= t; j += WG) {
-    let ko = (j * p.Hkv + kvh) * d4;
-    var s4 = vec4<f32>(0.0);
-    var p4 = vec4<f32>(0.0);
-    for (var d = 0u; d < d4; d++) {
-      s4 += q[qo + d] * k[ko + d];
-      p4 += dout[qo + d] * v[ko + d];
-    }
-    let P = exp(dot4(s4) * p.scale - ls);
-    let ds = P * (dot4(p4) - D);
+  for (var j = r.t0 + lid; j <= r.t; j += WG) {
+    let ko = (j * p.Hkv + r.kvh) * d4;
+    let ds = prob_grad(r.qo, ko, ls, D).y;
     for (var d = 0u; d < d4; d++) { acc[d] += ds * k[ko + d]; }
   }
-  merge(lid, &acc, d4, p.scale, 0u, qo);
+  merge(lid, &acc, d4, p.scale, 0u, r.qo);
 }
 
 @compute @workgroup_size(32)
@@ -141,17 +150,10 @@ fn dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let h = kvh * G + i % G;
     let r = t * p.Hq + h;
     let qo = r * d4;
-    var s4 = vec4<f32>(0.0);
-    var p4 = vec4<f32>(0.0);
+    let pg = prob_grad(qo, ko, lse[r], dd[r]);
     for (var d = 0u; d < d4; d++) {
-      s4 += q[qo + d] * k[ko + d];
-      p4 += dout[qo + d] * v[ko + d];
-    }
-    let P = exp(dot4(s4) * p.scale - lse[r]);
-    let ds = P * (dot4(p4) - dd[r]);
-    for (var d = 0u; d < d4; d++) {
-      ak[d] += ds * q[qo + d];
-      av[d] += P * dout[qo + d];
+      ak[d] += pg.y * q[qo + d];
+      av[d] += pg.x * dout[qo + d];
     }
   }
   merge(lid, &ak, d4, p.scale, 0u, ko);

@@ -39,6 +39,41 @@ export class Rounding {
   }
 }
 
+/** The grid's maxq and clamp bounds: sym −2^(b−1) … 2^(b−1) − 1, asym 0 … 2^b − 1. */
+function levels(o: Grid) {
+  const maxq = o.sym ? 2 ** (o.bits - 1) : 2 ** o.bits - 1;
+  const [lo, hi] = o.sym ? [-maxq, maxq - 1] : [0, maxq];
+  return { maxq, lo, hi };
+}
+
+/**
+ * One group's range (clamped to include 0), its scale s (through `rd.half`, clamped away from 0),
+ * zero zp (asym, through `rd.round`) and whether s escaped its clamp (`live`).
+ */
+function groupScale(
+  w: ArrayLike<number>,
+  base: number,
+  g: number,
+  msv: number,
+  Msv: number,
+  o: Grid,
+  rd: Rounding,
+) {
+  const { maxq } = levels(o);
+  let mn = Infinity, mx = -Infinity;
+  for (let k = 0; k < g; k++) (mn = Math.min(mn, w[base + k])), (mx = Math.max(mx, w[base + k]));
+  const wminT = Math.min(mn, 0), wmaxT = Math.max(mx, 0);
+  const a = -wminT * msv, b = wmaxT * Msv;
+  if (o.sym) {
+    const s0 = rd.half(((b < a ? 1 : -1) * Math.max(a, b)) / maxq);
+    const s = s0 < 0 ? Math.min(s0, -THRESH) : Math.max(s0, THRESH);
+    return { wminT, wmaxT, a, b, s, zp: 0, live: Math.abs(s0) >= THRESH ? 1 : 0 };
+  }
+  const s0 = rd.half((b + a) / maxq);
+  const s = Math.max(s0, THRESH);
+  return { wminT, wmaxT, a, b, s, zp: rd.round(a / s), live: s0 >= THRESH ? 1 : 0 };
+}
+
 /** ŵ [rows, cols], and per group scale s, zero zp (codes: q − lower). */
 export function qdqRef(
   w: ArrayLike<number>,
@@ -51,25 +86,13 @@ export function qdqRef(
   rd = new Rounding(),
 ) {
   const g = o.groupSize, G = cols / g;
-  const maxq = o.sym ? 2 ** (o.bits - 1) : 2 ** o.bits - 1;
-  const [lo, hi] = o.sym ? [-maxq, maxq - 1] : [0, maxq];
+  const { lo, hi } = levels(o);
   const wq = new Float64Array(rows * cols), codes = new Float64Array(rows * cols);
   const scales = new Float64Array(rows * G), zeros = new Float64Array(rows * G);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < G; j++) {
       const base = r * cols + j * g, idx = r * G + j;
-      let mn = Infinity, mx = -Infinity;
-      for (let k = 0; k < g; k++) (mn = Math.min(mn, w[base + k])), (mx = Math.max(mx, w[base + k]));
-      const wminT = Math.min(mn, 0), wmaxT = Math.max(mx, 0);
-      let s: number, zp = 0;
-      if (o.sym) {
-        const a = -wminT * ms[idx], b = wmaxT * Ms[idx];
-        s = rd.half(((b < a ? 1 : -1) * Math.max(a, b)) / maxq);
-        s = s < 0 ? Math.min(s, -THRESH) : Math.max(s, THRESH);
-      } else {
-        s = Math.max(rd.half((wmaxT * Ms[idx] - wminT * ms[idx]) / maxq), THRESH);
-        zp = rd.round(-(wminT * ms[idx]) / s);
-      }
+      const { s, zp } = groupScale(w, base, g, ms[idx], Ms[idx], o, rd);
       scales[idx] = s;
       zeros[idx] = zp - lo;
       for (let k = 0; k < g; k++) {
@@ -94,29 +117,15 @@ export function qdqBackwardRef(
   o: Grid,
 ) {
   const g = o.groupSize, G = cols / g;
-  const maxq = o.sym ? 2 ** (o.bits - 1) : 2 ** o.bits - 1;
-  const [lo, hi] = o.sym ? [-maxq, maxq - 1] : [0, maxq];
+  const { maxq, lo, hi } = levels(o);
   const gv = new Float64Array(rows * cols),
     gms = new Float64Array(rows * G),
     gMs = new Float64Array(rows * G);
+  const rd = new Rounding(); // exact rounding; the offsets it records are not used
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < G; j++) {
       const base = r * cols + j * g, idx = r * G + j;
-      let mn = Infinity, mx = -Infinity;
-      for (let k = 0; k < g; k++) (mn = Math.min(mn, w[base + k])), (mx = Math.max(mx, w[base + k]));
-      const wminT = Math.min(mn, 0), wmaxT = Math.max(mx, 0);
-      const a = -wminT * ms[idx], b = wmaxT * Ms[idx];
-      let s: number, live: number, zp = 0;
-      if (o.sym) {
-        const s0 = f16(((b < a ? 1 : -1) * Math.max(a, b)) / maxq);
-        live = Math.abs(s0) >= THRESH ? 1 : 0;
-        s = s0 < 0 ? Math.min(s0, -THRESH) : Math.max(s0, THRESH);
-      } else {
-        const s0 = f16((wmaxT * Ms[idx] + a) / maxq);
-        live = s0 >= THRESH ? 1 : 0;
-        s = Math.max(s0, THRESH);
-        zp = roundHalfEven(a / s);
-      }
+      const { wminT, wmaxT, a, b, s, zp, live } = groupScale(w, base, g, ms[idx], Ms[idx], o, rd);
       // ŵ = s·(q − zp), q = clamp(round(w/s + v) + zp): ∂ŵ/∂v = s·in, ∂ŵ/∂s = (q − zp) − in·w/s,
       // ∂ŵ/∂zp = s·(in − 1).
       let ds = 0, dz = 0;

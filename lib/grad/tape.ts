@@ -2,7 +2,9 @@
 // Each op runs its forward kernel (the same kernels inference uses) and records a closure that,
 // run in reverse order, turns dL/d(output) into dL/d(inputs) with the backward kernels. Only input
 // gradients flow: norms and biases are frozen; trainable parameters live in the linears
-// (GradLinear), which keep their own gradients.
+// (GradLinear), which keep their own gradients. Only values downstream of a trainable (or of an
+// input marked with requireGrad) get gradients: AutoRound needs none for the block's input, so
+// the backward pass skips dX of q/k/v, the first norm's backward and the residual's copy.
 // Forward tensors stay alive until release(): the backward pass needs them (one block, one batch).
 
 import type { Gpu } from "../gpu/device.ts";
@@ -23,16 +25,28 @@ import { siluMul } from "../kernels/silu_mul.ts";
 export interface GradLinear {
   readonly name: string;
   forward(b: Batch, x: Tensor): Tensor;
-  /** dL/dx for input x and dL/dy; accumulates the layer's parameter gradients. */
-  backward(b: Batch, x: Tensor, dy: Tensor): Tensor;
+  /** Accumulates the layer's parameter gradients; returns dL/dx when `needDx`, else null. */
+  backward(b: Batch, x: Tensor, dy: Tensor, needDx: boolean): Tensor | null;
 }
 
 export class Tape {
   #back: ((b: Batch) => void)[] = [];
   #grads = new Map<Tensor, Tensor>();
   #keep: Tensor[] = [];
+  /** Values whose gradient is wanted: linear outputs, what depends on them, marked inputs. */
+  #needs = new Set<Tensor>();
 
   constructor(readonly gpu: Gpu) {}
+
+  /** Ask for dL/dx of an input the ops will read (tests check the block's input gradient). */
+  requireGrad(x: Tensor): void {
+    this.#needs.add(x);
+  }
+
+  /** y needs a gradient when any of its inputs does. */
+  #derive(y: Tensor, ...inputs: Tensor[]): void {
+    if (inputs.some((t) => this.#needs.has(t))) this.#needs.add(y);
+  }
 
   /** Keep t alive until release (a forward value the backward pass reads). */
   #own<T extends Tensor>(t: T): T {
@@ -45,8 +59,9 @@ export class Tape {
     return this.#grads.get(t);
   }
 
-  /** Add g to dL/dt, taking ownership of g. */
+  /** Add g to dL/dt, taking ownership of g (released when t needs no gradient). */
   #acc(b: Batch, t: Tensor, g: Tensor): void {
+    if (!this.#needs.has(t)) return g.release();
     const cur = this.#grads.get(t);
     if (!cur) return void this.#grads.set(t, g);
     addInPlace(b, cur, g);
@@ -62,15 +77,20 @@ export class Tape {
 
   linear(b: Batch, x: Tensor, l: GradLinear): Tensor {
     const y = this.#own(l.forward(b, x));
+    this.#needs.add(y); // the layer's parameters are trained
     this.#back.push((b) => {
       const dy = this.#take(y);
-      if (dy) this.#acc(b, x, l.backward(b, x, dy)), dy.release();
+      if (!dy) return;
+      const dx = l.backward(b, x, dy, this.#needs.has(x));
+      if (dx) this.#acc(b, x, dx);
+      dy.release();
     });
     return y;
   }
 
   rmsnorm(b: Batch, x: Tensor, w: Tensor, eps: number): Tensor {
     const y = this.#own(rmsnorm(b, x, w, eps));
+    this.#derive(y, x);
     this.#back.push((b) => {
       const dy = this.#take(y);
       if (dy) this.#acc(b, x, rmsnormBackward(b, x, w, dy, eps)), dy.release();
@@ -80,6 +100,7 @@ export class Tape {
 
   layernorm(b: Batch, x: Tensor, w: Tensor, bias: Tensor, eps: number): Tensor {
     const y = this.#own(layernorm(b, x, w, bias, eps));
+    this.#derive(y, x);
     this.#back.push((b) => {
       const dy = this.#take(y);
       if (dy) this.#acc(b, x, layernormBackward(b, x, w, dy, eps)), dy.release();
@@ -98,6 +119,7 @@ export class Tape {
 
   attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: AttentionShape): Tensor {
     const o = this.#own(attention(b, q, k, v, s));
+    this.#derive(o, q, k, v);
     this.#back.push((b) => {
       const dO = this.#take(o);
       if (!dO) return;
@@ -110,6 +132,7 @@ export class Tape {
 
   siluMul(b: Batch, gate: Tensor, up: Tensor): Tensor {
     const h = this.#own(siluMul(b, gate, up));
+    this.#derive(h, gate, up);
     this.#back.push((b) => {
       const dh = this.#take(h);
       if (!dh) return;
@@ -125,6 +148,7 @@ export class Tape {
     const y = this.#own(empty(b.gpu, x.shape, "f32", "relu.out"));
     b.copy(x.buffer, 0, y.buffer, 0, x.byteLength);
     relu(b, y);
+    this.#derive(y, x);
     this.#back.push((b) => {
       const dy = this.#take(y);
       if (dy) this.#acc(b, x, reluBackward(b, y, dy)), dy.release();
@@ -137,19 +161,23 @@ export class Tape {
     const y = this.#own(empty(b.gpu, a.shape, "f32", "residual"));
     b.copy(a.buffer, 0, y.buffer, 0, a.byteLength);
     addInPlace(b, y, c);
+    this.#derive(y, a, c);
     this.#back.push((b) => {
       const dy = this.#take(y);
       if (!dy) return;
-      const da = empty(b.gpu, dy.shape, "f32", "residual.grad");
-      b.copy(dy.buffer, 0, da.buffer, 0, dy.byteLength);
-      this.#acc(b, a, da), this.#acc(b, c, dy);
+      if (this.#needs.has(a) && this.#needs.has(c)) {
+        const da = empty(b.gpu, dy.shape, "f32", "residual.grad");
+        b.copy(dy.buffer, 0, da.buffer, 0, dy.byteLength);
+        this.#acc(b, a, da);
+      }
+      this.#acc(b, this.#needs.has(c) ? c : a, dy);
     });
     return y;
   }
 
   /**
    * Run the recorded ops backwards from dL/dy (ownership taken). Afterwards `grad(x)` holds
-   * dL/dx for every tape input x that influenced y.
+   * dL/dx for every input x marked with requireGrad that influenced y.
    */
   backward(b: Batch, y: Tensor, dy: Tensor): void {
     this.#acc(b, y, dy);
@@ -163,6 +191,7 @@ export class Tape {
     for (const g of this.#grads.values()) g.release();
     this.#keep = [];
     this.#grads.clear();
+    this.#needs.clear();
     this.#back = [];
   }
 }

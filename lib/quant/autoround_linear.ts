@@ -58,16 +58,19 @@ export class ArLinear implements GradLinear {
     return matmul(b, x, this.#wq, this.fp.bias);
   }
 
-  backward(b: Batch, x: Tensor, dy: Tensor): Tensor {
+  backward(b: Batch, x: Tensor, dy: Tensor, needDx: boolean): Tensor | null {
     if (!this.#wq) throw new Error(`${this.name}: backward before forward`);
     const T = x.numel / this.inp;
     const dyT = transpose(b, dy, T, this.out); // [out, T]
     const xT = transpose(b, x, T, this.inp); // [in, T]
     const dwq = matmul(b, dyT, xT); // [out, in]
-    xT.release();
-    const wqT = transpose(b, this.#wq, this.out, this.inp); // [in, out]
-    const dx = matmul(b, dy, wqT); // [T, in]
-    wqT.release(), dyT.release();
+    xT.release(), dyT.release();
+    let dx: Tensor | null = null;
+    if (needDx) {
+      const wqT = transpose(b, this.#wq, this.out, this.inp); // [in, out]
+      dx = matmul(b, dy, wqT); // [T, in]
+      wqT.release();
+    }
     const p = this.#p;
     this.#releaseGrads();
     this.#grads = arQdqBackward(b, this.fp.weight, p.v, p.ms, p.Ms, dwq, this.grid);

@@ -24,12 +24,16 @@ import { type Grid, qdqBackwardRef, qdqRef, Rounding } from "./autoround_ref.ts"
 const gpu = await getGpu();
 const [R, C] = [24, 128];
 
-function layer(seed: number) {
+/** W [R, C] with outliers, V uniform in [−0.5, 0.5), min/max factors uniform in [0.6, 1) [R, C/g]. */
+function layer(seed: number, g: Grid) {
   const w = randn(R * C, seed, 0.02);
   for (let i = 0; i < 20; i++) w[(i * 997) % w.length] *= 8; // outliers set some groups' ranges
   const r = new PyRandom(seed);
-  const v = Float32Array.from({ length: R * C }, () => r.getrandbits(24) / 2 ** 24 - 0.5);
-  return { w, v, r };
+  const uniform = (n: number, lo: number, width: number) =>
+    Float32Array.from({ length: n }, () => lo + width * (r.getrandbits(24) / 2 ** 24));
+  const G = R * (C / g.groupSize);
+  const v = uniform(R * C, -0.5, 1);
+  return { w, v, ms: uniform(G, 0.6, 0.4), Ms: uniform(G, 0.6, 0.4), G };
 }
 
 const GRIDS: Grid[] = [
@@ -41,10 +45,7 @@ const GRIDS: Grid[] = [
 
 Deno.test("AutoRound fake-quant kernel = float64 reference of int.py (sym full range and asym, trained V and min/max)", async () => {
   for (const [n, g] of GRIDS.entries()) {
-    const { w, v, r } = layer(n + 1);
-    const G = R * (C / g.groupSize);
-    const ms = Float32Array.from({ length: G }, () => 0.6 + 0.4 * (r.getrandbits(24) / 2 ** 24));
-    const Ms = Float32Array.from({ length: G }, () => 0.6 + 0.4 * (r.getrandbits(24) / 2 ** 24));
+    const { w, v, ms, Ms, G } = layer(n + 1, g);
     const want = qdqRef(w, v, ms, Ms, R, C, g);
     const b = new Batch(gpu);
     const t = [
@@ -73,10 +74,7 @@ Deno.test("AutoRound fake-quant kernel = float64 reference of int.py (sym full r
 
 Deno.test("AutoRound backward: GPU = float64 STE gradients = finite differences of the straight-through surrogate", async () => {
   for (const [n, g] of GRIDS.entries()) {
-    const { w, v, r } = layer(n + 11);
-    const G = R * (C / g.groupSize);
-    const ms = Float32Array.from({ length: G }, () => 0.6 + 0.4 * (r.getrandbits(24) / 2 ** 24));
-    const Ms = Float32Array.from({ length: G }, () => 0.6 + 0.4 * (r.getrandbits(24) / 2 ** 24));
+    const { w, v, ms, Ms, G } = layer(n + 11, g);
     const dwq = randn(R * C, n + 21);
     // Weights whose level sits on the clamp's edge are a kink of the surrogate (every group's
     // extreme is): their one-sided STE gradient is not a two-sided difference, so they get no upstream gradient.
@@ -152,6 +150,7 @@ for (const name of ["tiny-llama", "tiny-opt"]) {
       const b = new Batch(gpu);
       const tape = new Tape(gpu);
       const xt = upload(gpu, x, [T, H]), tt = upload(gpu, target, [T, H]);
+      tape.requireGrad(xt);
       const y = model.gradBlock(tape, b, 1, xt, seq, (n) => ar.get(n)!);
       const m = mse(b, y, tt);
       let g: Tensor | undefined;

@@ -51,7 +51,8 @@ export const BenchOptions = z.object({
   seed: z.coerce.number().int().nonnegative().default(0),
   "quantize-head": z.boolean().default(false),
   calibration: z.string().min(1).optional(),
-  nsamples: z.coerce.number().int().positive().default(128),
+  /** Default 128 (512 under --recipe best with autoround): see calibrationSamples. */
+  nsamples: z.coerce.number().int().positive().optional(),
   "calib-seqlen": z.coerce.number().int().min(2).default(2048),
   sym: z.boolean().default(false),
   "act-order": z.boolean().default(false),
@@ -83,8 +84,6 @@ export const BenchOptions = z.object({
   }),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
-  /** Set by the parser: whether --nsamples was given (the best recipe changes its default). */
-  "nsamples-given": z.boolean().default(false),
 }).strict().refine((o) => !o.methods.some((m) => CALIBRATED.includes(m)) || o.calibration, {
   message:
     "--methods gptq, awq and autoround need --calibration FILE (a UTF-8 text to draw calibration windows from)",
@@ -206,7 +205,6 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   }
   if (values.help) return "help";
   const r = BenchOptions.safeParse({ model: [], dataset: [], ...values });
-  if (r.success) r.data["nsamples-given"] = values.nsamples !== undefined;
   if (!r.success) {
     const where = (
       i: z.core.$ZodIssue,
@@ -214,6 +212,12 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     throw new Error(r.error.issues.map((i) => `${where(i)}${i.message}`).join("\n"));
   }
   return r.data;
+}
+
+/** Calibration windows: --nsamples, else 128 (AutoRound's best recipe: 512). */
+export function calibrationSamples(o: BenchOptions): number {
+  if (o.nsamples !== undefined) return o.nsamples;
+  return o.methods.includes("autoround") && o.recipe === "best" ? AUTOROUND_PRESETS.best.nsamples : 128;
 }
 
 function settings(o: BenchOptions): Setting[] {
@@ -251,9 +255,7 @@ export async function runBench(o: BenchOptions): Promise<ResultRow[]> {
     if (o.methods.some((m) => CALIBRATED.includes(m))) {
       const config = await readConfig(modelDir);
       const seqlen = Math.min(o["calib-seqlen"], config.maxPositions);
-      const nsamples = o.methods.includes("autoround") && o.recipe === "best" && !o["nsamples-given"]
-        ? AUTOROUND_PRESETS.best.nsamples
-        : o.nsamples;
+      const nsamples = calibrationSamples(o);
       cal = await loadCalibration(tok, o.calibration!, { nsamples, seqlen, seed: o.seed });
       if (o.methods.includes("autoround")) {
         checkAutoRoundSamples(cal.tokens, nsamples, seqlen, o.calibration!);

@@ -117,7 +117,7 @@ export async function quantizeSetting(
     const r = await quantizeAutoRound(model, cal!.windows, a, (m) => log(`  ${label}: ${m}`));
     quant = r;
     extraInfo = {
-      ...autoRoundRowOptions(o, s),
+      ...autoRoundRowOptions(o, a),
       quant_peak_gpu_bytes: r.peakBytes,
       block_seconds: r.blocks.map((b) => b.seconds),
       best_iters: r.blocks.map((b) => b.bestIter),
@@ -153,9 +153,8 @@ export async function quantizeSetting(
     quant,
     methodOptions: async () => {
       if (s.method === "gptq") return gptqRowOptions(o);
-      if (s.method === "awq" || s.method === "autoround") {
-        return s.method === "awq" ? { ...awqRowOptions(o), ...extraInfo } : extraInfo;
-      }
+      if (s.method === "awq") return { ...awqRowOptions(o), ...extraInfo };
+      if (s.method === "autoround") return extraInfo;
       if (s.method === "hqq") return hqqRowOptions(o);
       if (s.method === "bnb-int8") {
         const counts = await Promise.all(int8Layers.map(async (l) => [l.name, await l.outlierColumns()]));
@@ -217,8 +216,7 @@ function autoRoundSettings(o: BenchOptions, s: Setting) {
   };
 }
 
-function autoRoundRowOptions(o: BenchOptions, s: Setting): Record<string, unknown> {
-  const a = autoRoundSettings(o, s);
+function autoRoundRowOptions(o: BenchOptions, a: ReturnType<typeof autoRoundSettings>) {
   const lr = autoRoundLr(a);
   return {
     recipe: o.recipe,

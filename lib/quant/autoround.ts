@@ -24,7 +24,7 @@ import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { fakeLinear, type QuantizeResult } from "./rtn.ts";
 import { calibrationChunks, embedChunks } from "./sequential.ts";
-import { uniformRecord } from "./uniform.ts";
+import { checkUniform, type UniformOptions, uniformRecord } from "./uniform.ts";
 
 export const AutoRoundOptions = z.object({
   bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]),
@@ -120,13 +120,11 @@ export async function quantizeAutoRound(
   const { seq, chunks } = calibrationChunks(model, windows, o.batchSize);
   const n = windows.length, batch = Math.min(o.batchSize, n);
   // Check every layer before any work: FP weights, groups dividing the inputs.
+  const uo: UniformOptions = { bits: o.bits, groupSize: o.groupSize, sym: o.sym, range: "include-zero" };
   for (let i = 0; i < model.numBlocks; i++) {
     for (const l of model.blockLinears(i)) {
       if (!(l instanceof DenseLinear)) throw new Error(`AutoRound: ${l.name} is already quantized`);
-      const g = o.groupSize === -1 ? l.inFeatures : o.groupSize;
-      if (l.inFeatures % g !== 0) {
-        throw new Error(`AutoRound: ${l.name}: in-features ${l.inFeatures} not divisible by group size ${g}`);
-      }
+      checkUniform(`AutoRound: ${l.name}`, l.inFeatures, uo);
     }
   }
   gpu.pool.resetPeak();
@@ -146,7 +144,7 @@ export async function quantizeAutoRound(
       const xs = qIn ?? fpIn;
       const ar = new Map(
         model.blockLinears(i).map((l) => {
-          const g = o.groupSize === -1 ? l.inFeatures : o.groupSize;
+          const g = checkUniform(l.name, l.inFeatures, uo);
           return [
             l.name,
             new ArLinear(l as DenseLinear, { bits: o.bits, groupSize: g, sym: o.sym }, o.minmaxTuning),

@@ -24,12 +24,12 @@ import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { fakeLinear, type QuantizeResult } from "./rtn.ts";
 import { calibrationChunks, embedChunks } from "./sequential.ts";
-import { checkUniform, type UniformOptions, uniformRecord } from "./uniform.ts";
+import { checkUniform, GroupSize, UniformBits, type UniformOptions, uniformRecord } from "./uniform.ts";
 
 export const AutoRoundOptions = z.object({
-  bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]),
+  bits: UniformBits,
   /** Consecutive input columns per group; -1 = per-channel. */
-  groupSize: z.number().int().refine((g) => g === -1 || g > 0, "group size must be -1 or positive"),
+  groupSize: GroupSize,
   sym: z.boolean().default(true),
   iters: z.number().int().min(0, "AutoRound: iters must be ≥ 0").default(200),
   /** Default 1/iters (2/iters for ≤ 3 bits and ≥ 1000 iters). */

@@ -32,12 +32,12 @@ import {
   zeros,
 } from "./awq_search.ts";
 import { calibrationChunks, embedChunks } from "./sequential.ts";
-import { checkUniform, quantizeUniform, type UniformOptions } from "./uniform.ts";
+import { checkUniform, GroupSize, quantizeUniform, UniformBits, type UniformOptions } from "./uniform.ts";
 
 export const AwqOptions = z.object({
-  bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]).default(4),
+  bits: UniformBits.default(4),
   /** Consecutive input columns per group; -1 = per-channel. */
-  groupSize: z.number().int().refine((g) => g === -1 || g > 0, "group size must be -1 or positive")
+  groupSize: GroupSize
     .default(128),
   /** AutoAWQ's default: the weight magnitudes s_w enter the scales too. */
   duoScaling: z.boolean().default(true),

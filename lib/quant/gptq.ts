@@ -24,12 +24,19 @@ import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { fakeLinear, type QuantizeResult } from "./rtn.ts";
 import { quantizeSequential } from "./sequential.ts";
-import { checkUniform, groupParams, type UniformOptions, uniformRecord } from "./uniform.ts";
+import {
+  checkUniform,
+  groupParams,
+  GroupSize,
+  UniformBits,
+  type UniformOptions,
+  uniformRecord,
+} from "./uniform.ts";
 
 export const GptqOptions = z.object({
-  bits: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]),
+  bits: UniformBits,
   /** Consecutive input columns per group; -1 = per-channel. */
-  groupSize: z.number().int().refine((g) => g === -1 || g > 0, "group size must be -1 or positive"),
+  groupSize: GroupSize,
   /** The IST-DASLab CLI default is asymmetric; AutoGPTQ's config default is symmetric. */
   sym: z.boolean().default(false),
   /** desc_act: columns in order of descending diag H. */

@@ -22,13 +22,13 @@ import type { CausalLM } from "../model/model.ts";
 import { QuantLinear } from "./quant_linear.ts";
 import { dequantize, type QuantRecord } from "./record.ts";
 import type { QuantizeResult } from "./rtn.ts";
-import { roundHalfEven } from "./uniform.ts";
+import { GroupSize, roundHalfEven } from "./uniform.ts";
 
 const f = Math.fround;
 
 export const HqqOptions = z.object({
   bits: z.number().int().refine((b) => [1, 2, 3, 4, 5, 6, 8].includes(b), "HQQ takes 1–6 or 8 bits"),
-  groupSize: z.number().int().refine((g) => g === -1 || g > 0, "group size must be -1 or positive").default(
+  groupSize: GroupSize.default(
     64,
   ),
   axis: z.union([z.literal(0), z.literal(1)]).default(1),

@@ -6,7 +6,15 @@
 // (AWQ). Arithmetic is rounded to float32 at each step and round() is half-to-even, as torch does,
 // so codes match the Python references exactly.
 
+import { z } from "zod";
 import type { QuantRecord } from "./record.ts";
+
+/** Option schemas the methods on this grid share: the bit widths it takes, and the group size. */
+export const UniformBits = z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(8)]);
+export const GroupSize = z.number().int().refine(
+  (g) => g === -1 || g > 0,
+  "group size must be -1 or positive",
+);
 
 export type RangeConvention = "include-zero" | "minmax";
 

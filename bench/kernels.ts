@@ -16,7 +16,7 @@ import { gemv } from "../lib/kernels/gemv.ts";
 import { matmul } from "../lib/kernels/matmul.ts";
 import { matmulNaive } from "../lib/kernels/matmul_naive.ts";
 import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
-import { time } from "./timing.ts";
+import { time } from "../lib/bench/timing.ts";
 
 const Options = z.object({
   size: z.coerce.number().int().min(16).max(16384).default(1024),

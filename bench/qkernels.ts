@@ -25,7 +25,7 @@ import { Int8Linear, quantizeInt8Rows } from "../lib/quant/llm_int8.ts";
 import { quantizeRtn } from "../lib/quant/rtn.ts";
 import type { QuantRecord } from "../lib/quant/record.ts";
 import type { Linear } from "../lib/model/linear.ts";
-import { time } from "./timing.ts";
+import { time } from "../lib/bench/timing.ts";
 
 const Options = z.object({
   shapes: z.string().default("4096x4096,11008x4096,4096x11008,256x256,768x256,256x768"),

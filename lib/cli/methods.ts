@@ -18,7 +18,7 @@ import { HQQ_SLOW, quantizeHqq } from "../quant/hqq.ts";
 import { type Int8Linear, quantizeInt8 } from "../quant/llm_int8.ts";
 import { bitsPerWeight, type QuantRecord } from "../quant/record.ts";
 import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
-import type { BenchOptions } from "./bench.ts";
+import type { BenchOptions } from "../bench/options.ts";
 
 export interface Setting {
   method: string;

@@ -5,6 +5,12 @@ import { z } from "zod";
 import { writeTextAtomic } from "../provenance.ts";
 
 export const ResultRow = z.object({
+  status: z.literal("ok").default("ok"),
+  /** The cell and dataset this row answers (lib/bench/matrix.ts cellKey): what --resume skips. */
+  key: z.string().nullable().default(null),
+  /** The cell's position in the run's whole (unsharded) matrix: merged shards sort by it. */
+  cell: z.number().int().nonnegative().nullable().default(null),
+  preset: z.string().nullable().default(null),
   method: z.string(),
   bits: z.number().int().nullable(),
   group_size: z.number().int().nullable(),
@@ -38,6 +44,27 @@ export const ResultRow = z.object({
     seed: z.number().int().nonnegative(),
   }).nullable().default(null),
   peak_gpu_bytes: z.number().int().nonnegative(),
+  /** The Hub commit of the model (null: a local folder). */
+  model_revision: z.string().nullable().default(null),
+  /** Where the evaluation text came from: a file, or hf://datasets/<repo>@<commit>/<path>. */
+  dataset_source: z.string().nullable().default(null),
+  /** Greedy decode with the KV cache at batch 1, after the first token. */
+  decode_tokens_per_second: z.number().nonnegative().nullable().default(null),
+  /** Each linear of block 0 at batch 1 (GEMV), as quantized: median µs and weight GB/s. */
+  gemv: z.array(z.object({
+    layer: z.string(),
+    n: z.number().int(),
+    k: z.number().int(),
+    us: z.number().nonnegative(),
+    gbps: z.number().nonnegative(),
+  })).nullable().default(null),
+  /** Sum over block 0's linears, and their bytes over that time. */
+  gemv_us: z.number().nonnegative().nullable().default(null),
+  gemv_gbps: z.number().nonnegative().nullable().default(null),
+  /** The adapter's measured copy bandwidth (read + write), the roofline of GEMV and decode. */
+  copy_gbps: z.number().nonnegative().nullable().default(null),
+  /** Every seed the row depends on (calibration sampling, AutoRound's batch sampler). */
+  seeds: z.record(z.string(), z.number()).nullable().default(null),
   adapter: z.string(),
   fallback_adapter: z.boolean(),
   date: z.string(),
@@ -46,8 +73,31 @@ export const ResultRow = z.object({
 });
 export type ResultRow = z.infer<typeof ResultRow>;
 
+/** A cell that failed: what it was and why, so the rest of the matrix goes on and --resume retries it. */
+export const ErrorRow = z.object({
+  status: z.literal("error"),
+  key: z.string(),
+  cell: z.number().int().nonnegative(),
+  preset: z.string().nullable(),
+  method: z.string(),
+  bits: z.number().int().nullable(),
+  group_size: z.number().int().nullable(),
+  model: z.string(),
+  dataset: z.string(),
+  /** Where it failed: load, quantize, speed or eval. */
+  stage: z.string(),
+  error: z.string(),
+  adapter: z.string(),
+  date: z.string(),
+  git_commit: z.string().nullable(),
+});
+export type ErrorRow = z.infer<typeof ErrorRow>;
+
+export const Row = z.union([ErrorRow, ResultRow]);
+export type Row = ResultRow | ErrorRow;
+
 /** Append rows to DIR/results.jsonl, rewriting the file atomically. */
-export async function appendResults(dir: string, rows: ResultRow[]): Promise<string> {
+export async function appendResults(dir: string, rows: Row[]): Promise<string> {
   const path = `${dir}/results.jsonl`;
   let old = "";
   try {
@@ -56,16 +106,28 @@ export async function appendResults(dir: string, rows: ResultRow[]): Promise<str
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   if (old && !old.endsWith("\n")) old += "\n";
-  const lines = rows.map((r) => JSON.stringify(ResultRow.parse(r))).join("\n");
+  const lines = rows.map((r) => JSON.stringify(Row.parse(r))).join("\n");
   await writeTextAtomic(path, old + lines + "\n");
   return path;
 }
 
-export async function readResults(path: string): Promise<ResultRow[]> {
+/** Every row of a results.jsonl, results and errors. */
+export async function readRows(path: string): Promise<Row[]> {
   const text = await Deno.readTextFile(path);
   return text.split("\n").filter((l) => l.trim()).map((l, i) => {
-    const r = ResultRow.safeParse(JSON.parse(l));
+    let json: unknown;
+    try {
+      json = JSON.parse(l);
+    } catch {
+      throw new Error(`${path}:${i + 1}: not JSON`);
+    }
+    const r = Row.safeParse(json);
     if (!r.success) throw new Error(`${path}:${i + 1}: not a result row (${r.error.issues[0].message})`);
     return r.data;
   });
+}
+
+/** The result rows of a results.jsonl (error rows left out). */
+export async function readResults(path: string): Promise<ResultRow[]> {
+  return (await readRows(path)).filter((r): r is ResultRow => r.status === "ok");
 }

@@ -66,6 +66,7 @@ Deno.test("deno task bench --methods fp writes a results.jsonl row with provenan
     "--out",
     out,
     "--quiet",
+    "--no-figures",
   ]);
   assert.ok(o !== "help");
   await runBench(o);
@@ -80,9 +81,9 @@ Deno.test("deno task bench --methods fp writes a results.jsonl row with provenan
   assert.ok(
     r.ppl > 1 && r.ppl < 512 && r.model_gpu_bytes > 1_000_000 && r.peak_gpu_bytes >= r.model_gpu_bytes,
   );
-  // A second run appends.
-  await runBench(o);
-  assert.strictEqual((await readResults(`${out}/results.jsonl`)).length, 2);
+  // A second run into the same folder is refused (--resume would keep the finished row).
+  await assert.rejects(runBench(o), /already has 1 rows: pass --resume/);
+  assert.strictEqual((await readResults(`${out}/results.jsonl`)).length, 1);
 });
 
 Deno.test("bench flags are validated with clear messages", () => {
@@ -96,4 +97,9 @@ Deno.test("bench flags are validated with clear messages", () => {
   assert.throws(() => parseBenchArgs([...base, "--bits", "4,x"]), /--bits takes comma-separated integers/);
   assert.throws(() => parseBenchArgs([...base, "--frobnicate"]), /Unknown option '--frobnicate'/);
   assert.throws(() => parseBenchArgs(["--dataset", "d"]), /--model is required/);
+  const bare = parseBenchArgs([]);
+  assert.ok(
+    bare !== "help" && bare.preset === "smoke" && bare.model[0] === "facebook/opt-125m",
+    "no flags: the smoke preset",
+  );
 });

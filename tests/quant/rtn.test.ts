@@ -6,6 +6,7 @@ import assert from "node:assert";
 import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
+import type { ResultRow } from "../../lib/eval/results.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
@@ -77,7 +78,7 @@ Deno.test("deno task bench --methods rtn writes bits_per_weight, weight_bytes an
     ],
   ]);
   assert.ok(o !== "help");
-  const [fp, rtn] = await runBench(o);
+  const [fp, rtn] = (await runBench(o)) as ResultRow[];
   assert.deepStrictEqual([fp.method, fp.bits, fp.bits_per_weight], ["fp", null, null]);
   assert.deepStrictEqual([rtn.method, rtn.bits, rtn.group_size], ["rtn", 4, 128]);
   assert.strictEqual(rtn.bits_per_weight, 4 + (16 + 4) / 128);

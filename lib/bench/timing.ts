@@ -1,8 +1,8 @@
 // Timing GPU work in Deno: one warm-up, then the median of `reps` runs, each its own batch and
 // submit; GPU time from timestamp queries where the adapter has them, wall time otherwise.
 
-import type { Gpu } from "../lib/gpu/device.ts";
-import { Batch } from "../lib/gpu/kernel.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { Batch } from "../gpu/kernel.ts";
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

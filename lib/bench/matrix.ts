@@ -1,0 +1,93 @@
+// The benchmark matrix: cells (model × setting, each evaluated on every dataset), their stable
+// keys (what --resume and `bench merge` match rows by) and the deterministic split into shards.
+
+import { createHash } from "node:crypto";
+import type { Setting } from "../cli/methods.ts";
+import type { BenchOptions } from "./options.ts";
+
+export interface Cell {
+  /** Position in the whole (unsharded) matrix. */
+  index: number;
+  model: string;
+  setting: Setting;
+}
+
+/** One setting per method × bits × group size (nf4/fp4: × double quantization). */
+export function settings(o: BenchOptions): Setting[] {
+  const out: Setting[] = [];
+  for (const method of o.methods) {
+    if (method === "fp") out.push({ method, bits: null, groupSize: null });
+    else if (method === "bnb-int8") out.push({ method, bits: 8, groupSize: -1 });
+    else if (method === "nf4" || method === "fp4") {
+      for (const groupSize of o["group-size"] ?? [64]) {
+        for (const doubleQuant of o["double-quant"]) out.push({ method, bits: 4, groupSize, doubleQuant });
+      }
+    } else {
+      for (const bits of o.bits ?? [4]) {
+        for (const groupSize of o["group-size"] ?? [128]) out.push({ method, bits, groupSize });
+      }
+    }
+  }
+  return out;
+}
+
+/** Models outermost (one download and tokenization each), settings in the order given. */
+export function matrix(o: BenchOptions): Cell[] {
+  const ss = settings(o);
+  return o.model.flatMap((model, m) =>
+    ss.map((setting, s) => ({ index: m * ss.length + s, model, setting }))
+  );
+}
+
+/** Shard i of n takes cells i, i + n, i + 2n, ...: every cell in exactly one shard, each shard a mix. */
+export function shardCells(cells: Cell[], shard: { index: number; count: number }): Cell[] {
+  return cells.filter((c) => c.index % shard.count === shard.index);
+}
+
+export function settingLabel(s: Setting): string {
+  if (s.method === "fp") return "fp";
+  const dq = s.doubleQuant === undefined ? "" : s.doubleQuant ? " dq" : "";
+  return `${s.method} W${s.bits} g${s.groupSize}${dq}`;
+}
+
+/** Options that do not change a row's numbers: where it goes, how it is split, how it talks. */
+const PLUMBING = new Set([
+  "model",
+  "dataset",
+  "methods",
+  "bits",
+  "group-size",
+  "double-quant",
+  "out",
+  "quiet",
+  "no-figures",
+  "preset",
+  "config",
+  "shard",
+  "resume",
+  "export",
+  "quick",
+]);
+
+/** The options a row's numbers depend on, canonically ordered (stored in the manifest, hashed in keys). */
+export function rowOptions(o: BenchOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort()) {
+    if (!PLUMBING.has(k)) out[k] = (o as Record<string, unknown>)[k];
+  }
+  return out;
+}
+
+/** A row's identity: model, dataset, setting and every option that changes its numbers. */
+export function cellKey(model: string, dataset: string, s: Setting, o: BenchOptions): string {
+  const id = JSON.stringify([
+    model,
+    dataset,
+    s.method,
+    s.bits,
+    s.groupSize,
+    s.doubleQuant ?? null,
+    rowOptions(o),
+  ]);
+  return createHash("sha256").update(id).digest("hex").slice(0, 16);
+}

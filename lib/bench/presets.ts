@@ -1,0 +1,160 @@
+// Presets of `deno task bench`: each paper's headline table as a matrix (models, methods, bits,
+// group sizes, data and protocol, methods.md §3), and `smoke`, the small default. A preset only
+// supplies defaults: a --config file and command-line flags override any of them.
+
+export interface Preset {
+  description: string;
+  /** Flag values, as the command line would give them. */
+  flags: Record<string, string | boolean | string[]>;
+  /** What differs from the paper's own protocol, said in the table's notes. */
+  notes?: string[];
+}
+
+const OPT = (sizes: string[]) => sizes.map((s) => `facebook/opt-${s}`);
+const LLAMA2 = ["meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf", "meta-llama/Llama-2-70b-hf"];
+
+export const PRESETS: Record<string, Preset> = {
+  smoke: {
+    description:
+      "every method at 4 and 3 bits on facebook/opt-125m, WikiText-2, a few windows: minutes on a GPU",
+    flags: {
+      model: ["facebook/opt-125m"],
+      dataset: ["wikitext2"],
+      calibration: "wikitext2",
+      methods: "fp,rtn,gptq,awq,hqq,autoround,nf4,bnb-int8",
+      bits: "4,3",
+      "group-size": "128",
+      seqlen: "512",
+      "max-windows": "8",
+      nsamples: "32",
+      "calib-seqlen": "512",
+      iters: "20",
+    },
+    notes: [
+      "smoke: 8 evaluation windows of 512, 32 calibration windows of 512 from WikiText-2 train, AutoRound 20 iterations: a check that everything runs, not the papers' protocol",
+    ],
+  },
+  "paper-gptq": {
+    description: "GPTQ Table 3: OPT 125M–66B, FP16/RTN/GPTQ at 4 and 3 bits per-channel, WikiText-2 at 2048",
+    flags: {
+      model: OPT(["125m", "350m", "1.3b", "2.7b", "6.7b", "13b", "30b", "66b"]),
+      dataset: ["wikitext2"],
+      calibration: "c4",
+      methods: "fp,rtn,gptq",
+      bits: "4,3",
+      "group-size": "-1",
+      seqlen: "2048",
+      nsamples: "128",
+      "calib-seqlen": "2048",
+    },
+    notes: ["OPT-175B is not on the Hub; weights are evaluated in float32 (the paper: FP16)"],
+  },
+  "paper-awq": {
+    description:
+      "AWQ Table 4: Llama-2 7B/13B/70B, FP16/RTN/GPTQ/AWQ at 4 and 3 bits g128, WikiText-2 at 2048",
+    flags: {
+      model: LLAMA2,
+      dataset: ["wikitext2"],
+      calibration: "c4",
+      methods: "fp,rtn,gptq,awq",
+      bits: "4,3",
+      "group-size": "128",
+      seqlen: "2048",
+      nsamples: "128",
+      "calib-seqlen": "512",
+    },
+    notes: [
+      "calibration: 128 × 512 tokens of C4 train (AWQ used the Pile validation set, GPTQ C4 at 2048)",
+      "GPTQ here without reordering (the paper's GPTQ-R row is act-order)",
+    ],
+  },
+  "paper-bnb": {
+    description:
+      "LLM.int8() Table 1 / QLoRA: int8 with outlier decomposition, NF4 and FP4 (+DQ), C4 and WikiText-2",
+    flags: {
+      model: OPT(["125m", "1.3b", "2.7b", "6.7b", "13b"]),
+      dataset: ["c4", "wikitext2"],
+      methods: "fp,bnb-int8,nf4,fp4",
+      "group-size": "64",
+      "double-quant": "on,off",
+      seqlen: "2048",
+    },
+    notes: [
+      "LLM.int8()'s Table 1 models are fairseq dense LMs, not on the Hub: OPT of the same sizes stands in, so its numbers are not shown beside ours",
+    ],
+  },
+  "paper-hqq": {
+    description: "HQQ: Llama-2 7B/13B/70B at 4, 3 and 2 bits g64, WikiText-2 at 2048",
+    flags: {
+      model: LLAMA2,
+      dataset: ["wikitext2"],
+      methods: "fp,rtn,hqq",
+      bits: "4,3,2",
+      "group-size": "64",
+      seqlen: "2048",
+    },
+    notes: [
+      "HQQ's published ppl uses a sliding window of 1024 with stride 512, not comparable with 2048 non-overlapping windows (methods.md §2)",
+    ],
+  },
+  "paper-autoround": {
+    description:
+      "AutoRound: Llama-2 7B/13B/70B and Mistral-7B, RTN/GPTQ/AWQ/HQQ/AutoRound W4 and W2 g128, wikitext2 / ptb-new / c4-new",
+    flags: {
+      model: [...LLAMA2, "mistralai/Mistral-7B-v0.1"],
+      dataset: ["wikitext2", "ptb-new", "c4-new"],
+      calibration: "c4",
+      methods: "fp,rtn,gptq,awq,hqq,autoround",
+      bits: "4,2",
+      "group-size": "128",
+      seqlen: "2048",
+      nsamples: "128",
+      "calib-seqlen": "2048",
+    },
+    notes: [
+      "AutoRound's tables report 11-task zero-shot accuracy; this preset regenerates the ppl columns its paper adds (GPTQ-style wikitext2/ptb-new/c4-new at 2048)",
+      "calibration: C4 train for every method (the paper: 512 samples of NeelNanda/pile-10k)",
+    ],
+  },
+};
+
+/**
+ * Published perplexities to print beside ours: preset → "model|dataset|method|bits|group" → ppl.
+ * bits and group are "" for FP. From methods.md §3 (GPTQ Table 3; AWQ Table 4).
+ */
+export const PAPER_PPL: Record<string, Record<string, number>> = {
+  "paper-gptq": table(
+    OPT(["125m", "350m", "1.3b", "2.7b", "6.7b", "13b", "30b", "66b"]),
+    "wikitext2",
+    {
+      "fp||": [27.65, 22.00, 14.63, 12.47, 10.86, 10.13, 9.56, 9.34],
+      "gptq|4|-1": [31.12, 24.24, 15.47, 12.87, 11.39, 10.31, 9.63, 9.55],
+      "gptq|3|-1": [53.85, 33.79, 20.97, 16.88, 14.86, 11.61, 10.27, 14.16],
+    },
+  ),
+  "paper-awq": table(LLAMA2, "wikitext2", {
+    "fp||": [5.47, 4.88, 3.32],
+    "rtn|3|128": [6.66, 5.52, 3.98],
+    "gptq|3|128": [6.43, 5.48, 3.88],
+    "awq|3|128": [6.24, 5.32, 3.74],
+    "rtn|4|128": [5.73, 4.98, 3.46],
+    "gptq|4|128": [5.69, 4.98, 3.42],
+    "awq|4|128": [5.60, 4.97, 3.41],
+  }),
+};
+
+function table(models: string[], dataset: string, rows: Record<string, number[]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [setting, values] of Object.entries(rows)) {
+    values.forEach((v, i) => (out[`${models[i]}|${dataset}|${setting}`] = v));
+  }
+  return out;
+}
+
+export const paperKey = (
+  model: string,
+  dataset: string,
+  method: string,
+  bits: number | null,
+  group: number | null,
+) => `${model}|${dataset}|${method}|${bits ?? ""}|${group ?? ""}`;

@@ -1,0 +1,324 @@
+// `deno task bench`: run the matrix (lib/bench/matrix.ts) and write OUT/results.jsonl (one row per
+// cell × dataset, appended atomically), OUT/manifest.json, and the figures and tables.
+// Everything that can be checked is checked before any long work: flags, models (downloaded),
+// architectures, tokenizers, datasets long enough for one window, calibration data. A cell that
+// fails later becomes an error row and the matrix goes on.
+
+import { type Calibration } from "../data/calibration.ts";
+import { getGpu, type Gpu } from "../gpu/device.ts";
+import { perplexity, windowCount } from "../eval/perplexity.ts";
+import { appendResults, type ErrorRow, readRows, type ResultRow, type Row } from "../eval/results.ts";
+import { readConfig } from "../io/config.ts";
+import { loadTokenizer, type TextTokenizer } from "../io/tokenizer.ts";
+import { loadModel } from "../model/load.ts";
+import { type Provenance, provenance, writeJsonAtomic, writeTextAtomic } from "../provenance.ts";
+import { checkAutoRoundSamples } from "../quant/autoround.ts";
+import { loadedRow, meanBitsPerWeight, quantizeSetting } from "../cli/methods.ts";
+import { loadText, type TextData } from "../../datasets/datasets.ts";
+import { type BenchOptions, CALIBRATED, calibrationSamples } from "./options.ts";
+import { cellKey, matrix, rowOptions, settingLabel, shardCells } from "./matrix.ts";
+import { type ResolvedModel, resolveModel } from "./models.ts";
+import { copyBandwidth, decodeSpeed, gemvTimings } from "./speed.ts";
+import { writeReport } from "../report/report.ts";
+
+interface Prepared {
+  model: ResolvedModel;
+  tok: TextTokenizer;
+  seqlen: number;
+  texts: { data: TextData; ids: number[] }[];
+  cal: Calibration | null;
+}
+
+export async function runBench(o: BenchOptions): Promise<Row[]> {
+  const log = (s: string) => o.quiet || console.error(s);
+  const results = `${o.out}/results.jsonl`;
+  const existing = await readRows(results).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) return [] as Row[];
+    throw e;
+  });
+  if (existing.length && !o.resume) {
+    throw new Error(
+      `${results} already has ${existing.length} rows: pass --resume to add the missing cells, or another --out`,
+    );
+  }
+  const prepared = await prepare(o, log);
+
+  const gpu = await getGpu();
+  log(`adapter: ${gpu.name}${gpu.isFallback ? " (fallback adapter: a CPU, timings are not a GPU's)" : ""}`);
+  const prov = await provenance(gpu);
+  const copyGbps = o["gemv-reps"] > 0 ? await copyBandwidth(gpu) : null;
+  if (copyGbps !== null) log(`copy bandwidth: ${copyGbps.toFixed(2)} GB/s (read + write)`);
+
+  // Resume: finished rows stay; error rows are dropped, their cells retried.
+  const done = new Set(existing.filter((r) => r.status === "ok").map((r) => r.key));
+  if (existing.some((r) => r.status === "error")) {
+    const kept = existing.filter((r) => r.status === "ok");
+    await writeTextAtomic(results, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+  }
+  await writeManifest(o, gpu, prov, prepared, copyGbps);
+
+  const cells = shardCells(matrix(o), o.shard);
+  const todo = cells.filter((c) => o.dataset.some((d) => !done.has(cellKey(c.model, d, c.setting, o))));
+  log(
+    `${cells.length} cells in shard ${o.shard.index}/${o.shard.count}; ${todo.length} to run` +
+      (cells.length > todo.length ? ` (${cells.length - todo.length} finished before, kept)` : ""),
+  );
+  const written: Row[] = [];
+  const t0 = performance.now();
+  for (const [n, cell] of todo.entries()) {
+    const p = prepared.get(cell.model)!;
+    const s = cell.setting, label = settingLabel(s);
+    const pending = p.texts.filter((t) => !done.has(cellKey(cell.model, t.data.name, s, o)));
+    const base = {
+      cell: cell.index,
+      preset: o.preset ?? null,
+      method: s.method,
+      bits: s.bits,
+      group_size: s.groupSize,
+      model: cell.model,
+    };
+    const fail = async (stage: string, e: unknown, texts = pending) => {
+      const msg = (e as Error).message ?? String(e);
+      log(`${label} ${cell.model}: ${stage} failed: ${msg}`);
+      for (const t of texts) {
+        const row: ErrorRow = {
+          ...base,
+          status: "error",
+          key: cellKey(cell.model, t.data.name, s, o),
+          dataset: t.data.name,
+          stage,
+          error: msg,
+          adapter: gpu.name,
+          date: new Date().toISOString(),
+          git_commit: prov.git_commit,
+        };
+        await appendResults(o.out, [row]);
+        written.push(row);
+      }
+    };
+    log(`[${n + 1}/${todo.length}] ${label} on ${cell.model}`);
+    let model;
+    try {
+      model = await loadModel(gpu, p.model.dir);
+    } catch (e) {
+      await fail("load", e);
+      continue;
+    }
+    try {
+      gpu.pool.resetPeak();
+      let q;
+      try {
+        q = await quantizeSetting(model, p.model.dir, s, o, p.cal, prov.git_commit, label, log);
+      } catch (e) {
+        await fail("quantize", e);
+        continue;
+      }
+      const quantPeak = gpu.pool.stats().peak;
+      let gemv = null, decode = null;
+      try {
+        if (o["gemv-reps"] > 0) gemv = await gemvTimings(model, o["gemv-reps"]);
+        if (o["decode-tokens"] > 0) {
+          decode = await decodeSpeed(model, p.texts[0].ids.slice(0, 16), o["decode-tokens"]);
+        }
+      } catch (e) {
+        await fail("speed", e);
+        continue;
+      }
+      const gemvUs = gemv ? gemv.reduce((a, g) => a + g.us, 0) : null;
+      const gemvBytes = gemv ? gemv.reduce((a, g) => a + g.gbps * g.us * 1e3, 0) : null;
+      const loaded = s.method === "fp" && model.config.quant ? loadedRow(model.config.quant) : null;
+      const methodOptions = loaded?.method_options ?? await q.methodOptions();
+      for (const { data, ids } of pending) {
+        try {
+          gpu.pool.resetPeak();
+          let last = 0;
+          const r = await perplexity(model, ids, {
+            seqlen: p.seqlen,
+            maxWindows: o["max-windows"],
+            onWindow: (k, total, ppl) => {
+              const now = performance.now();
+              if (now - last > 5000 || k === total) {
+                last = now;
+                log(`  ${label} on ${data.name}: window ${k}/${total}, ppl so far ${ppl.toFixed(4)}`);
+              }
+            },
+          });
+          const row: ResultRow = {
+            ...base,
+            status: "ok",
+            key: cellKey(cell.model, data.name, s, o),
+            method: loaded?.method ?? s.method,
+            bits: loaded ? loaded.bits : s.bits,
+            group_size: loaded ? loaded.group_size : s.groupSize,
+            model_arch: model.config.arch,
+            weights_dtype: model.config.dtype,
+            dataset: data.name,
+            dataset_sha256: data.sha256,
+            seqlen: r.seqlen,
+            windows: r.windows,
+            tokens: r.tokens,
+            text_tokens: r.textTokens,
+            ppl: r.ppl,
+            mean_nll: r.meanNll,
+            eval_seconds: r.seconds,
+            tokens_per_second: r.tokens / r.seconds,
+            model_gpu_bytes: model.bytes(),
+            bits_per_weight: q.quant ? meanBitsPerWeight(q.quant.records) : null,
+            weight_bytes: model.bytes(),
+            quant_seconds: q.quant?.seconds ?? null,
+            method_options: methodOptions,
+            calibration: CALIBRATED.includes(s.method) && p.cal
+              ? {
+                file: p.cal.file,
+                sha256: p.cal.sha256,
+                nsamples: p.cal.windows.length,
+                seqlen: p.cal.windows[0].length,
+                seed: o.seed,
+              }
+              : null,
+            peak_gpu_bytes: Math.max(gpu.pool.stats().peak, quantPeak),
+            model_revision: p.model.revision,
+            dataset_source: data.source,
+            decode_tokens_per_second: decode,
+            gemv,
+            gemv_us: gemvUs,
+            gemv_gbps: gemvUs && gemvBytes ? gemvBytes / gemvUs / 1e3 : null,
+            copy_gbps: copyGbps,
+            seeds: {
+              ...(CALIBRATED.includes(s.method) ? { calibration: o.seed } : {}),
+              ...(s.method === "autoround" ? { autoround_sampler: 42 } : {}),
+              ...(data.name.startsWith("c4") ? { c4_eval: 0 } : {}),
+            },
+            adapter: gpu.name,
+            fallback_adapter: gpu.isFallback,
+            date: new Date().toISOString(),
+            deno: prov.deno,
+            git_commit: prov.git_commit,
+          };
+          await appendResults(o.out, [row]);
+          written.push(row);
+          log(
+            `${label} ${cell.model} on ${data.name}: ppl ${
+              r.ppl.toFixed(4)
+            } (${r.windows} windows of ${r.seqlen})` +
+              (decode ? `, decode ${decode.toFixed(1)} tok/s` : ""),
+          );
+        } catch (e) {
+          await fail("eval", e, [{ data, ids }]);
+        }
+      }
+    } finally {
+      model.release();
+    }
+    const spent = (performance.now() - t0) / 1000, left = todo.length - n - 1;
+    if (left) {
+      log(
+        `  ${n + 1}/${todo.length} cells in ${spent.toFixed(0)} s; ETA ${
+          (spent / (n + 1) * left).toFixed(0)
+        } s`,
+      );
+    }
+  }
+  if (!o["no-figures"]) {
+    const files = await writeReport(o.out);
+    log(`figures and tables: ${files.length} files in ${o.out}`);
+  }
+  return written;
+}
+
+/** Resolve models, tokenizers, texts and calibration before any GPU work; throws on bad input. */
+async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<string, Prepared>> {
+  const texts: TextData[] = [];
+  for (const d of o.dataset) texts.push(await loadText(d, { split: "test", log }));
+  const calData = o.methods.some((m) => CALIBRATED.includes(m))
+    ? await loadText(o.calibration!, { split: "train", log }).catch((e) => {
+      throw new Error(`--calibration ${o.calibration}: ${(e as Error).message}`);
+    })
+    : null;
+  const out = new Map<string, Prepared>();
+  for (const spec of o.model) {
+    const model = await resolveModel(spec, log);
+    const config = await readConfig(model.dir);
+    const tok = await loadTokenizer(model.dir);
+    const seqlen = Math.min(o.seqlen, config.maxPositions);
+    if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${spec})`);
+    const prepared = texts.map((data) => {
+      const ids = data.evalIds(tok, seqlen);
+      if (windowCount(ids.length, seqlen) < 1) {
+        throw new Error(
+          `dataset ${data.name}: ${ids.length} tokens with ${spec}'s tokenizer, fewer than one window of ${seqlen}`,
+        );
+      }
+      return { data, ids };
+    });
+    let cal: Calibration | null = null;
+    if (calData) {
+      const cs = Math.min(o["calib-seqlen"], config.maxPositions);
+      const nsamples = calibrationSamples(o);
+      const windows = calData.calibration(tok, { nsamples, seqlen: cs, seed: o.seed });
+      const tokens = calData.tokenCount?.(tok) ?? Infinity;
+      if (o.methods.includes("autoround")) checkAutoRoundSamples(tokens, nsamples, cs, calData.name);
+      cal = { file: calData.source, sha256: calData.sha256, windows, tokens };
+      log(`calibration: ${nsamples} windows of ${cs} tokens from ${calData.name} (seed ${o.seed})`);
+    }
+    out.set(spec, { model, tok, seqlen, texts: prepared, cal });
+  }
+  return out;
+}
+
+async function writeManifest(
+  o: BenchOptions,
+  gpu: Gpu,
+  prov: Provenance,
+  prepared: Map<string, Prepared>,
+  copyGbps: number | null,
+): Promise<void> {
+  const path = `${o.out}/manifest.json`;
+  const old = await Deno.readTextFile(path).then(JSON.parse, () => null);
+  const limits = gpu.device.limits;
+  const invocation = {
+    started: prov.date,
+    shard: `${o.shard.index}/${o.shard.count}`,
+    resume: o.resume,
+    quantlab_commit: prov.git_commit,
+    git_dirty: prov.git_dirty,
+    deno: prov.deno,
+    os: prov.os,
+    adapter: {
+      name: gpu.name,
+      fallback: gpu.isFallback,
+      shader_f16: gpu.hasF16,
+      timestamps: gpu.hasTimestamps,
+      limits: {
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxBufferSize: limits.maxBufferSize,
+        maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+        maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+      },
+      copy_gbps: copyGbps,
+    },
+  };
+  const first = [...prepared.values()][0];
+  await writeJsonAtomic(path, {
+    preset: o.preset ?? null,
+    options: rowOptions(o),
+    matrix: {
+      models: o.model,
+      datasets: o.dataset,
+      methods: o.methods,
+      bits: o.bits ?? null,
+      group_sizes: o["group-size"] ?? null,
+      double_quant: o["double-quant"],
+    },
+    models: [...prepared.entries()].map(([spec, p]) => ({
+      spec,
+      dir: p.model.dir,
+      revision: p.model.revision,
+      files: p.model.files,
+    })),
+    datasets: first.texts.map((t) => ({ name: t.data.name, source: t.data.source, sha256: t.data.sha256 })),
+    calibration: first.cal ? { source: first.cal.file, sha256: first.cal.sha256 } : null,
+    invocations: [...(old?.invocations ?? []), invocation],
+  });
+}

@@ -181,7 +181,8 @@ export function sampleDocWindows(
       ids = tok.encode(docs[r.randint(0, docs.length - 1)]);
       if (inclusive ? ids.length >= seqlen : ids.length > seqlen) break;
     }
-    const i = r.randint(0, ids!.length - seqlen - 1);
+    // A document of exactly seqlen tokens: the reference's randint(0, −1) raises; we take the whole.
+    const i = ids!.length > seqlen ? r.randint(0, ids!.length - seqlen - 1) : 0;
     out.push(ids!.slice(i, i + seqlen));
   }
   return out;

@@ -14,18 +14,21 @@ export interface TextTokenizer {
 }
 
 export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
-  const file = `${dir}/tokenizer.json`;
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(await Deno.readTextFile(file));
-  } catch (e) {
-    throw new Error(`${file}: cannot read tokenizer (${(e as Error).message})`);
-  }
+  let file = `${dir}/tokenizer.json`;
   let config: Record<string, unknown> = {};
   try {
     config = JSON.parse(await Deno.readTextFile(`${dir}/tokenizer_config.json`));
   } catch {
     // tokenizer_config.json is optional: tokenizer.json alone defines the pipeline.
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await Deno.readTextFile(file));
+  } catch (e) {
+    // GPT-2-style repos (OPT's among them) ship vocab.json + merges.txt instead.
+    const gpt2 = await gpt2Tokenizer(dir, config);
+    if (!gpt2) throw new Error(`${file}: cannot read tokenizer (${(e as Error).message})`);
+    (json = gpt2), (file = `${dir}/vocab.json + merges.txt`);
   }
   let tok: Tokenizer;
   try {
@@ -44,5 +47,68 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
     decode: (ids) => tok.decode(ids),
     vocabSize,
     file,
+  };
+}
+
+/**
+ * tokenizer.json of a GPT-2 byte-level BPE from vocab.json + merges.txt, as transformers' GPT2
+ * converter builds it: ByteLevel pre-tokenizer (add_prefix_space from the config, default off),
+ * ByteLevel decoder, and a BOS template when add_bos_token is set (OPT: "</s>" first). The
+ * config's special tokens become added tokens, so they are never split. Null if the files are absent.
+ */
+async function gpt2Tokenizer(
+  dir: string,
+  config: Record<string, unknown>,
+): Promise<Record<string, unknown> | null> {
+  let vocab: Record<string, number>, mergesText: string;
+  try {
+    vocab = JSON.parse(await Deno.readTextFile(`${dir}/vocab.json`));
+    mergesText = await Deno.readTextFile(`${dir}/merges.txt`);
+  } catch {
+    return null;
+  }
+  const merges = mergesText.split("\n").filter((l, i) => l.trim() && !(i === 0 && l.startsWith("#version")));
+  const name = (t: unknown) => (typeof t === "string" ? t : (t as { content?: string } | null)?.content);
+  const specials = [
+    ...new Set(["bos_token", "eos_token", "unk_token", "pad_token"].map((k) => name(config[k]))),
+  ]
+    .filter((t): t is string => !!t && t in vocab);
+  const bos = name(config.bos_token);
+  const ws = { single_word: false, lstrip: false, rstrip: false, normalized: true, special: true };
+  return {
+    version: "1.0",
+    added_tokens: specials.map((t) => ({ id: vocab[t], content: t, ...ws })),
+    normalizer: null,
+    pre_tokenizer: {
+      type: "ByteLevel",
+      add_prefix_space: config.add_prefix_space === true,
+      trim_offsets: true,
+      use_regex: true,
+    },
+    post_processor: config.add_bos_token === true && bos && bos in vocab
+      ? {
+        type: "TemplateProcessing",
+        single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+        pair: [
+          { SpecialToken: { id: bos, type_id: 0 } },
+          { Sequence: { id: "A", type_id: 0 } },
+          { Sequence: { id: "B", type_id: 1 } },
+        ],
+        special_tokens: { [bos]: { id: bos, ids: [vocab[bos]], tokens: [bos] } },
+      }
+      : { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: "",
+      end_of_word_suffix: "",
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
+    },
   };
 }

@@ -53,3 +53,25 @@ Deno.test("published token counts: one BOS at the start of the stream", async ()
 Deno.test("a missing tokenizer.json is named", async () => {
   await assert.rejects(loadTokenizer("/nonexistent"), /\/nonexistent\/tokenizer.json: cannot read tokenizer/);
 });
+
+Deno.test("a GPT-2-style repo (vocab.json + merges.txt, OPT's layout) tokenizes as its tokenizer.json", async () => {
+  // tiny-llama's tokenizer is a byte-level BPE with a BOS template: written out as vocab.json and
+  // merges.txt with add_bos_token (as OPT's tokenizer_config.json has it), it must give the same ids.
+  const src = JSON.parse(await Deno.readTextFile(`${FIXTURES}/tiny-llama/tokenizer.json`));
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/vocab.json`, JSON.stringify(src.model.vocab));
+  const merges = (src.model.merges as (string | string[])[]).map((m) => (Array.isArray(m) ? m.join(" ") : m));
+  await Deno.writeTextFile(`${dir}/merges.txt`, ["#version: 0.2", ...merges].join("\n") + "\n");
+  await Deno.writeTextFile(
+    `${dir}/tokenizer_config.json`,
+    JSON.stringify({ add_bos_token: true, bos_token: "<|bos|>", eos_token: "<|eos|>", unk_token: "<|eos|>" }),
+  );
+  const [gpt2, ref] = [await loadTokenizer(dir), await loadTokenizer(`${FIXTURES}/tiny-llama`)];
+  const text = (await Deno.readTextFile(`${FIXTURES}/text/wiki.test.raw`)).slice(0, 20000) +
+    " <|eos|> café ☃";
+  assert.deepStrictEqual(gpt2.encode(text), ref.encode(text));
+  assert.strictEqual(gpt2.encode("x")[0], 0, "BOS first");
+  assert.strictEqual(gpt2.decode(gpt2.encode("Hello world").slice(1)), "Hello world");
+  await Deno.remove(`${dir}/merges.txt`);
+  await assert.rejects(loadTokenizer(dir), /tokenizer.json: cannot read tokenizer/);
+});

@@ -19,7 +19,16 @@ if (import.meta.main) {
     } else {
       const o = parseBenchArgs(Deno.args);
       if (o === "help") console.log(HELP);
-      else await runBench(o);
+      else {
+        // Rows are written whole (write-then-rename), so stopping anywhere leaves a valid file.
+        Deno.addSignalListener("SIGINT", () => {
+          console.error(
+            `\ninterrupted: finished rows are in ${o.out}/results.jsonl; run again with --resume`,
+          );
+          Deno.exit(130);
+        });
+        await runBench(o);
+      }
     }
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);

@@ -41,6 +41,8 @@ export const AutoRoundOptions = z.object({
   /** The sampler's seed (the reference seeds Python's random with 42). */
   seed: z.number().int().nonnegative().default(42),
   fake: z.boolean().default(false),
+  /** Bins of a histogram of each block's final V over [−0.5, 0.5] (0 = none; it costs a readback of V). */
+  vHistogramBins: z.number().int().min(0).default(0),
 }).strict();
 export type AutoRoundOptions = z.input<typeof AutoRoundOptions>;
 type Opts = z.output<typeof AutoRoundOptions>;
@@ -59,6 +61,8 @@ export interface BlockLog {
   bestIter: number;
   bestLoss: number;
   seconds: number;
+  /** With vHistogramBins: counts of the kept V over the block's layers, bins over [−0.5, 0.5]. */
+  vHistogram?: number[];
 }
 
 export interface AutoRoundResult extends QuantizeResult {
@@ -153,6 +157,7 @@ export async function quantizeAutoRound(
       );
       const losses: number[] = [];
       let bestLoss = Infinity, bestIter = -1;
+      let vHistogram: number[] | null = null;
       try {
         const sampler = o.iters > 0 ? new IndexSampler(n, batch, rng) : null;
         for (let it = 0; it < o.iters; it++) {
@@ -183,6 +188,7 @@ export async function quantizeAutoRound(
             log(`block ${i + 1}/${model.numBlocks}: iter ${it + 1}/${o.iters} loss ${loss.toExponential(4)}`);
           }
         }
+        if (o.vHistogramBins > 0) vHistogram = await histogramOfV([...ar.values()], o.vHistogramBins);
         // The block's quantized layers from the best parameters.
         for (const l of ar.values()) {
           const r = await record(l);
@@ -198,7 +204,7 @@ export async function quantizeAutoRound(
       for (const t of fpIn) t.release();
       (fpIn = fpOut), (qIn = qOut);
       const seconds = (performance.now() - tb) / 1000;
-      blocks.push({ block: i, losses, bestIter, bestLoss, seconds });
+      blocks.push({ block: i, losses, bestIter, bestLoss, seconds, ...(vHistogram ? { vHistogram } : {}) });
       log(
         `block ${i + 1}/${model.numBlocks} in ${seconds.toFixed(1)} s` +
           (losses.length
@@ -274,4 +280,15 @@ export async function quantizeAutoRound(
     if (l.fp.bias) r.bias = (await read(l.fp.bias)) as Float32Array;
     return r;
   }
+}
+
+/** Counts of the kept rounding offsets V of `layers` in `bins` equal bins over [−0.5, 0.5]. */
+async function histogramOfV(layers: ArLinear[], bins: number): Promise<number[]> {
+  const counts = new Array(bins).fill(0);
+  for (const l of layers) {
+    for (const v of await readF32(l.best.v)) {
+      counts[Math.min(bins - 1, Math.max(0, Math.floor((v + 0.5) * bins)))]++;
+    }
+  }
+  return counts;
 }

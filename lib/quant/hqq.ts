@@ -39,6 +39,8 @@ export const HqqOptions = z.object({
   kappa: z.number().min(1).default(1.01),
   iters: z.number().int().min(1).max(10000).default(20),
   earlyStop: z.boolean().default(true),
+  /** Read the error after every step without early stopping too (a readback per step; notebooks). */
+  trackErrors: z.boolean().default(false),
   /**
    * 8-bit meta-quantization of the scales (groups of 128, strided as Quantizer.quantize's axis 0)
    * and the zeros (one range for the tensor): hqq_base_quant_config's quant_scale / quant_zero,
@@ -124,10 +126,11 @@ export async function hqqLayer(
       hqqStep(b, W, S, Z, E, { groupSize: g, axis: o.axis, bits: o.bits, lpNorm: o.lpNorm, beta });
       await b.submit();
       beta *= o.kappa;
-      if (!o.earlyStop) continue;
+      if (!o.earlyStop && !o.trackErrors) continue;
       let sum = 0;
       for (const v of await readF32(E)) sum += v;
       errors.push(sum / numel);
+      if (!o.earlyStop) continue;
       if (sum / numel < best) best = sum / numel;
       else break;
     }

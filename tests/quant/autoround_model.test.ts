@@ -34,8 +34,21 @@ Deno.test("AutoRound iters = 0 is rounding to the reference's grid: codes and sc
     const fp = new Map<string, Float32Array>();
     for (const l of model.blockLinears(0)) fp.set(l.name, await readF32((l as DenseLinear).weight));
     const cal = await loadCalibration(tok, CALIB, { nsamples: 2, seqlen: 64, seed: 0 });
-    const r = await quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, iters: 0 });
+    const numel = [0, 1, 2, 3].map((i) =>
+      model.blockLinears(i).reduce((n, l) => n + l.inFeatures * l.outFeatures, 0)
+    );
+    const r = await quantizeAutoRound(model, cal.windows, {
+      bits: 4,
+      groupSize: 128,
+      iters: 0,
+      vHistogramBins: 10,
+    });
     assert.ok(r.blocks.every((b) => b.losses.length === 0));
+    // V stays 0 without iterations: every weight in the bin [0, 0.1) of the histogram.
+    assert.deepStrictEqual(
+      r.blocks.map((b) => b.vHistogram),
+      numel.map((n) => [0, 0, 0, 0, 0, n, 0, 0, 0, 0]),
+    );
     for (const rec of r.records.filter((x) => fp.has(x.name))) {
       const [out, inp] = rec.shape, G = inp / 128;
       const ref = qdqRef(

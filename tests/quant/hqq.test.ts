@@ -61,6 +61,19 @@ Deno.test("HQQ lowers the lp error (p = 0.7) below round-to-nearest with the sam
   }
 });
 
+Deno.test("HQQ trackErrors: the error of every step without early stopping, same result", async () => {
+  const w = heavyTailed(OUT * IN, 4);
+  const o = { bits: 3, groupSize: 64, iters: 7, earlyStop: false };
+  const plain = await hqqLayer(gpu, "l", w, [OUT, IN], o);
+  const tracked = await hqqLayer(gpu, "l", w, [OUT, IN], { ...o, trackErrors: true });
+  assert.deepStrictEqual([plain.errors.length, tracked.errors.length], [0, 7]);
+  assert.deepStrictEqual(tracked.record.codes, plain.record.codes);
+  assert.deepStrictEqual(tracked.record.zeros, plain.record.zeros);
+  // The first step's error is the early-stopping run's first error.
+  const early = await hqqLayer(gpu, "l", w, [OUT, IN], { bits: 3, groupSize: 64 });
+  assert.strictEqual(tracked.errors[0], early.errors[0]);
+});
+
 Deno.test("HQQ bad input: bits, a group size that does not divide, and constant groups", async () => {
   const w = randn(OUT * IN, 1);
   await assert.rejects(hqqLayer(gpu, "l", w, [OUT, IN], { bits: 7 }), /1–6 or 8 bits/);

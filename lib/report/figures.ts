@@ -13,7 +13,7 @@ export function settingOf(r: ResultRow): string {
   const dq = r.method_options?.double_quant === true ? " dq" : "";
   if (r.method === "nf4" || r.method === "fp4") return `${r.method} g${r.group_size}${dq}`;
   if (r.method === "bnb-int8") return "bnb-int8";
-  return `${r.method} W${r.bits} g${r.group_size}`;
+  return `${r.method} W${r.bits} ${r.group_size === -1 ? "per-channel" : `g${r.group_size}`}`;
 }
 
 const shortModel = (m: string) => m.replace(/\/+$/, "").split("/").pop()!;
@@ -67,89 +67,71 @@ export function data(rows: ResultRow[]): Datum[] {
 
 const facet = { field: "panel", type: "nominal", title: null } as const;
 
-export function pplByBits(rows: ResultRow[]): TopLevelSpec {
-  const values = data(rows);
+/** Perplexity on a log axis (the y of both perplexity figures). */
+const LOG_PPL = {
+  field: "ppl",
+  type: "quantitative",
+  scale: { type: "log" },
+  title: "perplexity (log)",
+} as const;
+
+/** One panel per model · dataset, two columns, each its own perplexity scale. */
+function panels(title: string, values: Datum[], layer: unknown[]): TopLevelSpec {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: "Perplexity by bits per method (FP as the dashed line)",
+    title,
     data: { values },
     facet,
     columns: 2,
-    spec: {
-      width: 320,
-      height: 220,
-      layer: [
-        {
-          transform: [{ filter: "datum.method === 'fp'" }],
-          mark: { type: "rule", strokeDash: [4, 4], color: "#444" },
-          encoding: { y: { field: "ppl", type: "quantitative" } },
-        },
-        {
-          transform: [{ filter: "datum.bits !== null && datum.method !== 'fp'" }],
-          mark: { type: "line", point: true },
-          encoding: {
-            x: { field: "bits", type: "ordinal", title: "bits", sort: "descending" },
-            y: {
-              field: "ppl",
-              type: "quantitative",
-              scale: { type: "log" },
-              title: "perplexity (log)",
-            },
-            color: { field: "method", type: "nominal" },
-            strokeDash: { field: "group", type: "nominal", title: "group" },
-            tooltip: [{ field: "setting" }, { field: "ppl", format: ".4f" }],
-          },
-        },
-      ],
-    },
+    spec: { width: 320, height: 220, layer },
     resolve: { scale: { y: "independent" } },
     config: CONFIG,
   } as TopLevelSpec;
 }
 
-export function pareto(rows: ResultRow[]): TopLevelSpec {
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: "Perplexity against bits per weight (line: the Pareto front)",
-    data: { values: data(rows) },
-    facet,
-    columns: 2,
-    spec: {
-      width: 320,
-      height: 220,
-      layer: [
-        {
-          transform: [{ filter: "datum.front" }],
-          mark: { type: "line", color: "#999" },
-          encoding: {
-            x: { field: "bpw", type: "quantitative" },
-            y: { field: "ppl", type: "quantitative" },
-          },
-        },
-        {
-          mark: { type: "point", filled: true, size: 60 },
-          encoding: {
-            x: {
-              field: "bpw",
-              type: "quantitative",
-              scale: { type: "log", base: 2 },
-              title: "bits per weight (log₂)",
-            },
-            y: {
-              field: "ppl",
-              type: "quantitative",
-              scale: { type: "log" },
-              title: "perplexity (log)",
-            },
-            color: { field: "method", type: "nominal" },
-            tooltip: [{ field: "setting" }, { field: "bpw", format: ".3f" }, { field: "ppl", format: ".4f" }],
-          },
-        },
-      ],
+export function pplByBits(rows: ResultRow[]): TopLevelSpec {
+  return panels("Perplexity by bits per method (FP as the dashed line)", data(rows), [
+    {
+      transform: [{ filter: "datum.method === 'fp'" }],
+      mark: { type: "rule", strokeDash: [4, 4], color: "#444" },
+      encoding: { y: { field: "ppl", type: "quantitative" } },
     },
-    resolve: { scale: { y: "independent" } },
-    config: CONFIG,
-  } as TopLevelSpec;
+    {
+      transform: [{ filter: "datum.bits !== null && datum.method !== 'fp'" }],
+      mark: { type: "line", point: true },
+      encoding: {
+        x: { field: "bits", type: "ordinal", title: "bits", sort: "descending" },
+        y: LOG_PPL,
+        color: { field: "method", type: "nominal" },
+        strokeDash: { field: "group", type: "nominal", title: "group" },
+        tooltip: [{ field: "setting" }, { field: "ppl", format: ".4f" }],
+      },
+    },
+  ]);
+}
+
+export function pareto(rows: ResultRow[]): TopLevelSpec {
+  return panels("Perplexity against bits per weight (line: the Pareto front)", data(rows), [
+    {
+      transform: [{ filter: "datum.front" }],
+      mark: { type: "line", color: "#999" },
+      encoding: { x: { field: "bpw", type: "quantitative" }, y: { field: "ppl", type: "quantitative" } },
+    },
+    {
+      mark: { type: "point", filled: true, size: 60 },
+      encoding: {
+        x: {
+          field: "bpw",
+          type: "quantitative",
+          scale: { type: "log", base: 2 },
+          title: "bits per weight (log₂)",
+        },
+        y: LOG_PPL,
+        color: { field: "method", type: "nominal" },
+        tooltip: [{ field: "setting" }, { field: "bpw", format: ".3f" }, { field: "ppl", format: ".4f" }],
+      },
+    },
+  ]);
 }
 
 /** Bars of one column per setting, with an optional tick/rule for a per-row reference value. */

@@ -108,6 +108,7 @@ export async function loadText(spec: string, o: LoadOptions): Promise<TextData> 
     type: "dataset",
     revision: hub.revision,
     allow: (p) => p === path,
+    under: path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : undefined,
     config: o.hub,
     log: o.log,
   });

@@ -66,12 +66,13 @@ export async function startFakeHub(
     if (o.token && req.headers.get("authorization") !== `Bearer ${o.token}`) {
       return new Response(JSON.stringify({ error: "Invalid credentials" }), { status: 401 });
     }
-    let m = u.pathname.match(/^\/api\/(models|datasets)\/(.+)\/(revision|tree)\/([^/]+)/);
+    let m = u.pathname.match(/^\/api\/(models|datasets)\/(.+?)\/(revision|tree)\/([^/]+)(?:\/(.+))?$/);
     if (m) {
       const list = files.get(`${m[1]}/${m[2]}`);
       if (!list) return new Response(JSON.stringify({ error: "Repository not found" }), { status: 404 });
       if (m[3] === "revision") return Response.json({ id: m[2], _id: "x", sha: COMMIT, private: false });
-      return Response.json(list.map(entry));
+      const under = m[5] ? decodeURIComponent(m[5]) + "/" : "";
+      return Response.json(list.filter((f) => f.path.startsWith(under)).map(entry));
     }
     m = u.pathname.match(/^\/(datasets\/)?(.+)\/resolve\/([^/]+)\/(.+)$/);
     if (m) {

@@ -48,6 +48,8 @@ export interface SnapshotOptions {
   revision?: string;
   /** Which repo paths to fetch (default all). */
   allow?: (path: string) => boolean;
+  /** List only this folder of the repo (C4's repo has tens of thousands of files). */
+  under?: string;
   config?: HubConfig;
   log?: (msg: string) => void;
 }
@@ -76,7 +78,13 @@ export async function snapshot(repo: string, o: SnapshotOptions = {}): Promise<S
     if (!/^[0-9a-f]{40}$/.test(commit)) throw new Error(`the Hub returned no commit for ${what}`);
     files = [];
     for await (
-      const f of listFiles({ repo: { type, name: repo }, revision: commit, recursive: true, ...creds })
+      const f of listFiles({
+        repo: { type, name: repo },
+        revision: commit,
+        recursive: true,
+        path: o.under,
+        ...creds,
+      })
     ) {
       if (f.type !== "file" || !allow(f.path)) continue;
       files.push({

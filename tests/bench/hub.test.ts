@@ -114,6 +114,10 @@ Deno.test("bench on a Hub model and Hub WikiText-2 (parquet) equals the same fil
       text.source,
       `hf://datasets/Salesforce/wikitext@${COMMIT}/wikitext-2-raw-v1/test-00000-of-00001.parquet`,
     );
+    assert.ok(
+      hub.requests.includes(`GET /api/datasets/Salesforce/wikitext/tree/${COMMIT}/wikitext-2-raw-v1`),
+      "listed one folder",
+    );
     const run = async (model: string, dataset: string) => {
       const out = await Deno.makeTempDir();
       const args = ["--model", model, "--dataset", dataset, "--seqlen", "128", "--max-windows", "2"];

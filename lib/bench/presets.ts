@@ -31,7 +31,7 @@ export const PRESETS: Record<string, Preset> = {
       iters: "20",
     },
     notes: [
-      "smoke: 8 evaluation windows of 512, 32 calibration windows of 512 from WikiText-2 train, AutoRound 20 iterations: a check that everything runs, not the papers' protocol",
+      "smoke: a few evaluation windows, a small calibration set and 20 AutoRound iterations: a check that everything runs end to end, not the papers' protocol",
     ],
   },
   "paper-gptq": {

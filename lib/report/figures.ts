@@ -71,7 +71,7 @@ const facet = { field: "panel", type: "nominal", title: null } as const;
 const LOG_PPL = {
   field: "ppl",
   type: "quantitative",
-  scale: { type: "log" },
+  scale: { type: "log", nice: false, padding: 8 },
   title: "perplexity (log)",
 } as const;
 
@@ -94,13 +94,13 @@ export function pplByBits(rows: ResultRow[]): TopLevelSpec {
     {
       transform: [{ filter: "datum.method === 'fp'" }],
       mark: { type: "rule", strokeDash: [4, 4], color: "#444" },
-      encoding: { y: { field: "ppl", type: "quantitative" } },
+      encoding: { y: LOG_PPL },
     },
     {
       transform: [{ filter: "datum.bits !== null && datum.method !== 'fp'" }],
       mark: { type: "line", point: true },
       encoding: {
-        x: { field: "bits", type: "ordinal", title: "bits", sort: "descending" },
+        x: { field: "bits", type: "ordinal", title: "bits", sort: "descending", axis: { labelAngle: 0 } },
         y: LOG_PPL,
         color: { field: "method", type: "nominal" },
         strokeDash: { field: "group", type: "nominal", title: "group" },
@@ -115,7 +115,7 @@ export function pareto(rows: ResultRow[]): TopLevelSpec {
     {
       transform: [{ filter: "datum.front" }],
       mark: { type: "line", color: "#999" },
-      encoding: { x: { field: "bpw", type: "quantitative" }, y: { field: "ppl", type: "quantitative" } },
+      encoding: { x: { field: "bpw", type: "quantitative", scale: { type: "log", base: 2 } }, y: LOG_PPL },
     },
     {
       mark: { type: "point", filled: true, size: 60 },

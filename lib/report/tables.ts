@@ -28,6 +28,15 @@ export function pplTables(rows: ResultRow[], preset: string | null): string {
     const methods = [...new Set(rs.map((r) => r.method))];
     const r0 = rs[0];
     out.push(`### Perplexity — ${panel} (seqlen ${r0.seqlen}, ${r0.windows} windows)`, "");
+    const cal = rs.find((r) => r.calibration)?.calibration;
+    if (cal) {
+      out.push(
+        `Calibration (gptq, awq, autoround): ${cal.nsamples} windows of ${cal.seqlen} tokens from ${
+          cal.file.split("/").pop()
+        }, seed ${cal.seed}.`,
+        "",
+      );
+    }
     out.push(`| method | ${cols.join(" | ")} |`, `|---|${cols.map(() => "---:").join("|")}|`);
     let anyPaper = false;
     for (const m of methods) {

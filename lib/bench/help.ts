@@ -81,6 +81,7 @@ Speed, scale-out and output:
   --resume             keep OUT's finished rows and run only the missing cells (a cell cut off midway
                        left no row and is recomputed)
   --no-figures         skip figures and tables at the end
+  --list               print the matrix (cell index, shard, model, setting) and exit: nothing runs
   --out DIR            where results.jsonl, manifest.json, figures and tables go
                        (default results/runs/<timestamp>)
   --quiet              no progress lines

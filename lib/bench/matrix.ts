@@ -44,10 +44,28 @@ export function shardCells(cells: Cell[], shard: { index: number; count: number 
   return cells.filter((c) => c.index % shard.count === shard.index);
 }
 
+/** The --list text: every cell with its index and shard, and the shard's size. */
+export function listMatrix(o: BenchOptions): string {
+  const all = matrix(o), mine = new Set(shardCells(all, o.shard).map((c) => c.index));
+  const lines = all.map((c) =>
+    `${mine.has(c.index) ? "*" : " "} ${String(c.index).padStart(4)}  shard ${
+      c.index % o.shard.count
+    }/${o.shard.count}  ` +
+    `${c.model}  ${settingLabel(c.setting)}`
+  );
+  return [
+    `${all.length} cells × ${o.dataset.length} datasets (${o.dataset.join(", ")})${
+      o.preset ? `, preset ${o.preset}` : ""
+    }; ` +
+    `* = in shard ${o.shard.index}/${o.shard.count} (${mine.size} cells)`,
+    ...lines,
+  ].join("\n");
+}
+
 export function settingLabel(s: Setting): string {
   if (s.method === "fp") return "fp";
   const dq = s.doubleQuant === undefined ? "" : s.doubleQuant ? " dq" : "";
-  return `${s.method} W${s.bits} g${s.groupSize}${dq}`;
+  return `${s.method} W${s.bits} ${s.groupSize === -1 ? "per-channel" : `g${s.groupSize}`}${dq}`;
 }
 
 /** Options that do not change a row's numbers: where it goes, how it is split, how it talks. */
@@ -61,6 +79,7 @@ const PLUMBING = new Set([
   "out",
   "quiet",
   "no-figures",
+  "list",
   "preset",
   "config",
   "shard",

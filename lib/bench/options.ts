@@ -90,6 +90,7 @@ const BenchFlags = z.object({
   }),
   resume: z.boolean().default(false),
   "no-figures": z.boolean().default(false),
+  list: z.boolean().default(false),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
 }).strict();
@@ -105,8 +106,11 @@ export const BenchOptions = BenchFlags.refine(
 });
 export type BenchOptions = z.infer<typeof BenchOptions>;
 
+/** Every flag's name (the schema's keys), for --help's completeness test. */
+export const FLAG_NAMES = Object.keys(BenchFlags.shape);
+
 /** Flags that may appear in a --config file or a preset (everything but the run's own plumbing). */
-const NOT_IN_CONFIG = ["config", "preset", "help", "shard", "resume", "out", "quiet", "no-figures"];
+const NOT_IN_CONFIG = ["config", "preset", "help", "shard", "resume", "out", "quiet", "no-figures", "list"];
 
 /** Bit widths each quantizing method accepts (checked before any work). */
 const METHOD_BITS: Record<string, number[]> = {

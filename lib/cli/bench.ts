@@ -2,6 +2,7 @@
 // to join shard outputs. With no flags it runs the smoke preset.
 
 import { HELP } from "../bench/help.ts";
+import { listMatrix } from "../bench/matrix.ts";
 import { mergeRuns } from "../bench/merge.ts";
 import { parseBenchArgs } from "../bench/options.ts";
 import { runBench } from "../bench/run.ts";
@@ -19,6 +20,7 @@ if (import.meta.main) {
     } else {
       const o = parseBenchArgs(Deno.args);
       if (o === "help") console.log(HELP);
+      else if (o.list) console.log(listMatrix(o));
       else {
         // Rows are written whole (write-then-rename), so stopping anywhere leaves a valid file.
         Deno.addSignalListener("SIGINT", () => {

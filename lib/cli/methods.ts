@@ -16,7 +16,6 @@ import { exportHqq } from "../quant/export_hqq.ts";
 import { quantizeGptq } from "../quant/gptq.ts";
 import { HQQ_SLOW, quantizeHqq } from "../quant/hqq.ts";
 import { type Int8Linear, quantizeInt8 } from "../quant/llm_int8.ts";
-import { bitsPerWeight, type QuantRecord } from "../quant/record.ts";
 import { type QuantizeResult, quantizeRtn } from "../quant/rtn.ts";
 import type { BenchOptions } from "../bench/options.ts";
 
@@ -278,15 +277,4 @@ function gptqRowOptions(o: BenchOptions): Record<string, unknown> {
     percdamp: o.percdamp,
     blocksize: o.blocksize,
   };
-}
-
-/** Bits per weight over all quantized layers, weighted by their sizes. */
-export function meanBitsPerWeight(records: QuantRecord[]): number {
-  let bits = 0, n = 0;
-  for (const r of records) {
-    const numel = r.shape[0] * r.shape[1];
-    bits += bitsPerWeight(r) * numel;
-    n += numel;
-  }
-  return bits / n;
 }

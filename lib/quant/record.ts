@@ -140,3 +140,14 @@ export function bitsPerWeight(r: QuantRecord): number {
   if (r.gIdx) bits += inp * 32;
   return bits / (out * inp);
 }
+
+/** Bits per weight over all quantized layers, weighted by their sizes. */
+export function meanBitsPerWeight(records: QuantRecord[]): number {
+  let bits = 0, n = 0;
+  for (const r of records) {
+    const numel = r.shape[0] * r.shape[1];
+    bits += bitsPerWeight(r) * numel;
+    n += numel;
+  }
+  return bits / n;
+}

@@ -1,0 +1,56 @@
+// Harness options without running anything: every preset parses into a matrix, --help names every
+// flag, --quick caps the work but explicit flags still win, --list shows cells and shards.
+
+import assert from "node:assert";
+import { HELP } from "../../lib/bench/help.ts";
+import { listMatrix, matrix, shardCells } from "../../lib/bench/matrix.ts";
+import { FLAG_NAMES, parseBenchArgs } from "../../lib/bench/options.ts";
+import { PRESETS } from "../../lib/bench/presets.ts";
+
+const parse = (args: string[]) => {
+  const o = parseBenchArgs(args);
+  assert.ok(o !== "help");
+  return o;
+};
+
+Deno.test("every preset parses into its matrix, and shards cover it exactly once", () => {
+  const sizes: Record<string, number> = {};
+  for (const name of Object.keys(PRESETS)) {
+    const o = parse(["--preset", name]);
+    assert.strictEqual(o.preset, name);
+    const cells = matrix(o);
+    sizes[name] = cells.length;
+    const shards = [0, 1, 2].map((i) => shardCells(cells, { index: i, count: 3 }).map((c) => c.index));
+    assert.deepStrictEqual(shards.flat().sort((a, b) => a - b), cells.map((c) => c.index));
+  }
+  // paper-gptq: 8 OPT models × (fp + rtn/gptq × W4/W3 per-channel).
+  assert.strictEqual(sizes["paper-gptq"], 8 * 5);
+  // paper-bnb: 5 models × (fp + int8 + nf4/fp4 × DQ on/off).
+  assert.strictEqual(sizes["paper-bnb"], 5 * 6);
+  assert.strictEqual(sizes.smoke, 13);
+  const gptq = parse(["--preset", "paper-gptq"]);
+  assert.deepStrictEqual([gptq.calibration, gptq["group-size"], gptq.seqlen], ["c4", [-1], 2048]);
+});
+
+Deno.test("--help names every flag", () => {
+  for (const f of FLAG_NAMES) assert.ok(HELP.includes(`--${f}`), `--${f} is missing from --help`);
+  assert.ok(HELP.includes("-h, --help"));
+});
+
+Deno.test("--quick caps windows, calibration and iterations; explicit flags win", () => {
+  const q = parse(["--preset", "paper-awq", "--quick"]);
+  assert.deepStrictEqual([q["max-windows"], q.nsamples, q["calib-seqlen"], q.iters], [4, 16, 512, 10]);
+  const q2 = parse(["--preset", "paper-awq", "--quick", "--max-windows", "9"]);
+  assert.strictEqual(q2["max-windows"], 9);
+});
+
+Deno.test("--list prints the cells with their shards", () => {
+  const text = listMatrix(parse(["--preset", "paper-gptq", "--shard", "1/4", "--list"]));
+  const lines = text.split("\n");
+  assert.match(
+    lines[0],
+    /^40 cells × 1 datasets \(wikitext2\), preset paper-gptq; \* = in shard 1\/4 \(10 cells\)$/,
+  );
+  assert.match(lines[2], /^\* +1 {2}shard 1\/4 {2}facebook\/opt-125m {2}rtn W4 per-channel$/);
+  assert.strictEqual(lines.filter((l) => l.startsWith("*")).length, 10);
+});

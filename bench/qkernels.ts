@@ -12,8 +12,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { randInts, randn } from "../lib/cpu/random.ts";
 import { getGpu } from "../lib/gpu/device.ts";
-import { empty, f32ToF16, readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
-import { copy } from "../lib/kernels/copy.ts";
+import { f32ToF16, readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { gemv } from "../lib/kernels/gemv.ts";
 import { matmul } from "../lib/kernels/matmul.ts";
 import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
@@ -26,6 +25,7 @@ import { quantizeRtn } from "../lib/quant/rtn.ts";
 import type { QuantRecord } from "../lib/quant/record.ts";
 import type { Linear } from "../lib/model/linear.ts";
 import { time } from "../lib/bench/timing.ts";
+import { copyBandwidth } from "../lib/bench/speed.ts";
 
 const Options = z.object({
   shapes: z.string().default("4096x4096,11008x4096,4096x11008,256x256,768x256,256x768"),
@@ -107,11 +107,7 @@ async function main() {
   console.error(`adapter: ${gpu.name}${gpu.hasF16 ? " (shader-f16)" : ""}`);
   const us = (t: { wall: number; gpu: number | null }) => 1000 * (t.gpu ?? t.wall);
 
-  const n = 16 << 20;
-  const src = upload(gpu, randn(n, 1), [n]), dst = empty(gpu, [n]);
-  const copyUs = us(await time(gpu, o.reps, (b) => copy(b, src, dst)));
-  const copyGBps = (2 * n * 4) / copyUs / 1e3;
-  src.release(), dst.release();
+  const copyGBps = await copyBandwidth(gpu, o.reps); // 64 MiB, as before
   console.error(`shader copy: ${copyGBps.toFixed(2)} GB/s`);
 
   const rows: Row[] = [];

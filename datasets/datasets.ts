@@ -13,7 +13,7 @@ import { parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { type CalibrationOptions, calibrationWindows } from "../lib/data/calibration.ts";
 import { PyRandom } from "../lib/data/pyrandom.ts";
-import { readEvalText } from "../lib/eval/text.ts";
+import { readEvalText, sha256Hex } from "../lib/eval/text.ts";
 import { type HubConfig, snapshot } from "../lib/hub/hub.ts";
 
 interface HubText {
@@ -117,11 +117,11 @@ export async function loadText(spec: string, o: LoadOptions): Promise<TextData> 
   const rows = await readRows(file, hub.column);
   if (hub.kind === "join") {
     const text = rows.join(hub.sep);
-    return textData(spec, source, text, await sha256(new TextEncoder().encode(text)));
+    return textData(spec, source, text, await sha256Hex(new TextEncoder().encode(text)));
   }
   const fileSha = snap.files[0].etag.length === 64
     ? snap.files[0].etag
-    : await sha256(await Deno.readFile(file));
+    : await sha256Hex(await Deno.readFile(file));
   if (hub.kind === "docs-joined") {
     // c4-new: the first 1100 documents joined, cut to 256 windows.
     const text = rows.slice(0, 1100).join(hub.sep);
@@ -205,9 +205,4 @@ export async function readRows(file: string, column: string): Promise<string[]> 
     if (typeof v !== "string") throw new Error(`${file}: row ${i} has no text column "${column}"`);
     return v;
   });
-}
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

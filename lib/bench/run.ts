@@ -58,8 +58,9 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
   }
   await writeManifest(o, gpu, prov, prepared, copyGbps);
 
-  const cells = shardCells(matrix(o), o.shard);
-  const known = new Set(matrix(o).flatMap((c) => o.dataset.map((d) => cellKey(c.model, d, c.setting, o))));
+  const all = matrix(o);
+  const cells = shardCells(all, o.shard);
+  const known = new Set(all.flatMap((c) => o.dataset.map((d) => cellKey(c.model, d, c.setting, o))));
   const foreign = existing.filter((r) => r.status === "ok" && !known.has(r.key ?? "")).length;
   if (foreign) {
     log(`note: ${foreign} rows in ${results} are not cells of this matrix (other options); kept as they are`);

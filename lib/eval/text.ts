@@ -21,7 +21,11 @@ export async function readEvalText(path: string): Promise<EvalText> {
     throw new Error(`dataset ${path}: not valid UTF-8`);
   }
   if (!text.trim()) throw new Error(`dataset ${path}: the text is empty`);
+  return { name: path, text, sha256: await sha256Hex(bytes) };
+}
+
+/** Hex sha256 of bytes (what rows record for a text). */
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return { name: path, text, sha256 };
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -15,7 +15,7 @@ import { loadText } from "../../datasets/datasets.ts";
 import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../provenance.ts";
 import { toPng, toSvg } from "../report/render.ts";
 import type { TopLevelSpec } from "vega-lite";
-import { encodeBase64 } from "./base64.ts";
+import { Buffer } from "node:buffer";
 
 export const ERROR_MIME = "application/vnd.quantlab.error+json";
 
@@ -111,7 +111,7 @@ export async function vegaLite(spec: TopLevelSpec, name?: string, out = params()
   }
   await display({
     "application/vnd.vegalite.v5+json": spec,
-    "image/png": encodeBase64(png),
+    "image/png": Buffer.from(png).toString("base64"),
     "text/plain": `${(spec as { title?: string }).title ?? "figure"}${name ? ` (${out}/${name}.png)` : ""}`,
   });
 }

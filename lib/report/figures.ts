@@ -75,19 +75,28 @@ const LOG_PPL = {
   title: "perplexity (log)",
 } as const;
 
-/** One panel per model · dataset, two columns, each its own perplexity scale. */
-function panels(title: string, values: Datum[], layer: unknown[]): TopLevelSpec {
+/** One panel per model · dataset in two columns, each with its own scale on `axis`. */
+function facetted(
+  title: string,
+  values: Datum[],
+  spec: { layer: unknown[]; [k: string]: unknown },
+  axis: "x" | "y",
+): TopLevelSpec {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title,
     data: { values },
     facet,
     columns: 2,
-    spec: { width: 320, height: 220, layer },
-    resolve: { scale: { y: "independent" } },
+    spec,
+    resolve: { scale: { [axis]: "independent" } },
     config: CONFIG,
   } as TopLevelSpec;
 }
+
+/** The perplexity figures: layers in 320×220 panels, each its own perplexity scale. */
+const panels = (title: string, values: Datum[], layer: unknown[]) =>
+  facetted(title, values, { width: 320, height: 220, layer }, "y");
 
 export function pplByBits(rows: ResultRow[]): TopLevelSpec {
   return panels("Perplexity by bits per method (FP as the dashed line)", data(rows), [
@@ -162,16 +171,7 @@ function bars(
       },
     });
   }
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title,
-    data: { values },
-    facet,
-    columns: 2,
-    spec: { width: 300, layer },
-    resolve: { scale: { x: "independent" } },
-    config: CONFIG,
-  } as TopLevelSpec;
+  return facetted(title, values, { width: 300, layer }, "x");
 }
 
 export const decodeSpeed = (rows: ResultRow[]) =>

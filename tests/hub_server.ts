@@ -19,7 +19,7 @@ export interface FakeHub {
 }
 
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
-const isLfs = (p: string) => /\.(safetensors|parquet|gz)$/.test(p);
+const isLfs = (p: string) => /\.(safetensors|parquet|gz|bin)$/.test(p);
 
 export async function startFakeHub(
   repos: HubRepo[],

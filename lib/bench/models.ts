@@ -1,5 +1,6 @@
 // --model values: a local folder (used as-is) or a Hub repo id (downloaded into the HF cache, only
-// the files quantlab reads: config, tokenizer, safetensors weights and their index).
+// the files quantlab reads: config, tokenizer, and the weights with their index — safetensors
+// when the repo has them, else PyTorch .bin, never both).
 
 import { isRepoId, snapshot } from "../hub/hub.ts";
 
@@ -13,16 +14,24 @@ export interface ResolvedModel {
 }
 
 const WANTED =
-  /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.json|merges\.txt|[^/]*\.safetensors|model\.safetensors\.index\.json)$/;
+  /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.json|merges\.txt|[^/]*\.safetensors|model\.safetensors\.index\.json|pytorch_model(-\d+-of-\d+)?\.bin|pytorch_model\.bin\.index\.json)$/;
+
+const isBin = (p: string) => /^pytorch_model.*\.(bin|bin\.index\.json)$/.test(p);
+
+/** Safetensors weights when the repo has any (as transformers prefers them), else the .bin ones. */
+export function chooseWeights(paths: string[]): string[] {
+  const st = paths.some((p) => p.endsWith(".safetensors"));
+  return paths.filter((p) => (st ? !isBin(p) : true));
+}
 
 export async function resolveModel(spec: string, log?: (s: string) => void): Promise<ResolvedModel> {
   const stat = await Deno.stat(spec).catch(() => null);
   if (stat?.isDirectory) {
     const files = [];
-    for await (const e of Deno.readDir(spec)) {
-      if (WANTED.test(e.name)) {
-        files.push({ path: e.name, size: (await Deno.stat(`${spec}/${e.name}`)).size });
-      }
+    const names: string[] = [];
+    for await (const e of Deno.readDir(spec)) if (WANTED.test(e.name)) names.push(e.name);
+    for (const n of chooseWeights(names)) {
+      files.push({ path: n, size: (await Deno.stat(`${spec}/${n}`)).size });
     }
     files.sort((a, b) => a.path.localeCompare(b.path));
     return { spec, dir: spec, revision: null, files };
@@ -33,10 +42,10 @@ export async function resolveModel(spec: string, log?: (s: string) => void): Pro
   }
   const [repo, revision] = spec.split("@");
   log?.(`model ${spec}: resolving on the Hub`);
-  const snap = await snapshot(repo, { revision, allow: (p) => WANTED.test(p), log });
-  if (!snap.files.some((f) => f.path.endsWith(".safetensors"))) {
+  const snap = await snapshot(repo, { revision, allow: (p) => WANTED.test(p), choose: chooseWeights, log });
+  if (!snap.files.some((f) => f.path.endsWith(".safetensors") || f.path.endsWith(".bin"))) {
     throw new Error(
-      `--model ${spec}: the repo has no *.safetensors weights at ${snap.commit} (quantlab reads safetensors only)`,
+      `--model ${spec}: the repo has no weights at ${snap.commit} (neither *.safetensors nor pytorch_model*.bin)`,
     );
   }
   return { spec, dir: snap.dir, revision: snap.commit, files: snap.files };

@@ -4,6 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { HEAD_METHODS } from "../quant/targets.ts";
 import { AUTOROUND_PRESETS } from "../quant/autoround.ts";
 import { PRESETS } from "./presets.ts";
 
@@ -103,6 +104,9 @@ export const BenchOptions = BenchFlags.refine(
   },
 ).refine((o) => !(o.export && o.methods.includes("awq") && (o.bits ?? [4]).some((b) => b !== 4)), {
   message: "--export of awq writes AutoAWQ GEMM checkpoints, which are 4-bit only: use --bits 4",
+}).refine((o) => !o["quantize-head"] || o.methods.every((m) => m === "fp" || HEAD_METHODS.includes(m)), {
+  message: `--quantize-head: only ${HEAD_METHODS.join(", ")} quantize lm_head; gptq, awq and autoround ` +
+    "quantize the decoder blocks only (drop the flag, or leave those methods out)",
 });
 export type BenchOptions = z.infer<typeof BenchOptions>;
 

@@ -8,6 +8,7 @@ import { type Calibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { perplexity, windowCount } from "../eval/perplexity.ts";
 import { appendResults, type ErrorRow, readRows, type ResultRow, type Row } from "../eval/results.ts";
+import { Checkpoint } from "../io/checkpoint.ts";
 import { readConfig } from "../io/config.ts";
 import { loadTokenizer, type TextTokenizer } from "../io/tokenizer.ts";
 import { loadModel } from "../model/load.ts";
@@ -246,6 +247,9 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
   for (const spec of o.model) {
     const model = await resolveModel(spec, log);
     const config = await readConfig(model.dir);
+    // Every weight file's header (safetensors) or pickle (.bin, whitelisted) is read now, so a
+    // broken or hostile checkpoint is refused before any cell starts.
+    await Checkpoint.open(model.dir);
     const tok = await loadTokenizer(model.dir);
     const seqlen = Math.min(o.seqlen, config.maxPositions);
     if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${spec})`);

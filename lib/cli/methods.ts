@@ -54,7 +54,7 @@ export async function quantizeSetting(
     });
     log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
   } else if (s.method === "bnb-int8") {
-    const r = await quantizeInt8(model, o["int8-threshold"]);
+    const r = await quantizeInt8(model, o["int8-threshold"], o["quantize-head"]);
     (quant = r), (int8Layers = r.layers);
     log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
     if (o.export) {
@@ -69,6 +69,7 @@ export async function quantizeSetting(
       type: s.method,
       blocksize: s.groupSize!,
       doubleQuant: s.doubleQuant,
+      quantizeHead: o["quantize-head"],
     });
     log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
     if (o.export) {
@@ -86,7 +87,7 @@ export async function quantizeSetting(
       metaQuant: o["hqq-meta"],
       ...(o["hqq-slow"] ? HQQ_SLOW : {}),
     };
-    quant = await quantizeHqq(model, h);
+    quant = await quantizeHqq(model, { ...h, quantizeHead: o["quantize-head"] });
     log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
     if (o.export) {
       const dir = `${o.export}/${basename(modelDir)}-hqq-w${s.bits}-g${s.groupSize}`;

@@ -48,6 +48,8 @@ export interface SnapshotOptions {
   revision?: string;
   /** Which repo paths to fetch (default all). */
   allow?: (path: string) => boolean;
+  /** Given every allowed path of the listing, the ones to fetch (safetensors or .bin, never both). */
+  choose?: (paths: string[]) => string[];
   /** List only this folder of the repo (C4's repo has tens of thousands of files). */
   under?: string;
   config?: HubConfig;
@@ -94,6 +96,10 @@ export async function snapshot(repo: string, o: SnapshotOptions = {}): Promise<S
         lfs: !!f.lfs,
       });
       if (!files.at(-1)!.etag) throw new Error(`the Hub listed ${f.path} without a hash`);
+    }
+    if (o.choose) {
+      const keep = new Set(o.choose(files.map((f) => f.path)));
+      files = files.filter((f) => keep.has(f.path));
     }
   } catch (e) {
     // Offline, or the Hub unreachable: a complete snapshot already in the cache still serves.

@@ -1,48 +1,86 @@
-// A Hugging Face checkpoint directory: config.json, tokenizer.json, and weights in
-// model.safetensors or shards listed by model.safetensors.index.json. Tensors are read one at a
-// time from their file; float weights become f32 with NaN/Inf refused, naming file and tensor.
+// A Hugging Face checkpoint directory: config.json, tokenizer files, and weights in one of the two
+// layouts the Hub serves — safetensors (model.safetensors, or shards listed by
+// model.safetensors.index.json) or PyTorch (pytorch_model.bin, or shards listed by
+// pytorch_model.bin.index.json). Safetensors win when both are present, as in transformers.
+// Whatever the source, callers see one API: names, dtype and shape, contiguous bytes read from the
+// file by offset when asked for, and float weights as f32 with NaN/Inf refused (file and tensor
+// named).
 
 import { z } from "zod";
 import { bf16ToF32, f16ToF32 } from "../gpu/tensor.ts";
-import { SafetensorsError, SafetensorsFile, type TensorInfo } from "./safetensors.ts";
+import { type SafeDType, SafetensorsError, SafetensorsFile } from "./safetensors.ts";
+import { TorchFile } from "./torch_bin.ts";
 
 const IndexJson = z.object({ weight_map: z.record(z.string(), z.string()) });
 
+/** What both file formats offer. */
+export interface TensorFile {
+  readonly path: string;
+  names(): string[];
+  info(name: string): { dtype: SafeDType; shape: number[] };
+  /** One tensor's bytes, contiguous, in its own dtype (a fresh, aligned buffer). */
+  readBytes(name: string): Promise<Uint8Array<ArrayBuffer>>;
+}
+
+export type CheckpointFormat = "safetensors" | "pytorch";
+
+const LAYOUTS: { format: CheckpointFormat; single: string; index: string }[] = [
+  { format: "safetensors", single: "model.safetensors", index: "model.safetensors.index.json" },
+  { format: "pytorch", single: "pytorch_model.bin", index: "pytorch_model.bin.index.json" },
+];
+
+const openFile = (format: CheckpointFormat, path: string): Promise<TensorFile> =>
+  format === "safetensors" ? SafetensorsFile.open(path) : TorchFile.open(path);
+
 export class Checkpoint {
-  private constructor(readonly dir: string, private files: Map<string, SafetensorsFile>) {}
+  private constructor(
+    readonly dir: string,
+    readonly format: CheckpointFormat,
+    private files: Map<string, TensorFile>,
+  ) {}
 
   static async open(dir: string): Promise<Checkpoint> {
-    const indexPath = `${dir}/model.safetensors.index.json`;
-    const files = new Map<string, SafetensorsFile>();
-    if (await exists(indexPath)) {
-      const parsed = IndexJson.safeParse(JSON.parse(await Deno.readTextFile(indexPath)));
-      if (!parsed.success) throw new Error(`${indexPath}: not a safetensors index (no weight_map)`);
-      const shards = new Map<string, SafetensorsFile>();
-      for (const shard of new Set(Object.values(parsed.data.weight_map))) {
-        if (shard.includes("/") || shard.includes("..")) {
-          throw new Error(`${indexPath}: bad shard name ${shard}`);
+    for (const { format, single, index } of LAYOUTS) {
+      const indexPath = `${dir}/${index}`;
+      const files = new Map<string, TensorFile>();
+      if (await exists(indexPath)) {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(await Deno.readTextFile(indexPath));
+        } catch (e) {
+          throw new Error(`${indexPath}: not valid JSON (${(e as Error).message})`);
         }
-        shards.set(shard, await SafetensorsFile.open(`${dir}/${shard}`));
-      }
-      for (const [name, shard] of Object.entries(parsed.data.weight_map)) {
-        const f = shards.get(shard)!;
-        if (!f.header.tensors.has(name)) {
-          throw new SafetensorsError(
-            f.path,
-            `the index lists tensor ${name} here, but the file has no such tensor`,
-          );
+        const parsed = IndexJson.safeParse(raw);
+        if (!parsed.success) throw new Error(`${indexPath}: not a checkpoint index (no weight_map)`);
+        const shards = new Map<string, TensorFile>();
+        for (const shard of new Set(Object.values(parsed.data.weight_map))) {
+          if (shard.includes("/") || shard.includes("..")) {
+            throw new Error(`${indexPath}: bad shard name ${shard}`);
+          }
+          if (!(await exists(`${dir}/${shard}`))) {
+            throw new Error(`${indexPath}: names shard ${shard}, which is not in ${dir}`);
+          }
+          shards.set(shard, await openFile(format, `${dir}/${shard}`));
         }
-        files.set(name, f);
-      }
-    } else if (await exists(`${dir}/model.safetensors`)) {
-      const f = await SafetensorsFile.open(`${dir}/model.safetensors`);
-      for (const name of f.names()) files.set(name, f);
-    } else {
-      throw new Error(
-        `${dir}: no model.safetensors or model.safetensors.index.json (only safetensors checkpoints are read)`,
-      );
+        for (const [name, shard] of Object.entries(parsed.data.weight_map)) {
+          const f = shards.get(shard)!;
+          if (!f.names().includes(name)) {
+            throw new SafetensorsError(
+              f.path,
+              `the index lists tensor ${name} here, but the file has no such tensor`,
+            );
+          }
+          files.set(name, f);
+        }
+      } else if (await exists(`${dir}/${single}`)) {
+        const f = await openFile(format, `${dir}/${single}`);
+        for (const name of f.names()) files.set(name, f);
+      } else continue;
+      return new Checkpoint(dir, format, files);
     }
-    return new Checkpoint(dir, files);
+    throw new Error(
+      `${dir}: no weights (looked for ${LAYOUTS.flatMap((l) => [l.single, l.index]).join(", ")})`,
+    );
   }
 
   names(): string[] {
@@ -53,14 +91,19 @@ export class Checkpoint {
     return this.files.has(name);
   }
 
-  fileOf(name: string): SafetensorsFile {
+  /** The file holding a tensor (for error messages). */
+  fileOf(name: string): TensorFile {
     const f = this.files.get(name);
     if (!f) throw new Error(`${this.dir}: checkpoint has no tensor ${name}`);
     return f;
   }
 
-  info(name: string): TensorInfo {
+  info(name: string): { dtype: SafeDType; shape: number[] } {
     return this.fileOf(name).info(name);
+  }
+
+  readBytes(name: string): Promise<Uint8Array<ArrayBuffer>> {
+    return this.fileOf(name).readBytes(name);
   }
 
   /** A float tensor as f32, checked for NaN/Inf and (when given) for its expected shape. */

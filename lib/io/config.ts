@@ -19,7 +19,23 @@ const RopeParams = z.object({
   rope_theta: z.number().positive().optional(),
   rope_type: z.string().optional(),
   type: z.string().optional(),
+  factor: z.number().positive().optional(),
+  low_freq_factor: z.number().positive().optional(),
+  high_freq_factor: z.number().positive().optional(),
+  original_max_position_embeddings: pos.optional(),
 }).passthrough();
+
+/** How RoPE's inverse frequencies are rescaled (transformers' ROPE_INIT_FUNCTIONS of the same name). */
+export type RopeScaling =
+  | { type: "default" }
+  | { type: "linear"; factor: number }
+  | {
+    type: "llama3";
+    factor: number;
+    lowFreqFactor: number;
+    highFreqFactor: number;
+    originalMaxPositions: number;
+  };
 
 const LlamaRaw = z.object({
   hidden_size: pos,
@@ -78,6 +94,7 @@ export interface LlamaConfig {
   maxPositions: number;
   rmsEps: number;
   ropeTheta: number;
+  rope: RopeScaling;
   tied: boolean;
   qkvBias: boolean;
   oBias: boolean;
@@ -168,10 +185,7 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   if (!r.success) throw new ConfigError(file, zodMessage(r.error));
   const c = r.data;
   const rope = c.rope_parameters ?? c.rope_scaling ?? null;
-  const ropeType = rope?.rope_type ?? rope?.type ?? "default";
-  if (ropeType !== "default") {
-    throw new ConfigError(file, `rope type ${JSON.stringify(ropeType)} is not supported (only "default")`);
-  }
+  const ropeScaling = parseRopeScaling(rope, file, c.rope_parameters ? "rope_parameters" : "rope_scaling");
   const kvHeads = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % kvHeads) {
     throw new ConfigError(
@@ -201,6 +215,7 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
     maxPositions: c.max_position_embeddings,
     rmsEps: c.rms_norm_eps,
     ropeTheta: rope?.rope_theta ?? c.rope_theta ?? 10000,
+    rope: ropeScaling,
     tied: c.tie_word_embeddings ?? false,
     // Qwen2 always has q/k/v biases and no o bias; Llama and Mistral follow attention_bias.
     qkvBias: qwen ? true : c.attention_bias ?? false,
@@ -210,6 +225,34 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
     dtype: c.dtype ?? c.torch_dtype ?? "float32",
     quant: parseQuantization(raw, file),
   };
+}
+
+/** rope_parameters (transformers 5) or rope_scaling (transformers 4) → the scaling to apply. */
+function parseRopeScaling(rope: z.infer<typeof RopeParams> | null, file: string, key: string): RopeScaling {
+  const type = rope?.rope_type ?? rope?.type ?? "default";
+  const need = (v: number | undefined, field: string): number => {
+    if (v === undefined) throw new ConfigError(file, `${key}: rope type "${type}" needs ${field}`);
+    return v;
+  };
+  if (type === "default") return { type };
+  if (type === "linear") return { type, factor: need(rope!.factor, "factor") };
+  if (type === "llama3") {
+    const s = {
+      type,
+      factor: need(rope!.factor, "factor"),
+      lowFreqFactor: need(rope!.low_freq_factor, "low_freq_factor"),
+      highFreqFactor: need(rope!.high_freq_factor, "high_freq_factor"),
+      originalMaxPositions: need(rope!.original_max_position_embeddings, "original_max_position_embeddings"),
+    } as const;
+    if (!(s.highFreqFactor > s.lowFreqFactor)) {
+      throw new ConfigError(file, `${key}: high_freq_factor must exceed low_freq_factor`);
+    }
+    return s;
+  }
+  throw new ConfigError(
+    file,
+    `${key}: rope type ${JSON.stringify(type)} is not supported (only "default", "linear", "llama3")`,
+  );
 }
 
 /**

@@ -3,6 +3,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { type Batch, grid } from "../gpu/kernel.ts";
 import { type Tensor, upload } from "../gpu/tensor.ts";
+import type { RopeScaling } from "../io/config.ts";
 import { need, shapeStr } from "./common.ts";
 
 export interface RopeTable {
@@ -13,18 +14,45 @@ export interface RopeTable {
 }
 
 /**
- * cos/sin of pos · θ^(−2i/Dh) for i < Dh/2, rounded as transformers rounds them: inverse
- * frequencies and their products with positions are float32, then cos/sin of that float32 angle.
- * Host values are [positions, Dh/2] float32.
+ * RoPE's inverse frequencies θ^(−2i/Dh), i < Dh/2, rescaled as transformers rescales them, in
+ * float32 step by step as torch computes them:
+ *   linear: inv / factor
+ *   llama3: wavelength λ = 2π / inv; λ > L/low → inv / factor (low frequencies stretched);
+ *           λ < L/high → inv (high frequencies kept); between, a blend with
+ *           s = (L/λ − low) / (high − low): (1 − s)·inv/factor + s·inv   (L = original max positions)
  */
-export function ropeAngles(headDim: number, positions: number, theta: number) {
+export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling = { type: "default" }) {
+  const f = Math.fround, half = headDim / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) inv[i] = f(1 / f(theta ** f((2 * i) / headDim)));
+  if (scaling.type === "linear") { for (let i = 0; i < half; i++) inv[i] = f(inv[i] / scaling.factor); }
+  if (scaling.type === "llama3") {
+    const { factor, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: L } = scaling;
+    const lowWavelen = f(L / lo), highWavelen = f(L / hi); // compared as float32, as torch does
+    for (let i = 0; i < half; i++) {
+      const wavelen = f(f(2 * Math.PI) / inv[i]);
+      const scaled = wavelen > lowWavelen ? f(inv[i] / factor) : inv[i];
+      const smooth = f(f(f(L / wavelen) - lo) / (hi - lo));
+      const blended = f(f(f(f(1 - smooth) * scaled) / factor) + f(smooth * scaled));
+      inv[i] = !(wavelen < highWavelen) && !(wavelen > lowWavelen) ? blended : scaled;
+    }
+  }
+  return inv;
+}
+
+/**
+ * cos/sin of pos · inv_freq[i] rounded as transformers rounds them: the product of a position and
+ * a float32 inverse frequency is float32, then cos/sin of that float32 angle. Host values are
+ * [positions, Dh/2] float32.
+ */
+export function ropeAngles(headDim: number, positions: number, theta: number, scaling?: RopeScaling) {
   const half = headDim / 2;
   const f = Math.fround;
+  const inv = ropeInvFreq(headDim, theta, scaling);
   const cos = new Float32Array(positions * half), sin = new Float32Array(positions * half);
   for (let i = 0; i < half; i++) {
-    const inv = f(1 / f(theta ** f((2 * i) / headDim)));
     for (let p = 0; p < positions; p++) {
-      const a = f(p * inv);
+      const a = f(p * inv[i]);
       cos[p * half + i] = Math.cos(a);
       sin[p * half + i] = Math.sin(a);
     }
@@ -32,8 +60,14 @@ export function ropeAngles(headDim: number, positions: number, theta: number) {
   return { cos, sin };
 }
 
-export function ropeTable(gpu: Gpu, headDim: number, positions: number, theta: number): RopeTable {
-  const { cos, sin } = ropeAngles(headDim, positions, theta);
+export function ropeTable(
+  gpu: Gpu,
+  headDim: number,
+  positions: number,
+  theta: number,
+  scaling?: RopeScaling,
+): RopeTable {
+  const { cos, sin } = ropeAngles(headDim, positions, theta, scaling);
   const half = headDim / 2;
   return {
     cos: upload(gpu, cos, [positions, half], "rope.cos"),

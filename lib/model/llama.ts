@@ -85,7 +85,7 @@ export class LlamaModel extends BlockModel implements CausalLM {
     const head = c.tied
       ? new DenseLinear("lm_head", embed, undefined, true)
       : await w.linear("lm_head", c.vocab, c.hidden, false);
-    const table = ropeTable(gpu, c.headDim, c.maxPositions, c.ropeTheta);
+    const table = ropeTable(gpu, c.headDim, c.maxPositions, c.ropeTheta, c.rope);
     return new LlamaModel(gpu, c, embed, blocks, norm, head, table, w.others);
   }
 

@@ -18,6 +18,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import type { QuantizeResult } from "./rtn.ts";
+import { quantTargets } from "./targets.ts";
 
 const f = Math.fround;
 
@@ -188,19 +189,20 @@ export function bnb4Linear(gpu: Gpu, r: QuantRecord): Linear {
   );
 }
 
-/** NF4/FP4 on every linear of the decoder blocks. */
-export async function quantizeBnb4(model: CausalLM, o: Bnb4Options): Promise<QuantizeResult> {
+/** NF4/FP4 on every linear of the decoder blocks (and lm_head with `quantizeHead`). */
+export async function quantizeBnb4(
+  model: CausalLM,
+  o: Bnb4Options & { quantizeHead?: boolean },
+): Promise<QuantizeResult> {
   checkBlocksize(o.blocksize ?? 64);
+  const targets = quantTargets(model, o.quantizeHead);
   const t0 = performance.now();
   const records: QuantRecord[] = [];
-  for (let i = 0; i < model.numBlocks; i++) {
-    for (const l of model.blockLinears(i)) {
-      if (!(l instanceof DenseLinear)) throw new Error(`${l.name} is already quantized`);
-      const r = quantize4bit(l.name, await readF32(l.weight), [l.outFeatures, l.inFeatures], o);
-      if (l.bias) r.bias = await readF32(l.bias);
-      records.push(r);
-      model.setLinear(l.name, bnb4Linear(model.gpu, r));
-    }
+  for (const { linear: l, replace } of targets) {
+    const r = quantize4bit(l.name, await readF32(l.weight), [l.outFeatures, l.inFeatures], o);
+    if (l.bias) r.bias = await readF32(l.bias);
+    records.push(r);
+    replace(bnb4Linear(model.gpu, r));
   }
   await new Batch(model.gpu).done();
   return { records, seconds: (performance.now() - t0) / 1000 };

@@ -27,16 +27,23 @@ export async function writeQuantizedCheckpoint(
 ): Promise<void> {
   const src = await Checkpoint.open(srcDir);
   const replaced = new Set(quantized.map((n) => `${n}.weight`));
-  for (const n of replaced) if (!src.has(n)) throw new Error(`${srcDir}: checkpoint has no tensor ${n}`);
+  // A quantized head of a tied model (--quantize-head) gets its own tensors: the export is untied.
+  const untie = replaced.has("lm_head.weight") && !src.has("lm_head.weight");
+  for (const n of replaced) {
+    if (!src.has(n) && !(untie && n === "lm_head.weight")) {
+      throw new Error(`${srcDir}: checkpoint has no tensor ${n}`);
+    }
+  }
   // A tensor given under a source tensor's name replaces it (AWQ's folded norms and biases).
   for (const t of tensors) replaced.add(t.name);
   const all = [...tensors];
   for (const name of src.names()) {
     if (replaced.has(name)) continue;
     const info = src.info(name);
-    all.push({ name, dtype: info.dtype, shape: info.shape, data: await src.fileOf(name).readBytes(name) });
+    all.push({ name, dtype: info.dtype, shape: info.shape, data: await src.readBytes(name) });
   }
   const config = JSON.parse(await Deno.readTextFile(`${srcDir}/config.json`));
+  if (untie) config.tie_word_embeddings = false;
   const tmp = `${outDir}.partial-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   await Deno.mkdir(tmp, { recursive: true });
@@ -82,5 +89,5 @@ export async function readCheckedTensor(
       `${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected ${dtype} [${want}] (${context})`,
     );
   }
-  return await ckpt.fileOf(t).readBytes(t);
+  return await ckpt.readBytes(t);
 }

@@ -123,7 +123,7 @@ export async function readBnbLayer(
         `${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected ${dtype}${want ? ` [${want}]` : ""}`,
       );
     }
-    return await ckpt.fileOf(t).readBytes(t);
+    return await ckpt.readBytes(t);
   };
   if (q.load_in_8bit) {
     const cb = new Int8Array((await raw(w, "I8", shape)).buffer);

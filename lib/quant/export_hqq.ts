@@ -82,7 +82,7 @@ export async function readHqqLayer(
     if (info.dtype !== dtype || info.shape.join() !== want.join()) {
       throw new Error(`${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected ${dtype} [${want}]`);
     }
-    return await ckpt.fileOf(t).readBytes(t);
+    return await ckpt.readBytes(t);
   };
   const is3 = hqqPacking(q.nbits) === "3bit_32";
   const wq = await raw("W_q", is3 ? "I32" : "U8", [packedRows, cols]);

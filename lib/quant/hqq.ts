@@ -20,6 +20,7 @@ import { hqqStep } from "../kernels/hqq.ts";
 import { DenseLinear } from "../model/linear.ts";
 import type { CausalLM } from "../model/model.ts";
 import { QuantLinear } from "./quant_linear.ts";
+import { quantTargets } from "./targets.ts";
 import { dequantize, type QuantRecord } from "./record.ts";
 import type { QuantizeResult } from "./rtn.ts";
 import { GroupSize, roundHalfEven } from "./uniform.ts";
@@ -193,30 +194,24 @@ export function metaQuantize(x: Float32Array, groupSize: number): Float32Array<A
   return out;
 }
 
-/** HQQ on every linear of the decoder blocks (lm_head and embeddings stay FP). */
+/** HQQ on every linear of the decoder blocks (embeddings stay FP; lm_head too unless `quantizeHead`). */
 export async function quantizeHqq(
   model: CausalLM,
-  options: HqqOptions & { fake?: boolean },
+  options: HqqOptions & { fake?: boolean; quantizeHead?: boolean },
   onLayer?: (name: string, steps: number) => void,
 ): Promise<QuantizeResult> {
-  const { fake, ...rest } = options;
+  const { fake, quantizeHead, ...rest } = options;
   const o = HqqOptions.parse(rest);
-  for (let i = 0; i < model.numBlocks; i++) {
-    for (const l of model.blockLinears(i)) {
-      if (!(l instanceof DenseLinear)) throw new Error(`${l.name} is already quantized`);
-      hqqGroupSize(l.name, [l.outFeatures, l.inFeatures], o);
-    }
-  }
+  const targets = quantTargets(model, quantizeHead);
+  for (const { linear: l } of targets) hqqGroupSize(l.name, [l.outFeatures, l.inFeatures], o);
   const t0 = performance.now();
   const records: QuantRecord[] = [];
-  for (let i = 0; i < model.numBlocks; i++) {
-    for (const l of model.blockLinears(i) as DenseLinear[]) {
-      const r = await hqqLayer(model.gpu, l.name, await readF32(l.weight), [l.outFeatures, l.inFeatures], o);
-      if (l.bias) r.record.bias = await readF32(l.bias);
-      records.push(r.record);
-      model.setLinear(l.name, hqqRuntimeLinear(model.gpu, r.record, fake));
-      onLayer?.(l.name, r.steps);
-    }
+  for (const { linear: l, replace } of targets) {
+    const r = await hqqLayer(model.gpu, l.name, await readF32(l.weight), [l.outFeatures, l.inFeatures], o);
+    if (l.bias) r.record.bias = await readF32(l.bias);
+    records.push(r.record);
+    replace(hqqRuntimeLinear(model.gpu, r.record, fake));
+    onLayer?.(l.name, r.steps);
   }
   await new Batch(model.gpu).done();
   return { records, seconds: (performance.now() - t0) / 1000 };

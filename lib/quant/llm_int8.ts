@@ -8,10 +8,11 @@ import type { Gpu } from "../gpu/device.ts";
 import { Batch } from "../gpu/kernel.ts";
 import { read, readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { int8Matmul, type Int8Weight } from "../kernels/int8_matmul.ts";
-import { DenseLinear, type Linear } from "../model/linear.ts";
+import type { Linear } from "../model/linear.ts";
 import type { CausalLM } from "../model/model.ts";
 import type { QuantRecord } from "./record.ts";
 import type { QuantizeResult } from "./rtn.ts";
+import { quantTargets } from "./targets.ts";
 import { roundHalfEven } from "./uniform.ts";
 
 const f = Math.fround;
@@ -97,32 +98,31 @@ export class Int8Linear implements Linear {
   }
 }
 
-/** LLM.int8 on every linear of the decoder blocks. */
+/** LLM.int8 on every linear of the decoder blocks (and lm_head with `quantizeHead`). */
 export async function quantizeInt8(
   model: CausalLM,
   threshold = 6.0,
+  quantizeHead = false,
 ): Promise<QuantizeResult & { layers: Int8Linear[] }> {
+  const targets = quantTargets(model, quantizeHead);
   const t0 = performance.now();
   const records: QuantRecord[] = [], layers: Int8Linear[] = [];
-  for (let i = 0; i < model.numBlocks; i++) {
-    for (const l of model.blockLinears(i)) {
-      if (!(l instanceof DenseLinear)) throw new Error(`${l.name} is already quantized`);
-      const w = await readF32(l.weight);
-      const { cb, scb } = quantizeInt8Rows(w, l.outFeatures, l.inFeatures);
-      const bias = l.bias ? await readF32(l.bias) : undefined;
-      const q = Int8Linear.fromWeight(
-        model.gpu,
-        l.name,
-        cb,
-        scb,
-        [l.outFeatures, l.inFeatures],
-        threshold,
-        bias,
-      );
-      records.push(q.record);
-      layers.push(q);
-      model.setLinear(l.name, q);
-    }
+  for (const { linear: l, replace } of targets) {
+    const w = await readF32(l.weight);
+    const { cb, scb } = quantizeInt8Rows(w, l.outFeatures, l.inFeatures);
+    const bias = l.bias ? await readF32(l.bias) : undefined;
+    const q = Int8Linear.fromWeight(
+      model.gpu,
+      l.name,
+      cb,
+      scb,
+      [l.outFeatures, l.inFeatures],
+      threshold,
+      bias,
+    );
+    records.push(q.record);
+    layers.push(q);
+    replace(q);
   }
   await new Batch(model.gpu).done();
   return { records, layers, seconds: (performance.now() - t0) / 1000 };

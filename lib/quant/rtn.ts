@@ -7,6 +7,7 @@ import { readF32, upload } from "../gpu/tensor.ts";
 import { DenseLinear } from "../model/linear.ts";
 import type { CausalLM } from "../model/model.ts";
 import { QuantLinear } from "./quant_linear.ts";
+import { quantTargets } from "./targets.ts";
 import { dequantize, type QuantRecord } from "./record.ts";
 import { checkUniform, quantizeUniform, type UniformOptions } from "./uniform.ts";
 
@@ -31,29 +32,17 @@ export async function quantizeRtn(
 ): Promise<QuantizeResult> {
   const opts: UniformOptions = { ...RTN_DEFAULTS, ...o };
   // Validate every layer's shape before any work.
-  for (let i = 0; i < model.numBlocks; i++) {
-    for (const l of model.blockLinears(i)) checkUniform(l.name, l.inFeatures, opts);
-  }
-  if (o.quantizeHead) checkUniform("lm_head", model.headLinear().inFeatures, opts);
+  const targets = quantTargets(model, o.quantizeHead);
+  for (const { linear: l } of targets) checkUniform(l.name, l.inFeatures, opts);
   const t0 = performance.now();
   const records: QuantRecord[] = [];
-  for (let i = 0; i < model.numBlocks; i++) {
-    for (const l of model.blockLinears(i)) {
-      if (!(l instanceof DenseLinear)) throw new Error(`${l.name} is already quantized`);
-      const w = await readF32(l.weight);
-      const r = quantizeUniform(l.name, w, [l.outFeatures, l.inFeatures], opts, "rtn");
-      if (l.bias) r.bias = await readF32(l.bias);
-      records.push(r);
-      model.setLinear(l.name, o.fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));
-      onLayer?.(l.name);
-    }
-  }
-  if (o.quantizeHead) {
-    const h = model.headLinear();
-    if (!(h instanceof DenseLinear)) throw new Error("lm_head is already quantized");
-    const r = quantizeUniform("lm_head", await readF32(h.weight), [h.outFeatures, h.inFeatures], opts, "rtn");
+  for (const { linear: l, replace } of targets) {
+    const w = await readF32(l.weight);
+    const r = quantizeUniform(l.name, w, [l.outFeatures, l.inFeatures], opts, "rtn");
+    if (l.bias) r.bias = await readF32(l.bias);
     records.push(r);
-    model.setHead(o.fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));
+    replace(o.fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));
+    onLayer?.(l.name);
   }
   await new Batch(model.gpu).done();
   return { records, seconds: (performance.now() - t0) / 1000 };

@@ -84,8 +84,39 @@ Deno.test("unknown architectures and bad values are named", () => {
   );
   assert.throws(
     () => parseConfig({ ...llamaBase, rope_scaling: { rope_type: "llama3", factor: 8 } }),
-    /rope type "llama3" is not supported/,
+    /rope_scaling: rope type "llama3" needs low_freq_factor/,
   );
+  assert.throws(
+    () => parseConfig({ ...llamaBase, rope_scaling: { rope_type: "dynamic", factor: 2 } }),
+    /rope_scaling: rope type "dynamic" is not supported \(only "default", "linear", "llama3"\)/,
+  );
+  assert.throws(
+    () => parseConfig({ ...llamaBase, rope_parameters: { rope_type: "yarn", factor: 4, rope_theta: 1e4 } }),
+    /rope_parameters: rope type "yarn" is not supported/,
+  );
+});
+
+Deno.test("rope scaling in both dialects: transformers-4 rope_scaling + rope_theta, transformers-5 rope_parameters", () => {
+  const llama3 = {
+    factor: 8,
+    low_freq_factor: 1,
+    high_freq_factor: 4,
+    original_max_position_embeddings: 8192,
+  };
+  const want = { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 };
+  const v4 = parseConfig({ ...llamaBase, rope_theta: 5e5, rope_scaling: { ...llama3, rope_type: "llama3" } });
+  const v5 = parseConfig({
+    ...llamaBase,
+    rope_parameters: { ...llama3, rope_type: "llama3", rope_theta: 5e5 },
+  });
+  for (const c of [v4, v5]) {
+    assert.ok(c.family === "llama");
+    assert.deepStrictEqual([c.rope, c.ropeTheta], [want, 5e5]);
+  }
+  const lin = parseConfig({ ...llamaBase, rope_scaling: { type: "linear", factor: 4 } });
+  assert.ok(lin.family === "llama" && lin.rope.type === "linear" && lin.rope.factor === 4);
+  const none = parseConfig({ ...llamaBase, rope_scaling: null });
+  assert.ok(none.family === "llama" && none.rope.type === "default");
 });
 
 Deno.test("a config.json that is not JSON names the file", async () => {

@@ -181,3 +181,63 @@ print(json.dumps([sample(6, 10, 0, True), sample(6, 10, 3, False)]))
   );
   assert.deepStrictEqual(ours, py);
 });
+
+Deno.test("a .bin-only Hub repo (tiny-opt-bin) downloads its shards and index and runs; a repo with both fetches safetensors only", async () => {
+  const BIN = `${FIXTURES}/tiny-opt-bin`;
+  const both = await Deno.makeTempDir();
+  for await (const e of Deno.readDir(BIN)) await Deno.copyFile(`${BIN}/${e.name}`, `${both}/${e.name}`);
+  await Deno.copyFile(`${FIXTURES}/tiny-opt/model.safetensors`, `${both}/model.safetensors`);
+  const hub = await startFakeHub([
+    { type: "model", id: "test-org/tiny-opt-bin", dir: BIN },
+    { type: "model", id: "test-org/tiny-opt-both", dir: both },
+  ]);
+  const saved = ["HF_ENDPOINT", "HF_HOME", "HF_TOKEN"].map((k) => [k, Deno.env.get(k)] as const);
+  try {
+    Deno.env.set("HF_ENDPOINT", hub.url);
+    Deno.env.set("HF_HOME", await Deno.makeTempDir());
+    Deno.env.delete("HF_TOKEN");
+    const run = async (model: string) => {
+      const o = parseBenchArgs([
+        ...["--model", model, "--dataset", `${FIXTURES}/text/wiki.test.raw`, "--seqlen", "128"],
+        ...["--max-windows", "2", "--methods", "fp,rtn", "--bits", "4", "--group-size", "64"],
+        ...[
+          "--decode-tokens",
+          "0",
+          "--gemv-reps",
+          "0",
+          "--no-figures",
+          "--quiet",
+          "--out",
+          await Deno.makeTempDir(),
+        ],
+      ]);
+      assert.ok(o !== "help");
+      return (await runBench(o)) as ResultRow[];
+    };
+    const rows = await run("test-org/tiny-opt-bin");
+    assert.deepStrictEqual(rows.map((r) => [r.status, r.method]), [["ok", "fp"], ["ok", "rtn"]]);
+    const got = (id: string) =>
+      hub.requests.filter((r) => r.includes(`/${id}/resolve/`)).map((r) => r.split("/").pop());
+    for (
+      const f of [
+        "pytorch_model-00001-of-00002.bin",
+        "pytorch_model-00002-of-00002.bin",
+        "pytorch_model.bin.index.json",
+      ]
+    ) {
+      assert.ok(got("tiny-opt-bin").includes(f), `downloaded ${f}`);
+    }
+    // The same ppl as the local folder.
+    const local = await run(BIN);
+    assert.deepStrictEqual(rows.map((r) => r.ppl), local.map((r) => r.ppl));
+    await run("test-org/tiny-opt-both");
+    assert.ok(got("tiny-opt-both").includes("model.safetensors"));
+    assert.ok(
+      !got("tiny-opt-both").some((f) => f!.includes(".bin")),
+      `no .bin fetched: ${got("tiny-opt-both")}`,
+    );
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    await hub.close();
+  }
+});

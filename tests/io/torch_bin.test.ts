@@ -252,3 +252,40 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "bench refuses a hostile .bin before any cell: exit 2, the global and file named, nothing written",
+  ignore: !hasPython,
+  fn: async () => {
+    const model = await Deno.makeTempDir(), out = `${await Deno.makeTempDir()}/out`;
+    for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${BIN}/${f}`, `${model}/${f}`);
+    await craftedBin(
+      `${model}/pytorch_model.bin`,
+      `pickle.dumps({"w": type("E", (), {"__reduce__": lambda s: (os.system, ("touch ${out}",))})()}, protocol=2)`,
+    );
+    const cli = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../lib/cli/bench.ts", import.meta.url).pathname,
+        ...[
+          "--model",
+          model,
+          "--dataset",
+          `${FIXTURES}/text/wiki.test.raw`,
+          "--methods",
+          "fp,rtn",
+          "--out",
+          out,
+        ],
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(cli.stderr);
+    assert.strictEqual(cli.code, 2, err);
+    assert.match(err, new RegExp(`error: ${model}/pytorch_model\\.bin: refusing global (posix|os)\\.system`));
+    assert.ok(!(await Deno.stat(out).then(() => true, () => false)), "nothing written (and nothing run)");
+  },
+});

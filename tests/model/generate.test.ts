@@ -9,6 +9,7 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { empty, read, upload } from "../../lib/gpu/tensor.ts";
 import { sample } from "../../lib/kernels/sample.ts";
+import { SafetensorsFile } from "../../lib/io/safetensors.ts";
 import { generate } from "../../lib/model/generate.ts";
 import { loadModel } from "../../lib/model/load.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
@@ -46,6 +47,21 @@ for (const [name, prompt, want] of GREEDY) {
     model.release();
   });
 }
+
+// tiny-llama3 (rope_type llama3, original_max_position_embeddings 64): the first 60 tokens of its
+// reference input_ids, 40 greedy tokens by transformers 5.18 generate() as above — decoding crosses
+// position 64, where the scaled frequencies matter, so the cache path must use them too.
+Deno.test("greedy generation with a KV cache equals transformers on tiny-llama3 past the original 64 positions", async () => {
+  const ref = await SafetensorsFile.open(`${FIXTURES}/tiny-llama3/reference_logits.safetensors`);
+  const prompt = [...new Int32Array((await ref.readBytes("input_ids")).buffer)].slice(0, 60);
+  const model = await loadModel(gpu, `${FIXTURES}/tiny-llama3`);
+  const r = await generate(model, prompt, { maxNewTokens: 40, stepsPerSubmit: 9 });
+  assert.strictEqual(
+    r.newIds.join(" "),
+    "112 3256 2799 3417 3944 800 1273 2118 2248 3116 2255 2991 1048 682 3959 3272 288 4047 3437 2634 331 3434 4007 3182 868 2468 2632 960 44 2826 33 3366 196 135 1977 3426 15 960 44 2826",
+  );
+  model.release();
+});
 
 Deno.test("the GPU sampler equals its CPU reference (greedy, temperature, top-p)", async () => {
   const V = 1000;

@@ -1,6 +1,6 @@
 // out[T, D] = table[ids[t], :] — token embedding gather. The launcher may bind a window of the
 // table's rows [row0, row0 + rows); each dispatch fills only the tokens whose id falls inside it.
-{{ENABLE_F16}}
+// The table is f32, or f16/bf16 packed two per u32.
 
 struct Params { T: u32, D: u32, row0: u32, rows: u32 }
 
@@ -18,5 +18,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let d = i % p.D;
   let id = ids[t];
   if (id < p.row0 || id >= p.row0 + p.rows) { return; }
-  out[i] = f32(table[(id - p.row0) * p.D + d]);
+  out[i] = table1((id - p.row0) * p.D + d);
 }
+
+// Element i of the bound table as f32 (16-bit tables are packed two per u32).
+fn table1(i: u32) -> f32 { return {{T1}}; }

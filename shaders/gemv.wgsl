@@ -4,7 +4,6 @@
 // scalars; otherwise the same accessors gather scalars. On llvmpipe one row per thread beats a
 // workgroup reduction, which pays for barriers. The launcher may bind a window of w's rows
 // starting at output n0.
-{{ENABLE_F16}}
 
 struct Params { N: u32, K: u32, n0: u32, has_bias: u32 }
 

@@ -4,10 +4,11 @@
 //   W_e = shrink_p(W − W_r, β) = sign·max(|x| − |x|^(p−1) / β, 0)   (generalised soft threshold)
 //   z ← mean over the group of (W_q − (W − W_e)·s)
 // and err[j] = Σ |W − W_r| over group j (the launcher's caller sums it for the early stop).
-// Group j's element e sits at j·g + e (axis 1: contiguous input columns) or e·nG + j (axis 0: W
-// viewed as [g, numel / g], groups down its columns, strided along the output dimension).
+// W is laid out group by group ([nG, g]: group j's element e at j·g + e; the caller transposes an
+// axis-0 view first), so a window of whole groups is one contiguous range: the launcher splits W,
+// s, z and err into windows of groups that fit one binding.
 
-struct Params { nG: u32, g: u32, axis: u32, maxq: u32, p: f32, invBeta: f32 }
+struct Params { nG: u32, g: u32, maxq: u32, pad: u32, p: f32, invBeta: f32 }
 
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read> s: array<f32>;          // [nG] inverse scales
@@ -26,8 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var sum = 0.0;
   var e1 = 0.0;
   for (var e = 0u; e < p.g; e++) {
-    let f = select(e * p.nG + j, j * p.g + e, p.axis == 1u);
-    let wv = w[f];
+    let wv = w[j * p.g + e];
     let q = clamp(round(wv * sj + zj), 0.0, maxq);
     let d = wv - (q - zj) / sj;
     let a = abs(d);

@@ -6,7 +6,6 @@
 // (the X4/W4 accessors read one vec4); otherwise the same accessors gather four scalars.
 // The launcher may bind a window of w's rows (a slice of the N outputs, starting at column n0 of y)
 // and a window of x/y rows, which is how tensors larger than one storage binding are used.
-{{ENABLE_F16}}
 
 struct Params { M: u32, N: u32, K: u32, ldy: u32, n0: u32, has_bias: u32 }
 

@@ -51,9 +51,12 @@ export async function withBindingLimit<T>(gpu: Gpu, bytes: number, f: () => Prom
 
 /** Fill the embedding row of `token` with NaN, so any window using it carries NaN activations. */
 export function poisonEmbeddingRow(model: { gpu: Gpu; config: { hidden: number } }, token: number): void {
-  const embed = (model as unknown as { others: Map<string, { buffer: GPUBuffer }> }).others.get(
-    "model.embed_tokens.weight",
-  )!;
+  const embed = (model as unknown as { others: Map<string, { buffer: GPUBuffer; dtype: string }> }).others
+    .get("model.embed_tokens.weight")!;
   const hidden = model.config.hidden;
-  model.gpu.device.queue.writeBuffer(embed.buffer, token * hidden * 4, new Float32Array(hidden).fill(NaN));
+  // A 16-bit table (the fixture is f16) holds NaN as 0x7e00 (f16) / 0x7fc0 (bf16).
+  const row = embed.dtype === "f32"
+    ? new Float32Array(hidden).fill(NaN)
+    : new Uint16Array(hidden).fill(embed.dtype === "f16" ? 0x7e00 : 0x7fc0);
+  model.gpu.device.queue.writeBuffer(embed.buffer, token * hidden * row.BYTES_PER_ELEMENT, row);
 }

@@ -3,8 +3,11 @@
 
 import { type Gpu, GpuError } from "./device.ts";
 
-export type DType = "f32" | "f16" | "u32" | "i32";
-export const BYTES: Record<DType, number> = { f32: 4, f16: 2, u32: 4, i32: 4 };
+// f16 and bf16 hold 2-byte values packed in pairs (bound as u32 words and expanded to f32 in the
+// shader, so every adapter reads them — shader-f16 is not needed): FP weights keep the
+// checkpoint's dtype on the GPU.
+export type DType = "f32" | "f16" | "bf16" | "u32" | "i32";
+export const BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, u32: 4, i32: 4 };
 
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -60,15 +63,21 @@ type Typed =
   | Int32Array<ArrayBuffer>
   | Uint16Array<ArrayBuffer>;
 
-/** Upload host data. Uint16Array data is taken as raw f16 bits (dtype "f16"). */
-export function upload(gpu: Gpu, data: Typed, shape: readonly number[], label = "tensor"): Tensor {
+/** Upload host data. Uint16Array data is taken as raw 16-bit float bits: f16, or bf16 when `half` says so. */
+export function upload(
+  gpu: Gpu,
+  data: Typed,
+  shape: readonly number[],
+  label = "tensor",
+  half: "f16" | "bf16" = "f16",
+): Tensor {
   const dtype: DType = data instanceof Float32Array
     ? "f32"
     : data instanceof Uint32Array
     ? "u32"
     : data instanceof Int32Array
     ? "i32"
-    : "f16";
+    : half;
   const t = empty(gpu, shape, dtype, label, true);
   if (t.numel !== data.length) {
     t.release();
@@ -127,6 +136,16 @@ export function f32ToF16(x: Float32Array): Uint16Array<ArrayBuffer> {
   return new Uint16Array(new F16(x).buffer);
 }
 
+/** f32 → bf16 bits, round to nearest even (NaN stays a quiet NaN), as torch's .bfloat16(). */
+export function f32ToBf16(x: Float32Array): Uint16Array<ArrayBuffer> {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const out = new Uint16Array(x.length);
+  for (let i = 0; i < u.length; i++) {
+    out[i] = Number.isNaN(x[i]) ? 0x7fc0 : ((u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+  return out;
+}
+
 /** Read a tensor back to the host. Waits for all submitted work (≥ ~11 ms in Deno): batch reads. */
 export async function read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array | Uint16Array> {
   const { gpu } = t;
@@ -161,6 +180,7 @@ export async function read(t: Tensor): Promise<Float32Array | Uint32Array | Int3
     case "i32":
       return new Int32Array(bytes);
     case "f16":
+    case "bf16":
       return new Uint16Array(bytes);
   }
 }
@@ -168,7 +188,7 @@ export async function read(t: Tensor): Promise<Float32Array | Uint32Array | Int3
 export async function readF32(t: Tensor): Promise<Float32Array> {
   const d = await read(t);
   if (d instanceof Float32Array) return d;
-  if (d instanceof Uint16Array) return f16ToF32(d);
+  if (d instanceof Uint16Array) return t.dtype === "bf16" ? bf16ToF32(d) : f16ToF32(d);
   throw new GpuError(`readF32: tensor ${t.label} is ${t.dtype}`);
 }
 

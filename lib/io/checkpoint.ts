@@ -106,9 +106,7 @@ export class Checkpoint {
     return this.fileOf(name).readBytes(name);
   }
 
-  /** A float tensor as f32, checked for NaN/Inf and (when given) for its expected shape. */
-  async readF32(name: string, shape?: number[]): Promise<Float32Array<ArrayBuffer>> {
-    const f = this.fileOf(name);
+  #checkShape(f: TensorFile, name: string, shape?: number[]) {
     const t = f.info(name);
     if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
       throw new SafetensorsError(
@@ -116,6 +114,13 @@ export class Checkpoint {
         `tensor ${name} has shape [${t.shape}], but config.json implies [${shape}]`,
       );
     }
+    return t;
+  }
+
+  /** A float tensor as f32, checked for NaN/Inf and (when given) for its expected shape. */
+  async readF32(name: string, shape?: number[]): Promise<Float32Array<ArrayBuffer>> {
+    const f = this.fileOf(name);
+    const t = this.#checkShape(f, name, shape);
     const bytes = await f.readBytes(name);
     let out: Float32Array<ArrayBuffer>;
     if (t.dtype === "F32") out = new Float32Array(bytes.buffer);
@@ -133,7 +138,30 @@ export class Checkpoint {
     }
     return out;
   }
+
+  /**
+   * A float tensor in the dtype it is stored in: F16/BF16 as their 16-bit patterns (2 bytes per
+   * value on the GPU too), F32/F64 as f32. Checked for NaN/Inf and shape like readF32.
+   */
+  async readNative(name: string, shape?: number[]): Promise<NativeFloat> {
+    const f = this.fileOf(name);
+    const t = this.#checkShape(f, name, shape);
+    if (t.dtype !== "F16" && t.dtype !== "BF16") return { dtype: "f32", data: await this.readF32(name, shape) };
+    const bits = new Uint16Array((await f.readBytes(name)).buffer);
+    const exp = t.dtype === "F16" ? 0x7c00 : 0x7f80; // all-ones exponent: Inf or NaN
+    for (let i = 0; i < bits.length; i++) {
+      if ((bits[i] & exp) === exp) {
+        const v = (t.dtype === "F16" ? f16ToF32 : bf16ToF32)(bits.subarray(i, i + 1))[0];
+        throw new SafetensorsError(f.path, `tensor ${name} has a non-finite value (${v}) at flat index ${i}`);
+      }
+    }
+    return { dtype: t.dtype === "F16" ? "f16" : "bf16", data: bits };
+  }
 }
+
+export type NativeFloat =
+  | { dtype: "f32"; data: Float32Array<ArrayBuffer> }
+  | { dtype: "f16" | "bf16"; data: Uint16Array<ArrayBuffer> };
 
 async function exists(p: string): Promise<boolean> {
   try {

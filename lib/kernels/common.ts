@@ -29,39 +29,60 @@ export function windows(gpu: Gpu, rows: number, rowBytes: number[]): RowWindow[]
   return rowWindows(rows, rowBytes, gpu.maxBinding, gpu.offsetAlign);
 }
 
-/** Defines selecting the weight element type: f16 storage needs `enable f16;`. */
-export function weightDefines(dtype: string): Defines {
-  return dtype === "f16" ? { WT: "f16", F16: 1 } : { WT: "f32" };
+/** One 16-bit value of packed u32 word `u`, half `h` (0 = low), as f32. */
+function half16(dtype: "f16" | "bf16", u: string, h: string): string {
+  return dtype === "f16"
+    ? `unpack2x16float(${u})[${h}]`
+    : `bitcast<f32>(select(${u} << 16u, ${u} & 0xffff0000u, ${h} == 1u))`;
+}
+
+/** Both values of packed word `u` as vec2<f32>. */
+function pair16(dtype: "f16" | "bf16", u: string): string {
+  return dtype === "f16"
+    ? `unpack2x16float(${u})`
+    : `vec2<f32>(bitcast<f32>(${u} << 16u), bitcast<f32>(${u} & 0xffff0000u))`;
 }
 
 /**
- * Accessors for x [.., K] (f32) and w [.., K] (f32 or f16) in matmul/GEMV: vec4 arrays when
- * K % 4 == 0 (every row starts on a vec4), scalar gathers otherwise. `o` is an element offset.
+ * Defines for a weight table read element by element: WT is the bound array's element type and
+ * T1 the f32 value at element index `i` (f16/bf16 are packed two per u32).
+ */
+export function weightDefines(dtype: string): Defines {
+  if (dtype === "f16" || dtype === "bf16") return { WT: "u32", T1: half16(dtype, "table[i / 2u]", "(i % 2u)") };
+  return { WT: "f32", T1: "table[i]" };
+}
+
+/**
+ * Accessors for x [.., K] (f32) and w [.., K] (f32, or f16/bf16 packed in pairs) in matmul/GEMV:
+ * vec4 arrays when K % 4 == 0 (every row starts on a vec4 — for 16-bit weights a vec2<u32> holds
+ * four), scalar gathers otherwise. `o` is an element offset.
  */
 export function rowAccessDefines(K: number, wdtype: string): Defines {
-  const base = weightDefines(wdtype);
-  const WT = base.WT;
+  const packed = wdtype === "f16" || wdtype === "bf16" ? wdtype : null;
   if (K % 4 === 0) {
-    return {
-      ...base,
-      XT: "vec4<f32>",
-      WST: `vec4<${WT}>`,
-      X4: "x[o / 4u]",
-      X1: "x[o / 4u][o % 4u]",
-      W4: "vec4<f32>(w[o / 4u])",
-      W1: "f32(w[o / 4u][o % 4u])",
-    };
+    const x = { XT: "vec4<f32>", X4: "x[o / 4u]", X1: "x[o / 4u][o % 4u]" };
+    if (packed) {
+      return {
+        ...x,
+        WST: "vec2<u32>",
+        W4: `vec4<f32>(${pair16(packed, "w[o / 4u].x")}, ${pair16(packed, "w[o / 4u].y")})`,
+        W1: half16(packed, "w[o / 4u][(o % 4u) / 2u]", "(o % 2u)"),
+      };
+    }
+    return { ...x, WST: "vec4<f32>", W4: "w[o / 4u]", W1: "w[o / 4u][o % 4u]" };
   }
   return {
-    ...base,
     XT: "f32",
-    WST: `${WT}`,
     X4: "vec4<f32>(x[o], x[o + 1u], x[o + 2u], x[o + 3u])",
     X1: "x[o]",
-    W4: "vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]))",
-    W1: "f32(w[o])",
+    WST: packed ? "u32" : "f32",
+    W4: "vec4<f32>(w1(o), w1(o + 1u), w1(o + 2u), w1(o + 3u))",
+    W1: packed ? half16(packed, "w[o / 2u]", "(o % 2u)") : "w[o]",
   };
 }
+
+/** Weight dtypes the FP kernels (matmul, GEMV, embedding) read. */
+export const FP_WEIGHT_DTYPES = ["f32", "f16", "bf16"];
 
 /**
  * llvmpipe ends a shader invocation after 65535 loop iterations in total (Mesa's loop limiter),

@@ -3,7 +3,7 @@
 
 import { type Batch, grid } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { need, shapeStr, weightDefines, windows } from "./common.ts";
+import { FP_WEIGHT_DTYPES, need, shapeStr, weightDefines, windows } from "./common.ts";
 
 export function embedding(b: Batch, ids: Tensor, table: Tensor): Tensor {
   need(ids.dtype === "u32", "embedding", `ids must be u32, got ${ids.dtype}`);
@@ -11,6 +11,7 @@ export function embedding(b: Batch, ids: Tensor, table: Tensor): Tensor {
   const [V, D] = table.shape;
   const T = ids.numel;
   const out = empty(b.gpu, [T, D], "f32", "embedding.out");
+  need(FP_WEIGHT_DTYPES.includes(table.dtype), "embedding", `table dtype ${table.dtype} unsupported`);
   const defines = weightDefines(table.dtype);
   for (const w of windows(b.gpu, V, [D * BYTES[table.dtype]])) {
     b.dispatch(

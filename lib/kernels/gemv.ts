@@ -2,7 +2,7 @@
 
 import { type Batch, grid } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { checkLoopBudget, dummy, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
+import { checkLoopBudget, dummy, FP_WEIGHT_DTYPES, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
 
 export function gemv(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tensor): Tensor {
   const sizes = shapeStr(x, w);
@@ -10,7 +10,7 @@ export function gemv(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tensor
   const [N, K] = w.shape;
   need(x.numel === K && x.dtype === "f32", "gemv", `x must be f32 [${K}], got ${sizes}`);
   need(
-    w.dtype === "f32" || (w.dtype === "f16" && b.gpu.hasF16),
+    FP_WEIGHT_DTYPES.includes(w.dtype),
     "gemv",
     `weight dtype ${w.dtype} unsupported`,
   );

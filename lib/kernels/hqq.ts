@@ -1,20 +1,22 @@
-// Launcher for shaders/hqq.wgsl: one step of HQQ's zero-point solver over all groups of W.
+// Launcher for shaders/hqq.wgsl: one step of HQQ's zero-point solver over all groups of W,
+// split into windows of whole groups when W passes one storage binding (a 7B MLP layer is 180 MB).
 
 import type { Batch } from "../gpu/kernel.ts";
 import { grid } from "../gpu/kernel.ts";
-import type { Tensor } from "../gpu/tensor.ts";
-import { checkLoopBudget, need, shapeStr } from "./common.ts";
+import { type Tensor, windowBinding } from "../gpu/tensor.ts";
+import { checkLoopBudget, need, shapeStr, windows } from "./common.ts";
 
 export interface HqqStepParams {
   groupSize: number;
-  /** 1: groups of consecutive elements; 0: W viewed as [g, numel / g], groups down its columns. */
-  axis: 0 | 1;
   bits: number;
   lpNorm: number;
   beta: number;
 }
 
-/** z ← the solver's zero-point update; err[j] ← Σ |W − W_r| of group j. W is [numel] f32. */
+/**
+ * z ← the solver's zero-point update; err[j] ← Σ |W − W_r| of group j. W is [nG·g] f32 laid out
+ * group by group (an axis-0 view transposed by the caller).
+ */
 export function hqqStep(b: Batch, w: Tensor, s: Tensor, z: Tensor, err: Tensor, p: HqqStepParams): void {
   const nG = w.numel / p.groupSize;
   need(
@@ -23,10 +25,19 @@ export function hqqStep(b: Batch, w: Tensor, s: Tensor, z: Tensor, err: Tensor, 
     `W ${shapeStr(w)} in groups of ${p.groupSize} disagrees with ${shapeStr(s, z, err)}`,
   );
   checkLoopBudget(b.gpu, "hqq", p.groupSize, `group size ${p.groupSize}`);
-  b.dispatch(
-    { name: "hqq" },
-    [w, s, z, err, b.uniform([nG, p.groupSize, p.axis, (1 << p.bits) - 1], [p.lpNorm, 1 / p.beta])],
-    grid(b.gpu, nG, 64),
-    `groups=${nG} g=${p.groupSize} axis=${p.axis}`,
-  );
+  const g = p.groupSize;
+  for (const win of windows(b.gpu, nG, [g * 4, 4])) {
+    b.dispatch(
+      { name: "hqq" },
+      [
+        windowBinding(w, win, g),
+        windowBinding(s, win, 1),
+        windowBinding(z, win, 1),
+        windowBinding(err, win, 1),
+        b.uniform([win.rows, g, (1 << p.bits) - 1, 0], [p.lpNorm, 1 / p.beta]),
+      ],
+      grid(b.gpu, win.rows, 64),
+      `groups=${nG} g=${g}`,
+    );
+  }
 }

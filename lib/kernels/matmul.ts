@@ -3,7 +3,7 @@
 
 import type { Batch } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { checkLoopBudget, dummy, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
+import { checkLoopBudget, dummy, FP_WEIGHT_DTYPES, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
 
 const TILE = 32; // 8×8 threads × 4×4 outputs each
 
@@ -13,7 +13,7 @@ export function matmul(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tens
   const [N, K] = w.shape;
   need(x.numel % K === 0 && x.dtype === "f32", "matmul", `x must be f32 [M, ${K}], got ${sizes}`);
   need(
-    w.dtype === "f32" || (w.dtype === "f16" && b.gpu.hasF16),
+    FP_WEIGHT_DTYPES.includes(w.dtype),
     "matmul",
     `weight dtype ${w.dtype} unsupported`,
   );

@@ -57,7 +57,7 @@ export class LlamaModel extends BlockModel implements CausalLM {
 
   static async load(gpu: Gpu, ckpt: Checkpoint, c: LlamaConfig): Promise<LlamaModel> {
     const w = new WeightLoader(gpu, ckpt, c.quant);
-    const embed = await w.tensor("model.embed_tokens.weight", [c.vocab, c.hidden]);
+    const embed = await w.matrix("model.embed_tokens.weight", [c.vocab, c.hidden]);
     const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
     const blocks: Block[] = [];
     for (let i = 0; i < c.layers; i++) {

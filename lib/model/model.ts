@@ -119,6 +119,13 @@ export class WeightLoader {
     return t;
   }
 
+  /** A weight matrix (the embedding table) kept in the checkpoint's dtype: f16/bf16 stay 2 bytes. */
+  async matrix(name: string, shape: number[]): Promise<Tensor> {
+    const t = await this.#load(name, shape, true);
+    this.others.set(name, t);
+    return t;
+  }
+
   /** A quantized checkpoint's layers (qweight / W_q present) load packed; the rest as FP. */
   async linear(name: string, out: number, inp: number, bias: boolean): Promise<Linear> {
     const q = this.quant;
@@ -146,19 +153,23 @@ export class WeightLoader {
       if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
       return hqqRuntimeLinear(this.gpu, r);
     }
-    const w = await this.#load(`${name}.weight`, [out, inp]);
+    const w = await this.#load(`${name}.weight`, [out, inp], true);
     const b = bias ? await this.#load(`${name}.bias`, [out]) : undefined;
     return new DenseLinear(name, w, b);
   }
 
-  async #load(name: string, shape: number[]): Promise<Tensor> {
+  /** `native`: keep F16/BF16 as 16-bit on the GPU (weights); otherwise f32 (norms, biases). */
+  async #load(name: string, shape: number[], native = false): Promise<Tensor> {
     if (!this.ckpt.has(name)) {
       throw new Error(
         `${this.ckpt.dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`,
       );
     }
-    const data = await this.ckpt.readF32(name, shape);
-    return upload(this.gpu, data, shape, name);
+    if (!native) return upload(this.gpu, await this.ckpt.readF32(name, shape), shape, name);
+    const t = await this.ckpt.readNative(name, shape);
+    return t.dtype === "f32"
+      ? upload(this.gpu, t.data, shape, name)
+      : upload(this.gpu, t.data, shape, name, t.dtype);
   }
 }
 

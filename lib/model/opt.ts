@@ -73,15 +73,15 @@ export class OptModel extends BlockModel implements CausalLM {
       w: await w.tensor(`${n}.weight`, [c.hidden]),
       b: await w.tensor(`${n}.bias`, [c.hidden]),
     });
-    const embed = await w.tensor(`${prefix}.embed_tokens.weight`, [c.vocab, c.wordEmbedDim]);
+    const embed = await w.matrix(`${prefix}.embed_tokens.weight`, [c.vocab, c.wordEmbedDim]);
     const pos = await w.tensor(`${prefix}.embed_positions.weight`, [
       c.maxPositions + POSITION_OFFSET,
       c.hidden,
     ]);
     const proj = c.wordEmbedDim !== c.hidden;
-    const projectIn = proj ? await w.tensor(`${prefix}.project_in.weight`, [c.hidden, c.wordEmbedDim]) : null;
+    const projectIn = proj ? await w.matrix(`${prefix}.project_in.weight`, [c.hidden, c.wordEmbedDim]) : null;
     const projectOut = proj
-      ? await w.tensor(`${prefix}.project_out.weight`, [c.wordEmbedDim, c.hidden])
+      ? await w.matrix(`${prefix}.project_out.weight`, [c.wordEmbedDim, c.hidden])
       : null;
     const finalNorm = c.finalLayerNorm ? await norm(`${prefix}.final_layer_norm`) : null;
     const blocks: Block[] = [];

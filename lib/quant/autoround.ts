@@ -24,6 +24,7 @@ import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { fakeLinear, type QuantizeResult } from "./rtn.ts";
 import { calibrationChunks, embedChunks } from "./sequential.ts";
+import { f32Block } from "./targets.ts";
 import { checkUniform, GroupSize, UniformBits, type UniformOptions, uniformRecord } from "./uniform.ts";
 
 export const AutoRoundOptions = z.object({
@@ -143,6 +144,7 @@ export async function quantizeAutoRound(
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const tb = performance.now();
+      await f32Block(model, i); // the trainable layers read f32 weights
       // Targets: the FP block on FP inputs.
       const fpOut = await forwardAll(i, fpIn);
       const xs = qIn ?? fpIn;

@@ -32,6 +32,7 @@ import {
   zeros,
 } from "./awq_search.ts";
 import { calibrationChunks, embedChunks } from "./sequential.ts";
+import { f32Block } from "./targets.ts";
 import { checkUniform, GroupSize, quantizeUniform, UniformBits, type UniformOptions } from "./uniform.ts";
 
 export const AwqOptions = z.object({
@@ -112,6 +113,7 @@ export async function quantizeAwq(
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const tb = performance.now();
+      await f32Block(model, i); // scales fold into the weights in place
       const next = await awqBlock(model, i, hs, chunks.map((c) => c.length), seq, o, uo, res);
       for (const h of hs) h.release();
       hs = next;

@@ -118,13 +118,17 @@ export async function hqqLayer(
   const errors: number[] = [];
   let zFinal: Float32Array = zero;
   if (o.optimize) {
-    const W = upload(gpu, Float32Array.from(w), [numel], `${name}.W`), S = upload(gpu, s, [nG], `${name}.s`);
+    // The kernel reads groups contiguously: an axis-0 view ([g, nG], groups down columns) is
+    // transposed to [nG, g] first (the same values in the same order per group).
+    const grouped = new Float32Array(numel);
+    for (let j = 0; j < nG; j++) for (let e = 0; e < g; e++) grouped[j * g + e] = w[at(j, e)];
+    const W = upload(gpu, grouped, [numel], `${name}.W`), S = upload(gpu, s, [nG], `${name}.s`);
     const Z = upload(gpu, zero, [nG], `${name}.z`),
       E = upload(gpu, new Float32Array(nG), [nG], `${name}.err`);
     let beta = o.beta, best = Infinity;
     for (let i = 0; i < o.iters; i++) {
       const b = new Batch(gpu);
-      hqqStep(b, W, S, Z, E, { groupSize: g, axis: o.axis, bits: o.bits, lpNorm: o.lpNorm, beta });
+      hqqStep(b, W, S, Z, E, { groupSize: g, bits: o.bits, lpNorm: o.lpNorm, beta });
       await b.submit();
       beta *= o.kappa;
       if (!o.earlyStop && !o.trackErrors) continue;

@@ -3,6 +3,9 @@
 // gets its own tensor). Calibrated methods (GPTQ, AWQ, AutoRound) see only the blocks: they need
 // the inputs of a layer, and the bench refuses --quantize-head for them.
 
+import { Batch } from "../gpu/kernel.ts";
+import { empty, type Tensor } from "../gpu/tensor.ts";
+import { expandToF32 } from "../kernels/expand.ts";
 import { DenseLinear, type Linear } from "../model/linear.ts";
 import type { CausalLM } from "../model/model.ts";
 
@@ -27,4 +30,26 @@ export function quantTargets(model: CausalLM, quantizeHead = false): Target[] {
   }
   if (quantizeHead) take(model.headLinear(), (x) => model.setHead(x));
   return out;
+}
+
+/**
+ * Block i's FP linears with f32 weights: a 16-bit weight (f16/bf16 as loaded) is expanded to an
+ * f32 copy in its place — exact, and what the in-place algorithms (AWQ folds scales into weights,
+ * AutoRound trains on them) need. f32 layers are left as they are.
+ */
+export async function f32Block(model: CausalLM, i: number): Promise<void> {
+  const b = new Batch(model.gpu);
+  const fresh: DenseLinear[] = [];
+  for (const l of model.blockLinears(i)) {
+    if (!(l instanceof DenseLinear) || l.weight.dtype === "f32") continue;
+    let bias: Tensor | undefined;
+    if (l.bias) {
+      bias = empty(model.gpu, l.bias.shape, l.bias.dtype, l.bias.label);
+      b.copy(l.bias.buffer, 0, bias.buffer, 0, l.bias.byteLength);
+    }
+    fresh.push(new DenseLinear(l.name, expandToF32(b, l.weight), bias));
+  }
+  if (!fresh.length) return;
+  await b.submit(); // the copies are made before the 16-bit layers are released
+  for (const l of fresh) model.setLinear(l.name, l);
 }

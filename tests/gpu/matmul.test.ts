@@ -1,15 +1,16 @@
 // Matmul, GEMV and the naive baseline against float64 CPU math, on sizes that are not multiples
-// of the tiles; the split-across-bindings path; f16 weights where the adapter has shader-f16.
+// of the tiles; the split-across-bindings path; f16 and bf16 weights (packed, on every adapter).
 
 import assert from "node:assert";
 import * as ref from "../../lib/cpu/ref.ts";
 import { randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
-import { f32ToF16, readF32, upload } from "../../lib/gpu/tensor.ts";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, readF32, upload } from "../../lib/gpu/tensor.ts";
+import { embedding } from "../../lib/kernels/embedding.ts";
 import { gemv } from "../../lib/kernels/gemv.ts";
 import { matmul } from "../../lib/kernels/matmul.ts";
 import { matmulNaive } from "../../lib/kernels/matmul_naive.ts";
-import { assertClose, getGpu, poisoned, withBindingLimit } from "../helpers.ts";
+import { assertClose, getGpu, poisoned, poisonNext, withBindingLimit } from "../helpers.ts";
 
 const TOL = 1e-5;
 
@@ -63,26 +64,39 @@ Deno.test("gemv matches float64, including a split weight", async () => {
   }
 });
 
-Deno.test({
-  name: "matmul and gemv read f16 weights (adapters with shader-f16)",
-  ignore: !(await getGpu()).hasF16,
-  fn: async () => {
-    const gpu = await getGpu();
-    const [M, N, K] = [13, 21, 35];
-    const x = randn(M * K, 11), w = randn(N * K, 12);
-    const wh = f32ToF16(w);
-    // Reference on the f16-rounded weights: the kernel itself must add no error beyond f32 math.
-    const wr = new Float32Array(new Float16Array(wh.buffer));
-    const b = new Batch(gpu);
-    const W = upload(gpu, wh, [N, K]);
-    assert(W.dtype === "f16");
-    const y = matmul(b, upload(gpu, x, [M, K]), W);
-    const v = gemv(b, upload(gpu, x.slice(0, K), [K]), W);
-    await b.submit();
-    assertClose(await readF32(y), ref.matmul(x, wr, M, N, K), TOL, "matmul f16 weights");
-    assertClose(await readF32(v), ref.gemv(x.slice(0, K), wr, N, K), TOL, "gemv f16 weights");
-  },
-});
+// 16-bit FP weights stay 2 bytes on the GPU (packed pairs, expanded in the shader on any adapter).
+// The reference uses the same rounded weights in float64: the kernels must add nothing beyond f32
+// math; K = 35 (scalar gathers) and 36 (vec accessors); a lowered binding limit splits the rows.
+for (const dt of ["f16", "bf16"] as const) {
+  for (const K of [35, 36]) {
+    Deno.test(`matmul, gemv and embedding read ${dt} weights, K=${K}, whole and split into windows`, async () => {
+      const gpu = await getGpu();
+      const [M, N] = [13, 21];
+      const x = randn(M * K, 11), w = randn(N * K, 12);
+      const bits = dt === "f16" ? f32ToF16(w) : f32ToBf16(w);
+      const wr = dt === "f16" ? f16ToF32(bits) : bf16ToF32(bits);
+      const W = upload(gpu, bits, [N, K], "w", dt);
+      assert(W.dtype === dt && W.byteLength === N * K * 2);
+      const ids = [3, 0, 20, 7, 7, 19];
+      const wantEmb = Float32Array.from(ids.flatMap((id) => [...wr.subarray(id * K, (id + 1) * K)]));
+      for (const limit of [gpu.maxBinding, 1200]) {
+        await withBindingLimit(gpu, limit, async () => {
+          poisonNext(gpu, M * N);
+          poisonNext(gpu, N);
+          const b = new Batch(gpu);
+          const y = matmul(b, upload(gpu, x, [M, K]), W);
+          const v = gemv(b, upload(gpu, x.slice(0, K), [K]), W);
+          const e = embedding(b, upload(gpu, Uint32Array.from(ids), [ids.length]), W);
+          await b.submit();
+          assertClose(await readF32(y), ref.matmul(x, wr, M, N, K), TOL, `matmul ${dt} limit ${limit}`);
+          assertClose(await readF32(v), ref.gemv(x.slice(0, K), wr, N, K), TOL, `gemv ${dt} limit ${limit}`);
+          assertClose(await readF32(e), wantEmb, 1e-7, `embedding ${dt} limit ${limit}`);
+        });
+      }
+      assert.deepStrictEqual(await readF32(W), wr, "readF32 expands the stored bits exactly");
+    });
+  }
+}
 
 Deno.test("on llvmpipe, a K past the loop-iteration cap is refused instead of computed wrong", async () => {
   const gpu = await getGpu();

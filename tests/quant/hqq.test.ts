@@ -6,7 +6,7 @@ import assert from "node:assert";
 import { randn } from "../../lib/cpu/random.ts";
 import { HQQ_SLOW, hqqLayer, type HqqOptions, metaQuantize } from "../../lib/quant/hqq.ts";
 import { bitsPerWeight, dequantize } from "../../lib/quant/record.ts";
-import { getGpu } from "../helpers.ts";
+import { getGpu, withBindingLimit } from "../helpers.ts";
 import { hqqRef } from "./hqq_ref.ts";
 
 const gpu = await getGpu();
@@ -111,4 +111,17 @@ Deno.test("HQQ meta-quantization: 8-bit scales (groups of 128) and zeros within 
   const meta = await hqqLayer(gpu, "l", w, [OUT, IN], { bits: 2, groupSize: 16, metaQuant: true });
   assert.deepStrictEqual(meta.record.codes, plain.record.codes, "codes come from the unquantized meta");
   assert.ok(Math.abs(bitsPerWeight(plain.record) - 4) < 1e-9 && bitsPerWeight(meta.record) < 3.1);
+});
+
+Deno.test("HQQ's solver kernel split into windows of groups (a lowered binding limit) equals the whole", async () => {
+  const w = heavyTailed(OUT * IN, 11);
+  for (const axis of [1, 0] as const) {
+    const o: HqqOptions = { bits: 3, groupSize: 64, axis };
+    const whole = await hqqLayer(gpu, "l", w, [OUT, IN], o);
+    // 4 KiB bindings: W (64 KiB of f32 here) goes in 16 windows of 16 groups.
+    const split = await withBindingLimit(gpu, 4096, () => hqqLayer(gpu, "l", w, [OUT, IN], o));
+    assert.deepStrictEqual(split.record.zeros, whole.record.zeros, `axis ${axis} zeros`);
+    assert.deepStrictEqual(split.record.codes, whole.record.codes, `axis ${axis} codes`);
+    assert.strictEqual(split.steps, whole.steps);
+  }
 });

@@ -90,4 +90,7 @@ Speed, scale-out and output:
 
 Protocol: the text is tokenized once with the tokenizer's special tokens (one BOS at the start),
 cut into non-overlapping windows of seqlen tokens (tail dropped), ppl = exp(mean NLL of all
-predicted tokens). A failing cell is written as an error row and the matrix goes on.`;
+predicted tokens). A failing cell is written as an error row and the matrix goes on.
+
+Exit status: 0 every cell ok; 1 some cell failed (the last line names each, with its stage);
+2 refused before any work (bad flags, models, data; nothing written).`;

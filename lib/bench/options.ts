@@ -38,6 +38,9 @@ const BenchFlags = z.object({
         });
       }
     }
+    if (!ms.length) {
+      ctx.addIssue({ code: "custom", message: `--methods is empty; available: ${METHODS.join(", ")}` });
+    }
     return ms;
   }),
   bits: csvInts("bits").optional(),
@@ -138,10 +141,27 @@ function flagTypes(): Record<string, { type: "string" | "boolean"; multiple?: bo
   return out;
 }
 
+/**
+ * `--group-size -1` (the documented per-channel value): node's parseArgs reads "-1" as an option
+ * and calls the flag ambiguous, so a negative number after a valued flag is joined to it
+ * (`--group-size=-1`), as if written that way.
+ */
+function joinNegativeValues(args: string[], types: ReturnType<typeof flagTypes>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    if (types[name]?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]);
+  }
+  return out;
+}
+
 export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   let values: Record<string, unknown>;
   try {
-    ({ values } = parseArgs({ args, options: flagTypes(), strict: true, allowPositionals: false }));
+    const options = flagTypes();
+    args = joinNegativeValues(args, options);
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (e) {
     throw new Error(`${(e as Error).message}\nRun with --help for the flags.`);
   }

@@ -19,6 +19,7 @@ import { meanBitsPerWeight } from "../quant/record.ts";
 import { loadText, type TextData } from "../../datasets/datasets.ts";
 import { type BenchOptions, CALIBRATED, calibrationSamples } from "./options.ts";
 import { cellKey, matrix, rowOptions, settingLabel, shardCells } from "./matrix.ts";
+import { summarize } from "./summary.ts";
 import { type ResolvedModel, resolveModel } from "./models.ts";
 import { copyBandwidth, decodeSpeed, gemvTimings } from "./speed.ts";
 import { writeReport } from "../report/report.ts";
@@ -227,10 +228,13 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       );
     }
   }
-  if (!o["no-figures"]) {
+  const summary = summarize(written, cells.length - todo.length);
+  const anyOk = existing.some((r) => r.status === "ok") || written.some((r) => r.status === "ok");
+  if (!o["no-figures"] && anyOk) {
     const files = await writeReport(o.out);
     log(`figures and tables: ${files.length} files in ${o.out}`);
-  }
+  } else if (!o["no-figures"]) log("no figures or tables: no cell has a result");
+  console.error(summary.line);
   return written;
 }
 

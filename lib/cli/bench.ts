@@ -6,6 +6,7 @@ import { listMatrix } from "../bench/matrix.ts";
 import { mergeRuns } from "../bench/merge.ts";
 import { parseBenchArgs } from "../bench/options.ts";
 import { runBench } from "../bench/run.ts";
+import { summarize } from "../bench/summary.ts";
 
 export { HELP, parseBenchArgs, runBench };
 export { CALIBRATED, calibrationSamples, METHODS } from "../bench/options.ts";
@@ -17,6 +18,9 @@ if (import.meta.main) {
       if (!out) throw new Error("usage: deno task bench merge OUT DIR...");
       const rows = await mergeRuns(out, dirs, (s) => console.error(s));
       console.error(`merged ${rows.length} rows into ${out}`);
+      const summary = summarize(rows);
+      console.error(summary.line);
+      Deno.exit(summary.exitCode);
     } else {
       const o = parseBenchArgs(Deno.args);
       if (o === "help") console.log(HELP);
@@ -29,7 +33,8 @@ if (import.meta.main) {
           );
           Deno.exit(130);
         });
-        await runBench(o);
+        // Exit 1 when any cell failed (its error row is written and named in the summary line).
+        Deno.exit(summarize(await runBench(o)).exitCode);
       }
     }
   } catch (e) {

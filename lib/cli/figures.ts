@@ -1,6 +1,8 @@
 // `deno task figures DIR...`: regenerate each run folder's figures (Vega-Lite, SVG, PNG) and
 // tables.md from its results.jsonl alone.
 
+import { summarize } from "../bench/summary.ts";
+import { readRows } from "../eval/results.ts";
 import { writeReport } from "../report/report.ts";
 
 if (import.meta.main) {
@@ -11,10 +13,18 @@ if (import.meta.main) {
     Deno.exit(Deno.args.length ? 0 : 2);
   }
   try {
+    let code = 0;
     for (const dir of Deno.args) {
-      const files = await writeReport(dir);
-      console.error(`${dir}: ${files.length} files`);
+      const rows = await readRows(`${dir}/results.jsonl`);
+      const summary = summarize(rows);
+      if (rows.some((r) => r.status === "ok")) {
+        const files = await writeReport(dir);
+        console.error(`${dir}: ${files.length} files`);
+      } else console.error(`${dir}: no figures or tables: no cell has a result`);
+      console.error(`${dir}: ${summary.line}`);
+      code = Math.max(code, summary.exitCode);
     }
+    Deno.exit(code);
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
     Deno.exit(2);

@@ -127,7 +127,12 @@ export class Checkpoint {
     else if (t.dtype === "F16") out = f16ToF32(new Uint16Array(bytes.buffer));
     else if (t.dtype === "BF16") out = bf16ToF32(new Uint16Array(bytes.buffer));
     else if (t.dtype === "F64") out = Float32Array.from(new Float64Array(bytes.buffer));
-    else throw new SafetensorsError(f.path, `tensor ${name} is ${t.dtype}, expected a float dtype`);
+    else {
+      throw new SafetensorsError(
+        f.path,
+        `unsupported dtype ${t.dtype} in tensor ${name} (FP weights are read as F32, F16, BF16 or F64)`,
+      );
+    }
     for (let i = 0; i < out.length; i++) {
       if (!Number.isFinite(out[i])) {
         throw new SafetensorsError(

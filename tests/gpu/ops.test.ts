@@ -162,7 +162,8 @@ Deno.test("gelu is accurate in relative terms on its negative tail", async () =>
   const want = ref.gelu(x);
   for (let i = 0; i < x.length; i++) {
     const rel = Math.abs(got[i] - want[i]) / Math.max(Math.abs(want[i]), 1e-30);
-    if (rel > 1e-5 && Math.abs(want[i]) > 1e-30) {
+    // Written so that NaN fails: !(rel <= tol) is true for NaN, rel > tol is not.
+    if (!(rel <= 1e-5) && Math.abs(want[i]) > 1e-30) {
       throw new Error(`gelu(${x[i]}) = ${got[i]}, want ${want[i]}`);
     }
   }

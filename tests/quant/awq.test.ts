@@ -49,7 +49,8 @@ Deno.test("AWQ fake quantization Q(W·diag s)/s equals the CPU definition; row w
     let off = 0, worst = 0;
     for (let i = 0; i < ref.length; i++) {
       const d = Math.abs(got[i] - ref[i]);
-      if (d > 1e-6 * Math.abs(ref[i]) + 1e-9) off++, (worst = Math.max(worst, d * s[i % cols]));
+      // NaN-safe: a NaN output counts as differing (d > tol would skip it).
+      if (!(d <= 1e-6 * Math.abs(ref[i]) + 1e-9)) off++, (worst = Math.max(worst, d * s[i % cols]));
     }
     // Only float32 rounding at exact .5 ties may move a code by one step.
     assert.ok(off <= ref.length * 0.002, `W${bits} g${g}: ${off} of ${ref.length} values differ`);

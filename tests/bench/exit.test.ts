@@ -1,0 +1,87 @@
+// Honest exits: a run whose cells failed exits 1 with a summary line naming them (2 stays
+// "refused before work"), a run where every cell failed says so and draws no figures; flags that
+// used to trip the parser (--group-size -1) or do nothing (--methods "") are handled; an
+// unsupported tensor dtype is named.
+
+import assert from "node:assert";
+import { parseBenchArgs } from "../../lib/bench/options.ts";
+import { Checkpoint } from "../../lib/io/checkpoint.ts";
+import { type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
+import { FIXTURES } from "../python.ts";
+
+const BENCH = new URL("../../lib/cli/bench.ts", import.meta.url).pathname;
+const STORIES = `${FIXTURES}/stories260K`;
+const TEXT = `${FIXTURES}/text/tinystories_valid_head.txt`;
+
+/** stories260K with `edit` applied to one tensor's entry (its data or its dtype). */
+async function brokenCopy(edit: (t: TensorToWrite) => TensorToWrite): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  const ck = await Checkpoint.open(STORIES);
+  const ts: TensorToWrite[] = [];
+  for (const name of ck.names()) {
+    const t = { name, ...ck.info(name), data: await ck.readBytes(name) };
+    ts.push(name === "model.layers.1.mlp.up_proj.weight" ? edit(t) : t);
+  }
+  await writeSafetensors(`${dir}/model.safetensors`, ts);
+  for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${STORIES}/${f}`, `${dir}/${f}`);
+  return dir;
+}
+
+async function bench(args: string[]) {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BENCH, ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: r.code, err: new TextDecoder().decode(r.stderr) };
+}
+
+const common = ["--dataset", TEXT, "--seqlen", "64", "--max-windows", "1", "--decode-tokens", "0", "--gemv-reps", "0"];
+
+Deno.test("every cell failing: exit 1, one line saying so with the cells and stages, no figures", async () => {
+  // A NaN inside block 1's up_proj: every cell fails to load it (a value fault, found on reading).
+  const model = await brokenCopy((t) => {
+    const f = new Float32Array(t.data.buffer.slice(0));
+    f[5] = NaN;
+    return { ...t, data: f };
+  });
+  const out = `${await Deno.makeTempDir()}/out`;
+  const r = await bench(["--model", model, "--methods", "fp,rtn", "--bits", "4", "--group-size", "-1", ...common, "--out", out]);
+  assert.strictEqual(r.code, 1, r.err);
+  assert.match(r.err, /every cell failed \(2\): cell 0 fp on .* \(load\); cell 1 rtn W4 per-channel on .* \(load\)/);
+  assert.match(r.err, /up_proj\.weight has a non-finite value/);
+  assert.match(r.err, /no figures or tables: no cell has a result/);
+  assert.ok(!(await Deno.stat(`${out}/figures`).then(() => true, () => false)), "no figures");
+  const figs = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../lib/cli/figures.ts", import.meta.url).pathname, out],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.strictEqual(figs.code, 1);
+  assert.match(new TextDecoder().decode(figs.stderr), /every cell failed \(2\)/);
+});
+
+Deno.test("a clean run exits 0 with its summary line; --group-size -1 and --group-size=-1 both parse", async () => {
+  const out = `${await Deno.makeTempDir()}/out`;
+  const r = await bench(["--model", STORIES, "--methods", "rtn", "--group-size", "-1", "--no-figures", ...common, "--out", out]);
+  assert.strictEqual(r.code, 0, r.err);
+  assert.match(r.err, /cells: 1 ok, 0 failed, 0 skipped/);
+  const base = ["--model", STORIES, "--methods", "rtn"];
+  for (const args of [[...base, "--group-size", "-1"], [...base, "--group-size=-1"], [...base, "--group-size", "-1,64"]]) {
+    const o = parseBenchArgs(args);
+    assert.ok(o !== "help");
+    assert.deepStrictEqual(o["group-size"]?.[0], -1, args.join(" "));
+  }
+});
+
+Deno.test("--methods '' is refused; an F8 tensor is named with its dtype", async () => {
+  assert.throws(() => parseBenchArgs(["--model", STORIES, "--methods", ""]), /--methods is empty/);
+  assert.throws(() => parseBenchArgs(["--model", STORIES, "--methods", " , "]), /--methods is empty/);
+  const model = await brokenCopy((t) => ({ ...t, dtype: "F8_E4M3", data: new Uint8Array(t.data.byteLength / 4) }));
+  const ck = await Checkpoint.open(model);
+  await assert.rejects(
+    ck.readF32("model.layers.1.mlp.up_proj.weight"),
+    /unsupported dtype F8_E4M3 in tensor model\.layers\.1\.mlp\.up_proj\.weight/,
+  );
+});

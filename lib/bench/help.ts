@@ -81,6 +81,7 @@ Speed, scale-out and output:
   --shard i/n          run only cells i, i+n, i+2n, ... of the matrix (0-based), for runner matrices
   --resume             keep OUT's finished rows and run only the missing cells (a cell cut off midway
                        left no row and is recomputed)
+  --force              with --resume: go on although OUT has rows of other options (they are kept)
   --no-figures         skip figures and tables at the end
   --list               print the matrix (cell index, shard, model, setting) and exit: nothing runs
   --out DIR            where results.jsonl, manifest.json, figures and tables go

@@ -84,6 +84,7 @@ const PLUMBING = new Set([
   "config",
   "shard",
   "resume",
+  "force",
   "export",
   "quick",
 ]);

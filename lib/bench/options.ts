@@ -93,6 +93,7 @@ const BenchFlags = z.object({
     return { index: Number(m[1]), count: Number(m[2]) };
   }),
   resume: z.boolean().default(false),
+  force: z.boolean().default(false),
   "no-figures": z.boolean().default(false),
   list: z.boolean().default(false),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
@@ -117,7 +118,18 @@ export type BenchOptions = z.infer<typeof BenchOptions>;
 export const FLAG_NAMES = Object.keys(BenchFlags.shape);
 
 /** Flags that may appear in a --config file or a preset (everything but the run's own plumbing). */
-const NOT_IN_CONFIG = ["config", "preset", "help", "shard", "resume", "out", "quiet", "no-figures", "list"];
+const NOT_IN_CONFIG = [
+  "config",
+  "preset",
+  "help",
+  "shard",
+  "resume",
+  "force",
+  "out",
+  "quiet",
+  "no-figures",
+  "list",
+];
 
 /** Bit widths each quantizing method accepts (checked before any work). */
 const METHOD_BITS: Record<string, number[]> = {

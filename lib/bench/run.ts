@@ -44,6 +44,16 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       `${results} already has ${existing.length} rows: pass --resume to add the missing cells, or another --out`,
     );
   }
+  // Rows of other options (another matrix or protocol) would sit beside this run's as if comparable.
+  const all = matrix(o);
+  const known = new Set(all.flatMap((c) => o.dataset.map((d) => cellKey(c.model, d, c.setting, o))));
+  const foreign = existing.filter((r) => r.status === "ok" && !known.has(r.key ?? "")).length;
+  if (foreign && !o.force) {
+    throw new Error(
+      `${results}: ${foreign} of its rows are not cells of this matrix (other options); ` +
+        "run with the same options, another --out, or --resume --force to keep them beside the new ones",
+    );
+  }
   const prepared = await prepare(o, log);
 
   const gpu = await getGpu();
@@ -60,10 +70,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
   }
   await writeManifest(o, gpu, prov, prepared, copyGbps);
 
-  const all = matrix(o);
   const cells = shardCells(all, o.shard);
-  const known = new Set(all.flatMap((c) => o.dataset.map((d) => cellKey(c.model, d, c.setting, o))));
-  const foreign = existing.filter((r) => r.status === "ok" && !known.has(r.key ?? "")).length;
   if (foreign) {
     log(`note: ${foreign} rows in ${results} are not cells of this matrix (other options); kept as they are`);
   }

@@ -85,3 +85,20 @@ Deno.test("--methods '' is refused; an F8 tensor is named with its dtype", async
     /unsupported dtype F8_E4M3 in tensor model\.layers\.1\.mlp\.up_proj\.weight/,
   );
 });
+
+Deno.test("--resume over rows of other options is refused (exit 2, nothing changed) unless --force", async () => {
+  const out = `${await Deno.makeTempDir()}/out`;
+  const run = (extra: string[]) =>
+    bench(["--model", STORIES, "--methods", "rtn", "--no-figures", ...common, "--out", out, ...extra]);
+  assert.strictEqual((await run(["--group-size", "-1"])).code, 0);
+  const before = await Deno.readTextFile(`${out}/results.jsonl`);
+  const manifest = await Deno.readTextFile(`${out}/manifest.json`);
+  const r = await run(["--group-size", "-1", "--seed", "7", "--resume"]);
+  assert.strictEqual(r.code, 2, r.err);
+  assert.match(r.err, /results\.jsonl: 1 of its rows are not cells of this matrix \(other options\).*--resume --force/);
+  assert.strictEqual(await Deno.readTextFile(`${out}/results.jsonl`), before, "rows untouched");
+  assert.strictEqual(await Deno.readTextFile(`${out}/manifest.json`), manifest, "manifest untouched");
+  const forced = await run(["--group-size", "-1", "--seed", "7", "--resume", "--force"]);
+  assert.strictEqual(forced.code, 0, forced.err);
+  assert.strictEqual((await Deno.readTextFile(`${out}/results.jsonl`)).trim().split("\n").length, 2);
+});

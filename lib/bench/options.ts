@@ -108,6 +108,9 @@ export const BenchOptions = BenchFlags.refine(
   },
 ).refine((o) => !(o.export && o.methods.includes("awq") && (o.bits ?? [4]).some((b) => b !== 4)), {
   message: "--export of awq writes AutoAWQ GEMM checkpoints, which are 4-bit only: use --bits 4",
+}).refine((o) => !(o.export && o.methods.includes("rtn")), {
+  message: "--export: rtn has no checkpoint format of its own (gptq with --export writes AutoGPTQ " +
+    "checkpoints); leave rtn out of --methods, or drop --export",
 }).refine((o) => !o["quantize-head"] || o.methods.every((m) => m === "fp" || HEAD_METHODS.includes(m)), {
   message: `--quantize-head: only ${HEAD_METHODS.join(", ")} quantize lm_head; gptq, awq and autoround ` +
     "quantize the decoder blocks only (drop the flag, or leave those methods out)",

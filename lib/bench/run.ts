@@ -18,8 +18,9 @@ import { loadedRow, quantizeSetting } from "../cli/methods.ts";
 import { meanBitsPerWeight } from "../quant/record.ts";
 import { loadText, type TextData } from "../../datasets/datasets.ts";
 import { type BenchOptions, CALIBRATED, calibrationSamples } from "./options.ts";
-import { cellKey, matrix, rowOptions, settingLabel, shardCells } from "./matrix.ts";
+import { cellKey, matrix, rowOptions, settingLabel, settings, shardCells } from "./matrix.ts";
 import { summarize } from "./summary.ts";
+import { checkIdsInVocab, checkQuantizedLayers, checkSettings } from "./checks.ts";
 import { type ResolvedModel, resolveModel } from "./models.ts";
 import { copyBandwidth, decodeSpeed, gemvTimings } from "./speed.ts";
 import { writeReport } from "../report/report.ts";
@@ -255,17 +256,21 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
     })
     : null;
   const out = new Map<string, Prepared>();
+  const wanted = settings(o);
   for (const spec of o.model) {
     const model = await resolveModel(spec, log);
     const config = await readConfig(model.dir);
     // Every weight file's header (safetensors) or pickle (.bin, whitelisted) is read now, so a
     // broken or hostile checkpoint is refused before any cell starts.
-    await Checkpoint.open(model.dir);
+    const ckpt = await Checkpoint.open(model.dir);
+    checkQuantizedLayers(model.dir, config, ckpt);
+    checkSettings(spec, config, ckpt, wanted, o);
     const tok = await loadTokenizer(model.dir);
     const seqlen = Math.min(o.seqlen, config.maxPositions);
     if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${spec})`);
     const prepared = texts.map((data) => {
       const ids = data.evalIds(tok, seqlen);
+      checkIdsInVocab(spec, `dataset ${data.name}`, ids, config.vocab);
       if (windowCount(ids.length, seqlen) < 1) {
         throw new Error(
           `dataset ${data.name}: ${ids.length} tokens with ${spec}'s tokenizer, fewer than one window of ${seqlen}`,
@@ -278,6 +283,9 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
       const cs = Math.min(o["calib-seqlen"], config.maxPositions);
       const nsamples = calibrationSamples(o);
       const windows = calData.calibration(tok, { nsamples, seqlen: cs, seed: o.seed });
+      windows.forEach((w, k) =>
+        checkIdsInVocab(spec, `calibration window ${k} of ${calData.name}`, w, config.vocab)
+      );
       const tokens = calData.tokenCount?.(tok) ?? Infinity;
       if (o.methods.includes("autoround")) checkAutoRoundSamples(tokens, nsamples, cs, calData.name);
       cal = { file: calData.source, sha256: calData.sha256, windows, tokens };

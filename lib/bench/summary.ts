@@ -26,7 +26,8 @@ export function summarize(rows: Row[], skipped = 0): RunSummary {
     return `cell ${e.cell ?? "?"} ${setting} on ${e.model} (${e.status === "error" ? e.stage : ""})`;
   });
   let line = `cells: ${ok} ok, ${failedCells.length} failed, ${skipped} skipped (finished before)`;
-  if (failedCells.length && !ok && !skipped) line = `every cell failed (${failedCells.length}): ${named.join("; ")}`;
-  else if (failedCells.length) line += `; failed: ${named.join("; ")}`;
+  if (failedCells.length && !ok && !skipped) {
+    line = `every cell failed (${failedCells.length}): ${named.join("; ")}`;
+  } else if (failedCells.length) line += `; failed: ${named.join("; ")}`;
   return { line, failed: failedCells.length, exitCode: failedCells.length ? 1 : 0 };
 }

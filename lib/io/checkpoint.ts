@@ -151,7 +151,9 @@ export class Checkpoint {
   async readNative(name: string, shape?: number[]): Promise<NativeFloat> {
     const f = this.fileOf(name);
     const t = this.#checkShape(f, name, shape);
-    if (t.dtype !== "F16" && t.dtype !== "BF16") return { dtype: "f32", data: await this.readF32(name, shape) };
+    if (t.dtype !== "F16" && t.dtype !== "BF16") {
+      return { dtype: "f32", data: await this.readF32(name, shape) };
+    }
     const bits = new Uint16Array((await f.readBytes(name)).buffer);
     const exp = t.dtype === "F16" ? 0x7c00 : 0x7f80; // all-ones exponent: Inf or NaN
     for (let i = 0; i < bits.length; i++) {

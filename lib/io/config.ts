@@ -13,6 +13,14 @@ export const SUPPORTED_ARCHITECTURES = [
 ] as const;
 export type Architecture = typeof SUPPORTED_ARCHITECTURES[number];
 
+/** The model_type transformers writes beside each architecture. */
+const MODEL_TYPES: Record<Architecture, string> = {
+  LlamaForCausalLM: "llama",
+  MistralForCausalLM: "mistral",
+  Qwen2ForCausalLM: "qwen2",
+  OPTForCausalLM: "opt",
+};
+
 const pos = z.number().int().positive();
 
 const RopeParams = z.object({
@@ -143,6 +151,17 @@ function zodMessage(e: z.ZodError): string {
 export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   const archs = (raw as { architectures?: unknown })?.architectures;
   const arch = Array.isArray(archs) ? archs[0] : undefined;
+  if (SUPPORTED_ARCHITECTURES.includes(arch)) {
+    // transformers builds the model from model_type: one that names another family is a clash.
+    const mt = (raw as { model_type?: unknown }).model_type;
+    if (mt !== undefined && mt !== MODEL_TYPES[arch as Architecture]) {
+      throw new ConfigError(
+        file,
+        `model_type ${JSON.stringify(mt)} disagrees with architectures ["${arch}"] ` +
+          `(model_type "${MODEL_TYPES[arch as Architecture]}" expected): fix one of them`,
+      );
+    }
+  }
   if (!SUPPORTED_ARCHITECTURES.includes(arch)) {
     throw new ConfigError(
       file,
@@ -184,8 +203,11 @@ export function parseConfig(raw: unknown, file = "config.json"): ModelConfig {
   const r = LlamaRaw.safeParse(raw);
   if (!r.success) throw new ConfigError(file, zodMessage(r.error));
   const c = r.data;
-  const rope = c.rope_parameters ?? c.rope_scaling ?? null;
-  const ropeScaling = parseRopeScaling(rope, file, c.rope_parameters ? "rope_parameters" : "rope_scaling");
+  // transformers' precedence: a non-empty rope_scaling replaces rope_parameters whole (its
+  // rope_theta then comes from rope_scaling, else the top-level rope_theta, else 10000).
+  const legacy = c.rope_scaling && Object.keys(c.rope_scaling).length ? c.rope_scaling : null;
+  const rope = legacy ?? c.rope_parameters ?? null;
+  const ropeScaling = parseRopeScaling(rope, file, legacy ? "rope_scaling" : "rope_parameters");
   const kvHeads = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % kvHeads) {
     throw new ConfigError(

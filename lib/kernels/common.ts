@@ -48,7 +48,9 @@ function pair16(dtype: "f16" | "bf16", u: string): string {
  * T1 the f32 value at element index `i` (f16/bf16 are packed two per u32).
  */
 export function weightDefines(dtype: string): Defines {
-  if (dtype === "f16" || dtype === "bf16") return { WT: "u32", T1: half16(dtype, "table[i / 2u]", "(i % 2u)") };
+  if (dtype === "f16" || dtype === "bf16") {
+    return { WT: "u32", T1: half16(dtype, "table[i / 2u]", "(i % 2u)") };
+  }
   return { WT: "f32", T1: "table[i]" };
 }
 

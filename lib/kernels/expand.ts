@@ -16,7 +16,11 @@ export function expandToF32(b: Batch, x: Tensor, label = `${x.label}.f32`): Tens
     const e0 = w.row0 * 2, n = Math.min(w.rows * 2, x.numel - e0);
     b.dispatch(
       { name: "expand", defines: { T1 } },
-      [windowBinding(x, { row0: e0, rows: n }, 1), windowBinding(out, { row0: e0, rows: n }, 1), b.uniform([n])],
+      [
+        windowBinding(x, { row0: e0, rows: n }, 1),
+        windowBinding(out, { row0: e0, rows: n }, 1),
+        b.uniform([n]),
+      ],
       grid(b.gpu, n, 256),
       `${shapeStr(x)}`,
     );

@@ -2,7 +2,15 @@
 
 import { type Batch, grid } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { checkLoopBudget, dummy, FP_WEIGHT_DTYPES, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
+import {
+  checkLoopBudget,
+  dummy,
+  FP_WEIGHT_DTYPES,
+  need,
+  rowAccessDefines,
+  shapeStr,
+  windows,
+} from "./common.ts";
 
 export function gemv(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tensor): Tensor {
   const sizes = shapeStr(x, w);

@@ -3,7 +3,15 @@
 
 import type { Batch } from "../gpu/kernel.ts";
 import { BYTES, empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { checkLoopBudget, dummy, FP_WEIGHT_DTYPES, need, rowAccessDefines, shapeStr, windows } from "./common.ts";
+import {
+  checkLoopBudget,
+  dummy,
+  FP_WEIGHT_DTYPES,
+  need,
+  rowAccessDefines,
+  shapeStr,
+  windows,
+} from "./common.ts";
 
 const TILE = 32; // 8×8 threads × 4×4 outputs each
 

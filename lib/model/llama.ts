@@ -16,6 +16,7 @@ import { embedding } from "../kernels/embedding.ts";
 import { rmsnorm } from "../kernels/rmsnorm.ts";
 import { rope, type RopeTable, ropeTable } from "../kernels/rope.ts";
 import { siluMul } from "../kernels/silu_mul.ts";
+import { llamaLinearShapes } from "./shapes.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 import {
   allocCache,
@@ -58,20 +59,11 @@ export class LlamaModel extends BlockModel implements CausalLM {
   static async load(gpu: Gpu, ckpt: Checkpoint, c: LlamaConfig): Promise<LlamaModel> {
     const w = new WeightLoader(gpu, ckpt, c.quant);
     const embed = await w.matrix("model.embed_tokens.weight", [c.vocab, c.hidden]);
-    const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
     const blocks: Block[] = [];
+    const shapes = llamaLinearShapes(c);
     for (let i = 0; i < c.layers; i++) {
       const p = `model.layers.${i}`;
       const lin = new Map<string, Linear>();
-      const shapes: [string, number, number, boolean][] = [
-        ["self_attn.q_proj", q, c.hidden, c.qkvBias],
-        ["self_attn.k_proj", kv, c.hidden, c.qkvBias],
-        ["self_attn.v_proj", kv, c.hidden, c.qkvBias],
-        ["self_attn.o_proj", c.hidden, q, c.oBias],
-        ["mlp.gate_proj", c.intermediate, c.hidden, c.mlpBias],
-        ["mlp.up_proj", c.intermediate, c.hidden, c.mlpBias],
-        ["mlp.down_proj", c.hidden, c.intermediate, c.mlpBias],
-      ];
       for (const [n, out, inp, bias] of shapes) {
         lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, bias));
       }

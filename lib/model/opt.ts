@@ -16,6 +16,7 @@ import { attention } from "../kernels/attention.ts";
 import { embedding } from "../kernels/embedding.ts";
 import { layernorm } from "../kernels/layernorm.ts";
 import { matmul } from "../kernels/matmul.ts";
+import { optLinearShapes } from "./shapes.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 import {
   allocCache,
@@ -88,15 +89,9 @@ export class OptModel extends BlockModel implements CausalLM {
     for (let i = 0; i < c.layers; i++) {
       const p = `${prefix}.layers.${i}`;
       const lin = new Map<string, Linear>();
-      const shapes: [string, number, number][] = [
-        ["self_attn.q_proj", c.hidden, c.hidden],
-        ["self_attn.k_proj", c.hidden, c.hidden],
-        ["self_attn.v_proj", c.hidden, c.hidden],
-        ["self_attn.out_proj", c.hidden, c.hidden],
-        ["fc1", c.ffn, c.hidden],
-        ["fc2", c.hidden, c.ffn],
-      ];
-      for (const [n, out, inp] of shapes) lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, c.bias));
+      for (const [n, out, inp, bias] of optLinearShapes(c)) {
+        lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, bias));
+      }
       blocks.push({
         attnNorm: await norm(`${p}.self_attn_layer_norm`),
         ffnNorm: await norm(`${p}.final_layer_norm`),

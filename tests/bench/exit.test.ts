@@ -37,7 +37,18 @@ async function bench(args: string[]) {
   return { code: r.code, err: new TextDecoder().decode(r.stderr) };
 }
 
-const common = ["--dataset", TEXT, "--seqlen", "64", "--max-windows", "1", "--decode-tokens", "0", "--gemv-reps", "0"];
+const common = [
+  "--dataset",
+  TEXT,
+  "--seqlen",
+  "64",
+  "--max-windows",
+  "1",
+  "--decode-tokens",
+  "0",
+  "--gemv-reps",
+  "0",
+];
 
 Deno.test("every cell failing: exit 1, one line saying so with the cells and stages, no figures", async () => {
   // A NaN inside block 1's up_proj: every cell fails to load it (a value fault, found on reading).
@@ -47,9 +58,24 @@ Deno.test("every cell failing: exit 1, one line saying so with the cells and sta
     return { ...t, data: f };
   });
   const out = `${await Deno.makeTempDir()}/out`;
-  const r = await bench(["--model", model, "--methods", "fp,rtn", "--bits", "4", "--group-size", "-1", ...common, "--out", out]);
+  const r = await bench([
+    "--model",
+    model,
+    "--methods",
+    "fp,rtn",
+    "--bits",
+    "4",
+    "--group-size",
+    "-1",
+    ...common,
+    "--out",
+    out,
+  ]);
   assert.strictEqual(r.code, 1, r.err);
-  assert.match(r.err, /every cell failed \(2\): cell 0 fp on .* \(load\); cell 1 rtn W4 per-channel on .* \(load\)/);
+  assert.match(
+    r.err,
+    /every cell failed \(2\): cell 0 fp on .* \(load\); cell 1 rtn W4 per-channel on .* \(load\)/,
+  );
   assert.match(r.err, /up_proj\.weight has a non-finite value/);
   assert.match(r.err, /no figures or tables: no cell has a result/);
   assert.ok(!(await Deno.stat(`${out}/figures`).then(() => true, () => false)), "no figures");
@@ -64,11 +90,28 @@ Deno.test("every cell failing: exit 1, one line saying so with the cells and sta
 
 Deno.test("a clean run exits 0 with its summary line; --group-size -1 and --group-size=-1 both parse", async () => {
   const out = `${await Deno.makeTempDir()}/out`;
-  const r = await bench(["--model", STORIES, "--methods", "rtn", "--group-size", "-1", "--no-figures", ...common, "--out", out]);
+  const r = await bench([
+    "--model",
+    STORIES,
+    "--methods",
+    "rtn",
+    "--group-size",
+    "-1",
+    "--no-figures",
+    ...common,
+    "--out",
+    out,
+  ]);
   assert.strictEqual(r.code, 0, r.err);
   assert.match(r.err, /cells: 1 ok, 0 failed, 0 skipped/);
   const base = ["--model", STORIES, "--methods", "rtn"];
-  for (const args of [[...base, "--group-size", "-1"], [...base, "--group-size=-1"], [...base, "--group-size", "-1,64"]]) {
+  for (
+    const args of [[...base, "--group-size", "-1"], [...base, "--group-size=-1"], [
+      ...base,
+      "--group-size",
+      "-1,64",
+    ]]
+  ) {
     const o = parseBenchArgs(args);
     assert.ok(o !== "help");
     assert.deepStrictEqual(o["group-size"]?.[0], -1, args.join(" "));
@@ -78,7 +121,11 @@ Deno.test("a clean run exits 0 with its summary line; --group-size -1 and --grou
 Deno.test("--methods '' is refused; an F8 tensor is named with its dtype", async () => {
   assert.throws(() => parseBenchArgs(["--model", STORIES, "--methods", ""]), /--methods is empty/);
   assert.throws(() => parseBenchArgs(["--model", STORIES, "--methods", " , "]), /--methods is empty/);
-  const model = await brokenCopy((t) => ({ ...t, dtype: "F8_E4M3", data: new Uint8Array(t.data.byteLength / 4) }));
+  const model = await brokenCopy((t) => ({
+    ...t,
+    dtype: "F8_E4M3",
+    data: new Uint8Array(t.data.byteLength / 4),
+  }));
   const ck = await Checkpoint.open(model);
   await assert.rejects(
     ck.readF32("model.layers.1.mlp.up_proj.weight"),
@@ -95,10 +142,65 @@ Deno.test("--resume over rows of other options is refused (exit 2, nothing chang
   const manifest = await Deno.readTextFile(`${out}/manifest.json`);
   const r = await run(["--group-size", "-1", "--seed", "7", "--resume"]);
   assert.strictEqual(r.code, 2, r.err);
-  assert.match(r.err, /results\.jsonl: 1 of its rows are not cells of this matrix \(other options\).*--resume --force/);
+  assert.match(
+    r.err,
+    /results\.jsonl: 1 of its rows are not cells of this matrix \(other options\).*--resume --force/,
+  );
   assert.strictEqual(await Deno.readTextFile(`${out}/results.jsonl`), before, "rows untouched");
   assert.strictEqual(await Deno.readTextFile(`${out}/manifest.json`), manifest, "manifest untouched");
   const forced = await run(["--group-size", "-1", "--seed", "7", "--resume", "--force"]);
   assert.strictEqual(forced.code, 0, forced.err);
   assert.strictEqual((await Deno.readTextFile(`${out}/results.jsonl`)).trim().split("\n").length, 2);
+});
+
+Deno.test("checked before any cell (exit 2, --out untouched): group size vs a layer, ids past vocab_size, a quantized layer missing, rtn --export", async () => {
+  const out = `${await Deno.makeTempDir()}/out`;
+  const refused = async (args: string[], re: RegExp) => {
+    const r = await bench([...args, ...common, "--out", out]);
+    assert.strictEqual(r.code, 2, r.err);
+    assert.match(r.err, re);
+    assert.ok(!(await Deno.stat(out).then(() => true, () => false)), `nothing written: ${args.join(" ")}`);
+  };
+  // stories260K's MLP is 172 wide: g64 divides its other layers, not down_proj's inputs.
+  await refused(
+    ["--model", STORIES, "--methods", "rtn", "--group-size", "64"],
+    /--methods rtn --group-size 64: model\.layers\.0\.mlp\.down_proj: in-features 172 are not divisible by group size 64/,
+  );
+  await refused(
+    ["--model", STORIES, "--methods", "hqq", "--group-size", "64"],
+    /--methods hqq --group-size 64: model\.layers\.0\.mlp\.down_proj: group size 64 does not divide the tensor \[64,172\]/,
+  );
+  // A config whose vocab_size is smaller than the tokenizer's ids.
+  const small = await Deno.makeTempDir();
+  const cfg = JSON.parse(await Deno.readTextFile(`${STORIES}/config.json`));
+  await Deno.writeTextFile(`${small}/config.json`, JSON.stringify({ ...cfg, vocab_size: 300 }));
+  for (const f of ["model.safetensors", "tokenizer.json"]) {
+    await Deno.symlink(`${STORIES}/${f}`, `${small}/${f}`);
+  }
+  await refused(
+    ["--model", small],
+    /dataset .* has token id \d+ at position \d+, outside config\.json's vocab_size 300/,
+  );
+  // A GPTQ checkpoint (written by AutoGPTQ) with one layer's qweight removed.
+  const peer = `${FIXTURES}/peers/gptq-w4g128`, gone = "model.layers.1.mlp.up_proj.qweight";
+  const broken = await Deno.makeTempDir();
+  const ck = await Checkpoint.open(peer);
+  const ts: TensorToWrite[] = [];
+  for (const name of ck.names()) {
+    if (name !== gone) ts.push({ name, ...ck.info(name), data: await ck.readBytes(name) });
+  }
+  await writeSafetensors(`${broken}/model.safetensors`, ts);
+  for await (const e of Deno.readDir(peer)) {
+    if (e.name.endsWith(".json") && e.name !== "reference.json") {
+      await Deno.copyFile(`${peer}/${e.name}`, `${broken}/${e.name}`);
+    }
+  }
+  await refused(
+    ["--model", broken, "--dataset", `${FIXTURES}/text/wiki.test.raw`],
+    /quantization_config is gptq, but layer model\.layers\.1\.mlp\.up_proj has only .*\.qzeros, .*\.scales \(missing model\.layers\.1\.mlp\.up_proj\.qweight\)/,
+  );
+  await refused(
+    ["--model", STORIES, "--methods", "rtn", "--export", out],
+    /--export: rtn has no checkpoint format/,
+  );
 });

@@ -162,7 +162,10 @@ Deno.test("--shard 0/2 and 1/2 merged equal the unsharded run", async () => {
 
 Deno.test("a failing cell becomes an error row and the matrix goes on; --resume retries it", async () => {
   const out = await Deno.makeTempDir();
-  // HQQ with group size 100 passes the flags but the quantizer refuses it (100 does not divide 256).
+  // The export folder's parent is a file: HQQ quantizes, then its export fails (a fault of the
+  // disk, not of the options), so the cell fails at its quantize stage while fp runs.
+  const blocker = `${await Deno.makeTempDir()}/not-a-folder`;
+  await Deno.writeTextFile(blocker, "x");
   const args = [
     ...SMALL,
     "--methods",
@@ -170,7 +173,9 @@ Deno.test("a failing cell becomes an error row and the matrix goes on; --resume 
     "--bits",
     "4",
     "--group-size",
-    "100",
+    "64",
+    "--export",
+    blocker,
     "--out",
     out,
     "--no-figures",
@@ -179,7 +184,7 @@ Deno.test("a failing cell becomes an error row and the matrix goes on; --resume 
   assert.deepStrictEqual(rows.map((r) => [r.method, r.status]), [["fp", "ok"], ["hqq", "error"]]);
   const err = rows[1] as { stage: string; error: string };
   assert.strictEqual(err.stage, "quantize");
-  assert.match(err.error, /100/);
+  assert.match(err.error, /not-a-folder/);
   const again = await runBench(opts([...args, "--resume"]));
   assert.deepStrictEqual(again.map((r) => r.status), ["error"], "only the failed cell is retried");
   assert.strictEqual((await readRows(`${out}/results.jsonl`)).length, 2, "the old error row is replaced");

@@ -125,3 +125,24 @@ Deno.test("a config.json that is not JSON names the file", async () => {
   await assert.rejects(readConfig(dir), new RegExp(`${dir}/config.json: not valid JSON`));
   await assert.rejects(readConfig(`${dir}/missing`), /missing\/config.json: cannot read/);
 });
+
+Deno.test("model_type must agree with architectures; rope_scaling beside rope_parameters follows transformers", () => {
+  assert.throws(
+    () => parseConfig({ ...llamaBase, model_type: "gpt_neox" }),
+    /model_type "gpt_neox" disagrees with architectures \["LlamaForCausalLM"\] \(model_type "llama" expected\)/,
+  );
+  assert.ok(parseConfig({ ...llamaBase, model_type: "llama" }).family === "llama");
+  // transformers 5.18 (LlamaConfig): a non-empty rope_scaling replaces rope_parameters whole, and
+  // its theta falls back to the top-level rope_theta, then 10000 — rope_parameters' theta is lost.
+  const both = {
+    rope_parameters: { rope_type: "default", rope_theta: 5e5 },
+    rope_scaling: { rope_type: "linear", factor: 2 },
+  };
+  const a = parseConfig({ ...llamaBase, ...both });
+  assert.ok(a.family === "llama");
+  assert.deepStrictEqual([a.rope, a.ropeTheta], [{ type: "linear", factor: 2 }, 10000]);
+  const b = parseConfig({ ...llamaBase, ...both, rope_theta: 1e6 });
+  assert.ok(b.family === "llama" && b.ropeTheta === 1e6 && b.rope.type === "linear");
+  const c = parseConfig({ ...llamaBase, ...both, rope_scaling: null });
+  assert.ok(c.family === "llama" && c.ropeTheta === 5e5 && c.rope.type === "default");
+});

@@ -173,7 +173,10 @@ Deno.test("bad checkpoints are refused naming the file and tensor", async () => 
 
   const empty = await Deno.makeTempDir();
   await Deno.copyFile(`${OPT}/config.json`, `${empty}/config.json`);
-  await assert.rejects(loadModel(gpu, empty), /no weights \(looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json\)/);
+  await assert.rejects(
+    loadModel(gpu, empty),
+    /no weights \(looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json\)/,
+  );
 });
 
 Deno.test("token ids outside the vocabulary are refused before the GPU sees them", async () => {

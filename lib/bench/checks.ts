@@ -1,0 +1,94 @@
+// What the bench checks of each model before any cell starts (exit 2, nothing written): every
+// setting's group size against every layer it would quantize, a quantized checkpoint's layers
+// against its quantization_config, and the token ids of the texts against the vocabulary.
+
+import type { Checkpoint } from "../io/checkpoint.ts";
+import type { ModelConfig } from "../io/config.ts";
+import { modelLinears } from "../model/shapes.ts";
+import { hqqGroupSize } from "../quant/hqq.ts";
+import { checkUniform } from "../quant/uniform.ts";
+import type { BenchOptions } from "./options.ts";
+import type { Setting } from "../cli/methods.ts";
+
+const UNIFORM = ["rtn", "gptq", "awq", "autoround"];
+
+/** Each setting's group size against every decoder linear (and lm_head with --quantize-head). */
+export function checkSettings(
+  spec: string,
+  c: ModelConfig,
+  ckpt: Checkpoint,
+  settings: Setting[],
+  o: BenchOptions,
+) {
+  const layers = modelLinears(c, (n) => ckpt.has(n));
+  if (o["quantize-head"]) layers.push(["lm_head", c.vocab, c.family === "opt" ? c.wordEmbedDim : c.hidden]);
+  for (const s of settings) {
+    for (const [name, out, inp] of layers) {
+      try {
+        if (UNIFORM.includes(s.method)) {
+          checkUniform(name, inp, {
+            bits: s.bits!,
+            groupSize: s.groupSize!,
+            sym: false,
+            range: "include-zero",
+          });
+        } else if (s.method === "hqq") {
+          hqqGroupSize(name, [out, inp], { groupSize: s.groupSize!, axis: o.axis });
+        }
+      } catch (e) {
+        throw new Error(
+          `--model ${spec}, --methods ${s.method} --group-size ${s.groupSize}: ${(e as Error).message}`,
+        );
+      }
+    }
+  }
+}
+
+/** The tensor names a quantized layer of each format has (besides, or instead of, `.weight`). */
+const QUANT_TENSORS: Record<string, string[]> = {
+  gptq: ["qweight", "qzeros", "scales"],
+  "auto-round": ["qweight", "qzeros", "scales"],
+  awq: ["qweight", "qzeros", "scales"],
+  hqq: ["W_q", "scale", "zero"],
+};
+
+/**
+ * A checkpoint with a quantization_config must hold each decoder layer either packed, with every
+ * tensor its format needs, or as a plain FP weight (a layer the quantizer skipped).
+ */
+export function checkQuantizedLayers(dir: string, c: ModelConfig, ckpt: Checkpoint) {
+  const q = c.quant;
+  if (!q) return;
+  const need = q.quant_method === "bitsandbytes"
+    ? (q.load_in_8bit ? ["weight", "SCB"] : ["weight", "weight.quant_map", "weight.absmax"])
+    : QUANT_TENSORS[q.quant_method];
+  for (const [name] of modelLinears(c, (n) => ckpt.has(n))) {
+    const present = need.filter((t) => ckpt.has(`${name}.${t}`));
+    if (present.length === need.length) continue;
+    // bitsandbytes stores its codes under .weight too: a bare .weight there is a quantized layer
+    // missing its state; elsewhere it is an FP layer left unquantized.
+    const fp = ckpt.has(`${name}.weight`) && (q.quant_method !== "bitsandbytes" || present.length === 1) &&
+      present.filter((t) => t !== "weight").length === 0;
+    if (fp && q.quant_method !== "bitsandbytes") continue;
+    const missing = need.filter((t) => !ckpt.has(`${name}.${t}`)).map((t) => `${name}.${t}`);
+    throw new Error(
+      `${dir}: config.json's quantization_config is ${q.quant_method}, but layer ${name} has ` +
+        `${
+          present.length ? `only ${present.map((t) => `${name}.${t}`).join(", ")}` : "none of its tensors"
+        } ` +
+        `(missing ${missing.join(", ")})`,
+    );
+  }
+}
+
+/** Token ids must index the embedding table (a tokenizer with more ids than vocab_size). */
+export function checkIdsInVocab(spec: string, what: string, ids: ArrayLike<number>, vocab: number) {
+  for (let i = 0; i < ids.length; i++) {
+    if (!(ids[i] >= 0 && ids[i] < vocab)) {
+      throw new Error(
+        `--model ${spec}: ${what} has token id ${ids[i]} at position ${i}, outside config.json's ` +
+          `vocab_size ${vocab} (the tokenizer does not match the model)`,
+      );
+    }
+  }
+}

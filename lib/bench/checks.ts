@@ -4,13 +4,15 @@
 
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
-import { modelLinears } from "../model/shapes.ts";
+import { modelLinears, otherTensors } from "../model/shapes.ts";
 import { hqqGroupSize } from "../quant/hqq.ts";
 import { checkUniform } from "../quant/uniform.ts";
 import type { BenchOptions } from "./options.ts";
 import type { Setting } from "../cli/methods.ts";
 
 const UNIFORM = ["rtn", "gptq", "awq", "autoround"];
+/** Tensors only a packed layer has (GPTQ/AWQ/auto-round, HQQ, bnb int8, bnb 4-bit). */
+const PACKED = ["qweight", "W_q", "SCB", "weight.quant_map"];
 
 /** Each setting's group size against every decoder linear (and lm_head with --quantize-head). */
 export function checkSettings(
@@ -21,7 +23,7 @@ export function checkSettings(
   o: BenchOptions,
 ) {
   const layers = modelLinears(c, (n) => ckpt.has(n));
-  if (o["quantize-head"]) layers.push(["lm_head", c.vocab, c.family === "opt" ? c.wordEmbedDim : c.hidden]);
+  if (o["quantize-head"]) layers.push(["lm_head", c.vocab, c.family === "opt" ? c.wordEmbedDim : c.hidden, false]);
   for (const s of settings) {
     for (const [name, out, inp] of layers) {
       try {
@@ -88,6 +90,35 @@ export function checkIdsInVocab(spec: string, what: string, ids: ArrayLike<numbe
       throw new Error(
         `--model ${spec}: ${what} has token id ${ids[i]} at position ${i}, outside config.json's ` +
           `vocab_size ${vocab} (the tokenizer does not match the model)`,
+      );
+    }
+  }
+}
+
+/**
+ * Every tensor config.json implies is in the checkpoint with its shape (embeddings, norms, every
+ * block's FP linears with their biases, the head unless tied): a missing or misshapen tensor is
+ * named now rather than when a cell loads it. Quantized layers are checkQuantizedLayers' job.
+ */
+export function checkTensors(dir: string, c: ModelConfig, ckpt: Checkpoint) {
+  const has = (n: string) => ckpt.has(n);
+  const want: [string, number[]][] = otherTensors(c, has);
+  // A packed layer (any format's tensors present) is checkQuantizedLayers' job; bnb keeps its codes
+  // under .weight, with another shape.
+  const packed = (n: string) => !!c.quant && PACKED.some((t) => ckpt.has(`${n}.${t}`));
+  for (const [name, out, inp, bias] of modelLinears(c, has)) {
+    if (bias) want.push([`${name}.bias`, [out]]);
+    if (!packed(name)) want.push([`${name}.weight`, [out, inp]]);
+  }
+  if (!c.tied && !packed("lm_head")) {
+    want.push(["lm_head.weight", [c.vocab, c.family === "opt" ? c.wordEmbedDim : c.hidden]]);
+  }
+  for (const [name, shape] of want) {
+    if (!ckpt.has(name)) throw new Error(`${dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`);
+    const got = ckpt.info(name).shape;
+    if (got.join() !== shape.join()) {
+      throw new Error(
+        `${ckpt.fileOf(name).path}: tensor ${name} has shape [${got}], but config.json implies [${shape}]`,
       );
     }
   }

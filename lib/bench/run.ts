@@ -20,7 +20,7 @@ import { loadText, type TextData } from "../../datasets/datasets.ts";
 import { type BenchOptions, CALIBRATED, calibrationSamples } from "./options.ts";
 import { cellKey, matrix, rowOptions, settingLabel, settings, shardCells } from "./matrix.ts";
 import { summarize } from "./summary.ts";
-import { checkIdsInVocab, checkQuantizedLayers, checkSettings } from "./checks.ts";
+import { checkIdsInVocab, checkQuantizedLayers, checkSettings, checkTensors } from "./checks.ts";
 import { type ResolvedModel, resolveModel } from "./models.ts";
 import { copyBandwidth, decodeSpeed, gemvTimings } from "./speed.ts";
 import { writeReport } from "../report/report.ts";
@@ -263,6 +263,7 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
     // Every weight file's header (safetensors) or pickle (.bin, whitelisted) is read now, so a
     // broken or hostile checkpoint is refused before any cell starts.
     const ckpt = await Checkpoint.open(model.dir);
+    checkTensors(model.dir, config, ckpt);
     checkQuantizedLayers(model.dir, config, ckpt);
     checkSettings(spec, config, ckpt, wanted, o);
     const tok = await loadTokenizer(model.dir);

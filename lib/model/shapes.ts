@@ -35,13 +35,42 @@ export function blockPrefix(c: ModelConfig, has: (name: string) => boolean, i: n
   return has("model.decoder.embed_tokens.weight") ? `model.decoder.layers.${i}` : `decoder.layers.${i}`;
 }
 
-/** Every decoder linear of the model: full name, out, in. */
-export function modelLinears(c: ModelConfig, has: (name: string) => boolean): [string, number, number][] {
+/** Every decoder linear of the model: full name, out, in, has bias. */
+export function modelLinears(c: ModelConfig, has: (name: string) => boolean): LinearShape[] {
   const shapes = c.family === "llama" ? llamaLinearShapes(c) : optLinearShapes(c);
-  const out: [string, number, number][] = [];
+  const out: LinearShape[] = [];
   for (let i = 0; i < c.layers; i++) {
     const p = blockPrefix(c, has, i);
-    for (const [n, o, inp] of shapes) out.push([`${p}.${n}`, o, inp]);
+    for (const [n, o, inp, bias] of shapes) out.push([`${p}.${n}`, o, inp, bias]);
+  }
+  return out;
+}
+
+/**
+ * Every tensor config.json implies besides the decoder linears — embeddings, norms, OPT's
+ * positions and projections, an untied head — with its shape: the loaders read exactly these.
+ */
+export function otherTensors(c: ModelConfig, has: (name: string) => boolean): [string, number[]][] {
+  const out: [string, number[]][] = [];
+  if (c.family === "llama") {
+    out.push(["model.embed_tokens.weight", [c.vocab, c.hidden]], ["model.norm.weight", [c.hidden]]);
+    for (let i = 0; i < c.layers; i++) {
+      for (const n of ["input_layernorm", "post_attention_layernorm"]) out.push([`model.layers.${i}.${n}.weight`, [c.hidden]]);
+    }
+    return out;
+  }
+  const p = has("model.decoder.embed_tokens.weight") ? "model.decoder" : "decoder";
+  const norm = (n: string) => out.push([`${n}.weight`, [c.hidden]], [`${n}.bias`, [c.hidden]]);
+  out.push([`${p}.embed_tokens.weight`, [c.vocab, c.wordEmbedDim]]);
+  out.push([`${p}.embed_positions.weight`, [c.maxPositions + 2, c.hidden]]);
+  if (c.wordEmbedDim !== c.hidden) {
+    out.push([`${p}.project_in.weight`, [c.hidden, c.wordEmbedDim]]);
+    out.push([`${p}.project_out.weight`, [c.wordEmbedDim, c.hidden]]);
+  }
+  if (c.finalLayerNorm) norm(`${p}.final_layer_norm`);
+  for (let i = 0; i < c.layers; i++) {
+    norm(`${p}.layers.${i}.self_attn_layer_norm`);
+    norm(`${p}.layers.${i}.final_layer_norm`);
   }
   return out;
 }

@@ -4,6 +4,7 @@
 // `quantization_config`, the tokenizer files, all written under a temporary name and renamed into
 // place when complete — a failed export leaves no partial checkpoint.
 
+import { dirname } from "node:path";
 import { Checkpoint } from "../io/checkpoint.ts";
 import { type TensorToWrite, writeSafetensors } from "../io/safetensors.ts";
 import { writeJsonAtomic } from "../provenance.ts";
@@ -46,6 +47,9 @@ export async function writeQuantizedCheckpoint(
   if (untie) config.tie_word_embeddings = false;
   const tmp = `${outDir}.partial-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  // Folders this export creates above the checkpoint (--export DIR itself, when new) go too if it fails.
+  const created: string[] = [];
+  for (let d = dirname(tmp); !(await Deno.stat(d).then(() => true, () => false)); d = dirname(d)) created.push(d);
   await Deno.mkdir(tmp, { recursive: true });
   try {
     await writeSafetensors(`${tmp}/model.safetensors`, all, { format: "pt", ...metadata });
@@ -64,7 +68,8 @@ export async function writeQuantizedCheckpoint(
     if (had) await Deno.remove(old, { recursive: true });
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
+    for (const d of created) await Deno.remove(d).catch(() => {}); // only while empty
+    throw new Error(`writing the export ${outDir}: ${(e as Error).message}`);
   }
 }
 

@@ -7,6 +7,7 @@ import assert from "node:assert";
 import { parseBenchArgs } from "../../lib/bench/options.ts";
 import { Checkpoint } from "../../lib/io/checkpoint.ts";
 import { type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
+import { writeQuantizedCheckpoint } from "../../lib/quant/export.ts";
 import { FIXTURES } from "../python.ts";
 
 const BENCH = new URL("../../lib/cli/bench.ts", import.meta.url).pathname;
@@ -179,6 +180,23 @@ Deno.test("checked before any cell (exit 2, --out untouched): group size vs a la
   }
   await refused(
     ["--model", small],
+    /model\.safetensors: tensor model\.embed_tokens\.weight has shape \[512,64\], but config\.json implies \[300,64\]/,
+  );
+  // The same with the table cut to 300 rows: the checkpoint agrees, the tokenizer's ids do not.
+  const ck0 = await Checkpoint.open(STORIES);
+  const cut: TensorToWrite[] = [];
+  for (const name of ck0.names()) {
+    const data = await ck0.readBytes(name);
+    cut.push(
+      name === "model.embed_tokens.weight"
+        ? { name, dtype: "F32", shape: [300, 64], data: data.subarray(0, 300 * 64 * 4) }
+        : { name, ...ck0.info(name), data },
+    );
+  }
+  await Deno.remove(`${small}/model.safetensors`);
+  await writeSafetensors(`${small}/model.safetensors`, cut);
+  await refused(
+    ["--model", small],
     /dataset .* has token id \d+ at position \d+, outside config\.json's vocab_size 300/,
   );
   // A GPTQ checkpoint (written by AutoGPTQ) with one layer's qweight removed.
@@ -203,4 +221,16 @@ Deno.test("checked before any cell (exit 2, --out untouched): group size vs a la
     ["--model", STORIES, "--methods", "rtn", "--export", out],
     /--export: rtn has no checkpoint format/,
   );
+});
+
+Deno.test("a failed export leaves no folder behind (nor the --export folder it created), and names the path", async () => {
+  const root = await Deno.makeTempDir();
+  const outDir = `${root}/new-export/ckpt`;
+  // A tensor given twice fails inside the safetensors writer, after the folders were made.
+  const t: TensorToWrite = { name: "x", dtype: "F32", shape: [1], data: new Float32Array(1) };
+  await assert.rejects(
+    writeQuantizedCheckpoint(STORIES, outDir, [], [t, t], { quant_method: "test" }),
+    new RegExp(`writing the export ${outDir}: .*tensor x is given twice`),
+  );
+  assert.deepStrictEqual([...Deno.readDirSync(root)], [], "nothing left");
 });

@@ -263,8 +263,8 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
     // Every weight file's header (safetensors) or pickle (.bin, whitelisted) is read now, so a
     // broken or hostile checkpoint is refused before any cell starts.
     const ckpt = await Checkpoint.open(model.dir);
-    checkTensors(model.dir, config, ckpt);
     checkQuantizedLayers(model.dir, config, ckpt);
+    checkTensors(model.dir, config, ckpt);
     checkSettings(spec, config, ckpt, wanted, o);
     const tok = await loadTokenizer(model.dir);
     const seqlen = Math.min(o.seqlen, config.maxPositions);

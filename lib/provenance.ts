@@ -46,7 +46,9 @@ async function gitState(): Promise<{ git_commit: string | null; git_dirty: boole
  */
 export async function writeFileAtomic(path: string, parts: Uint8Array[]): Promise<void> {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
-  await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(dir, { recursive: true }).catch((e) => {
+    throw new Error(`writing ${path}: cannot create ${dir} (${(e as Error).message})`);
+  });
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
@@ -61,7 +63,8 @@ export async function writeFileAtomic(path: string, parts: Uint8Array[]): Promis
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    // A full disk or a read-only folder: say which file was being written.
+    throw new Error(`writing ${path}: ${(e as Error).message}`);
   }
 }
 

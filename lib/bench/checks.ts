@@ -2,6 +2,7 @@
 // setting's group size against every layer it would quantize, a quantized checkpoint's layers
 // against its quantization_config, and the token ids of the texts against the vocabulary.
 
+import { dirname } from "node:path";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
 import { modelLinears, otherTensors } from "../model/shapes.ts";
@@ -23,7 +24,9 @@ export function checkSettings(
   o: BenchOptions,
 ) {
   const layers = modelLinears(c, (n) => ckpt.has(n));
-  if (o["quantize-head"]) layers.push(["lm_head", c.vocab, c.family === "opt" ? c.wordEmbedDim : c.hidden, false]);
+  if (o["quantize-head"]) {
+    layers.push(["lm_head", c.vocab, c.family === "opt" ? c.wordEmbedDim : c.hidden, false]);
+  }
   for (const s of settings) {
     for (const [name, out, inp] of layers) {
       try {
@@ -114,7 +117,9 @@ export function checkTensors(dir: string, c: ModelConfig, ckpt: Checkpoint) {
     want.push(["lm_head.weight", [c.vocab, c.family === "opt" ? c.wordEmbedDim : c.hidden]]);
   }
   for (const [name, shape] of want) {
-    if (!ckpt.has(name)) throw new Error(`${dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`);
+    if (!ckpt.has(name)) {
+      throw new Error(`${dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`);
+    }
     const got = ckpt.info(name).shape;
     if (got.join() !== shape.join()) {
       throw new Error(
@@ -122,4 +127,52 @@ export function checkTensors(dir: string, c: ModelConfig, ckpt: Checkpoint) {
       );
     }
   }
+}
+
+/**
+ * --out / --export must be a folder that can be written, or not exist yet under one that can: the
+ * nearest existing ancestor is probed with a temporary file (removed at once), so nothing stays.
+ */
+export async function checkWritable(flag: string, path: string) {
+  let d = path;
+  for (;;) {
+    const st = await Deno.stat(d).catch(() => null);
+    if (st) {
+      if (!st.isDirectory) throw new Error(`${flag} ${path}: ${d} is a file, not a folder`);
+      break;
+    }
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  try {
+    await Deno.remove(await Deno.makeTempFile({ dir: d, prefix: ".quantlab-probe-" }));
+  } catch (e) {
+    throw new Error(`${flag} ${path}: cannot write into ${d} (${(e as Error).message})`);
+  }
+}
+
+/**
+ * AutoGPTQ-style folders carry quantize_config.json beside config.json's quantization_config;
+ * loaders read the latter. Where both give a setting and they differ, say so (both values).
+ */
+export async function quantizeConfigClashes(dir: string, c: ModelConfig): Promise<string[]> {
+  if (!c.quant) return [];
+  let side: Record<string, unknown>;
+  try {
+    side = JSON.parse(await Deno.readTextFile(`${dir}/quantize_config.json`));
+  } catch {
+    return [];
+  }
+  const main = c.quant as Record<string, unknown>;
+  const out: string[] = [];
+  for (const k of ["bits", "group_size", "sym", "desc_act", "zero_point", "version", "checkpoint_format"]) {
+    if (k in side && k in main && JSON.stringify(side[k]) !== JSON.stringify(main[k])) {
+      out.push(
+        `warning: ${dir}: quantize_config.json has ${k} = ${JSON.stringify(side[k])}, config.json's ` +
+          `quantization_config ${JSON.stringify(main[k])}; using config.json's`,
+      );
+    }
+  }
+  return out;
 }

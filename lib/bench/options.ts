@@ -140,7 +140,7 @@ const METHOD_BITS: Record<string, number[]> = {
   gptq: [2, 3, 4, 8],
   awq: [2, 3, 4, 8],
   autoround: [2, 3, 4, 8],
-  hqq: [1, 2, 3, 4, 8],
+  hqq: [1, 2, 3, 4, 5, 6, 8],
 };
 
 function flagTypes(): Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> {

@@ -20,7 +20,14 @@ import { loadText, type TextData } from "../../datasets/datasets.ts";
 import { type BenchOptions, CALIBRATED, calibrationSamples } from "./options.ts";
 import { cellKey, matrix, rowOptions, settingLabel, settings, shardCells } from "./matrix.ts";
 import { summarize } from "./summary.ts";
-import { checkIdsInVocab, checkQuantizedLayers, checkSettings, checkTensors } from "./checks.ts";
+import {
+  checkIdsInVocab,
+  checkQuantizedLayers,
+  checkSettings,
+  checkTensors,
+  checkWritable,
+  quantizeConfigClashes,
+} from "./checks.ts";
 import { type ResolvedModel, resolveModel } from "./models.ts";
 import { copyBandwidth, decodeSpeed, gemvTimings } from "./speed.ts";
 import { writeReport } from "../report/report.ts";
@@ -45,6 +52,8 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       `${results} already has ${existing.length} rows: pass --resume to add the missing cells, or another --out`,
     );
   }
+  await checkWritable("--out", o.out);
+  if (o.export) await checkWritable("--export", o.export);
   // Rows of other options (another matrix or protocol) would sit beside this run's as if comparable.
   const all = matrix(o);
   const known = new Set(all.flatMap((c) => o.dataset.map((d) => cellKey(c.model, d, c.setting, o))));
@@ -263,6 +272,7 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
     // Every weight file's header (safetensors) or pickle (.bin, whitelisted) is read now, so a
     // broken or hostile checkpoint is refused before any cell starts.
     const ckpt = await Checkpoint.open(model.dir);
+    for (const w of await quantizeConfigClashes(model.dir, config)) console.error(w);
     checkQuantizedLayers(model.dir, config, ckpt);
     checkTensors(model.dir, config, ckpt);
     checkSettings(spec, config, ckpt, wanted, o);

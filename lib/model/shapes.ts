@@ -55,7 +55,9 @@ export function otherTensors(c: ModelConfig, has: (name: string) => boolean): [s
   if (c.family === "llama") {
     out.push(["model.embed_tokens.weight", [c.vocab, c.hidden]], ["model.norm.weight", [c.hidden]]);
     for (let i = 0; i < c.layers; i++) {
-      for (const n of ["input_layernorm", "post_attention_layernorm"]) out.push([`model.layers.${i}.${n}.weight`, [c.hidden]]);
+      for (const n of ["input_layernorm", "post_attention_layernorm"]) {
+        out.push([`model.layers.${i}.${n}.weight`, [c.hidden]]);
+      }
     }
     return out;
   }

@@ -49,7 +49,9 @@ export async function writeQuantizedCheckpoint(
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   // Folders this export creates above the checkpoint (--export DIR itself, when new) go too if it fails.
   const created: string[] = [];
-  for (let d = dirname(tmp); !(await Deno.stat(d).then(() => true, () => false)); d = dirname(d)) created.push(d);
+  for (let d = dirname(tmp); !(await Deno.stat(d).then(() => true, () => false)); d = dirname(d)) {
+    created.push(d);
+  }
   await Deno.mkdir(tmp, { recursive: true });
   try {
     await writeSafetensors(`${tmp}/model.safetensors`, all, { format: "pt", ...metadata });

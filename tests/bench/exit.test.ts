@@ -234,3 +234,24 @@ Deno.test("a failed export leaves no folder behind (nor the --export folder it c
   );
   assert.deepStrictEqual([...Deno.readDirSync(root)], [], "nothing left");
 });
+
+Deno.test("quantize_config.json disagreeing with config.json's quantization_config is warned about, both values named", async () => {
+  const peer = `${FIXTURES}/peers/gptq-w4g128`, dir = await Deno.makeTempDir();
+  for await (const e of Deno.readDir(peer)) await Deno.symlink(`${peer}/${e.name}`, `${dir}/${e.name}`);
+  const side = JSON.parse(await Deno.readTextFile(`${peer}/quantize_config.json`));
+  await Deno.remove(`${dir}/quantize_config.json`);
+  await Deno.writeTextFile(`${dir}/quantize_config.json`, JSON.stringify({ ...side, group_size: 64 }));
+  const r = await bench([
+    "--model",
+    dir,
+    ...common,
+    "--no-figures",
+    "--out",
+    `${await Deno.makeTempDir()}/o`,
+  ]);
+  assert.strictEqual(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /warning: .*quantize_config\.json has group_size = 64, config\.json's quantization_config 128; using config\.json's/,
+  );
+});

@@ -162,10 +162,14 @@ Deno.test("--shard 0/2 and 1/2 merged equal the unsharded run", async () => {
 
 Deno.test("a failing cell becomes an error row and the matrix goes on; --resume retries it", async () => {
   const out = await Deno.makeTempDir();
-  // The export folder's parent is a file: HQQ quantizes, then its export fails (a fault of the
-  // disk, not of the options), so the cell fails at its quantize stage while fp runs.
-  const blocker = `${await Deno.makeTempDir()}/not-a-folder`;
-  await Deno.writeTextFile(blocker, "x");
+  // The export's target folder exists, not empty, and so does the folder it would be moved aside
+  // to: HQQ quantizes, then its export cannot be put in place (a fault found only on the disk, not
+  // in the options), so the cell fails at its quantize stage while fp runs.
+  const blocker = await Deno.makeTempDir();
+  for (const d of ["tiny-llama-hqq-w4-g64", `tiny-llama-hqq-w4-g64.old-${Deno.pid}`]) {
+    await Deno.mkdir(`${blocker}/${d}`);
+    await Deno.writeTextFile(`${blocker}/${d}/keep`, "x");
+  }
   const args = [
     ...SMALL,
     "--methods",
@@ -184,7 +188,7 @@ Deno.test("a failing cell becomes an error row and the matrix goes on; --resume 
   assert.deepStrictEqual(rows.map((r) => [r.method, r.status]), [["fp", "ok"], ["hqq", "error"]]);
   const err = rows[1] as { stage: string; error: string };
   assert.strictEqual(err.stage, "quantize");
-  assert.match(err.error, /not-a-folder/);
+  assert.match(err.error, /writing the export .*tiny-llama-hqq-w4-g64/);
   const again = await runBench(opts([...args, "--resume"]));
   assert.deepStrictEqual(again.map((r) => r.status), ["error"], "only the failed cell is retried");
   assert.strictEqual((await readRows(`${out}/results.jsonl`)).length, 2, "the old error row is replaced");

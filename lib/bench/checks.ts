@@ -120,7 +120,13 @@ export function checkTensors(dir: string, c: ModelConfig, ckpt: Checkpoint) {
     if (!ckpt.has(name)) {
       throw new Error(`${dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`);
     }
-    const got = ckpt.info(name).shape;
+    const { shape: got, dtype } = ckpt.info(name);
+    if (!["F32", "F16", "BF16", "F64"].includes(dtype)) {
+      throw new Error(
+        `${ckpt.fileOf(name).path}: unsupported dtype ${dtype} in tensor ${name} ` +
+          "(FP weights are read as F32, F16, BF16 or F64)",
+      );
+    }
     if (got.join() !== shape.join()) {
       throw new Error(
         `${ckpt.fileOf(name).path}: tensor ${name} has shape [${got}], but config.json implies [${shape}]`,

@@ -42,6 +42,8 @@ interface Prepared {
 
 export async function runBench(o: BenchOptions): Promise<Row[]> {
   const log = (s: string) => o.quiet || console.error(s);
+  await checkWritable("--out", o.out);
+  if (o.export) await checkWritable("--export", o.export);
   const results = `${o.out}/results.jsonl`;
   const existing = await readRows(results).catch((e) => {
     if (e instanceof Deno.errors.NotFound) return [] as Row[];
@@ -52,8 +54,6 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       `${results} already has ${existing.length} rows: pass --resume to add the missing cells, or another --out`,
     );
   }
-  await checkWritable("--out", o.out);
-  if (o.export) await checkWritable("--export", o.export);
   // Rows of other options (another matrix or protocol) would sit beside this run's as if comparable.
   const all = matrix(o);
   const known = new Set(all.flatMap((c) => o.dataset.map((d) => cellKey(c.model, d, c.setting, o))));

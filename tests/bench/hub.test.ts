@@ -15,6 +15,17 @@ import { FIXTURES, python, runPython } from "../python.ts";
 const LLAMA = `${FIXTURES}/tiny-llama`;
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 
+/** Point the Hub variables at the fake Hub with a fresh cache and no token; returns the undo. */
+async function useHub(url: string): Promise<() => void> {
+  const saved = ["HF_ENDPOINT", "HF_HOME", "HF_TOKEN"].map((k) => [k, Deno.env.get(k)] as const);
+  Deno.env.set("HF_ENDPOINT", url);
+  Deno.env.set("HF_HOME", await Deno.makeTempDir());
+  Deno.env.delete("HF_TOKEN");
+  return () => {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  };
+}
+
 Deno.test("hubConfig honours HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE and HF_HUB_OFFLINE", () => {
   const env = (vars: Record<string, string>) => (k: string) => vars[k];
   const c = hubConfig(
@@ -103,11 +114,8 @@ Deno.test("bench on a Hub model and Hub WikiText-2 (parquet) equals the same fil
     { type: "model", id: "test-org/tiny-llama", dir: LLAMA },
     { type: "dataset", id: "Salesforce/wikitext", dir: data },
   ]);
-  const saved = ["HF_ENDPOINT", "HF_HOME", "HF_TOKEN"].map((k) => [k, Deno.env.get(k)] as const);
+  const restore = await useHub(hub.url);
   try {
-    Deno.env.set("HF_ENDPOINT", hub.url);
-    Deno.env.set("HF_HOME", await Deno.makeTempDir());
-    Deno.env.delete("HF_TOKEN");
     const text = await loadText("wikitext2", { split: "test" });
     assert.strictEqual(text.sha256, await hashFile(joined, "sha256", null));
     assert.strictEqual(
@@ -141,7 +149,7 @@ Deno.test("bench on a Hub model and Hub WikiText-2 (parquet) equals the same fil
     assert.deepStrictEqual([viaHub.model_revision, local.model_revision], [COMMIT, null]);
     assert.strictEqual(viaHub.dataset_source, text.source);
   } finally {
-    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    restore();
     await hub.close();
   }
 });
@@ -191,11 +199,8 @@ Deno.test("a .bin-only Hub repo (tiny-opt-bin) downloads its shards and index an
     { type: "model", id: "test-org/tiny-opt-bin", dir: BIN },
     { type: "model", id: "test-org/tiny-opt-both", dir: both },
   ]);
-  const saved = ["HF_ENDPOINT", "HF_HOME", "HF_TOKEN"].map((k) => [k, Deno.env.get(k)] as const);
+  const restore = await useHub(hub.url);
   try {
-    Deno.env.set("HF_ENDPOINT", hub.url);
-    Deno.env.set("HF_HOME", await Deno.makeTempDir());
-    Deno.env.delete("HF_TOKEN");
     const run = async (model: string) => {
       const o = parseBenchArgs([
         ...["--model", model, "--dataset", `${FIXTURES}/text/wiki.test.raw`, "--seqlen", "128"],
@@ -237,7 +242,7 @@ Deno.test("a .bin-only Hub repo (tiny-opt-bin) downloads its shards and index an
       `no .bin fetched: ${got("tiny-opt-both")}`,
     );
   } finally {
-    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    restore();
     await hub.close();
   }
 });

@@ -44,7 +44,13 @@ if (import.meta.main) {
   }
   for (const nb of nbs) {
     const r = await new Deno.Command(py, {
-      args: [`${ROOT}/notebooks/execute.py`, "--in-place", nb],
+      // QUANTLAB_NB_TIMEOUT: seconds per notebook (execute.py's default otherwise), for slow machines.
+      args: [
+        `${ROOT}/notebooks/execute.py`,
+        "--in-place",
+        ...(Deno.env.get("QUANTLAB_NB_TIMEOUT") ? ["--timeout", Deno.env.get("QUANTLAB_NB_TIMEOUT")!] : []),
+        nb,
+      ],
       env: kernelEnv(),
       stdout: "inherit",
       stderr: "inherit",

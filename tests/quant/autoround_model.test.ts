@@ -77,7 +77,7 @@ Deno.test("AutoRound iters = 0 is rounding to the reference's grid: codes and sc
 });
 
 Deno.test("AutoRound on the fixture: the block loss falls, W3 g128 beats RTN, the auto-round export loads back to the same ppl", async () => {
-  // 8 windows of 128 and 40 iterations (the reference: 128 × 2048, 200) keep this a few minutes here.
+  // 8 windows of 128 and 16 iterations (the reference: 128 × 2048, 200): about 8 minutes on llvmpipe with 2 cores.
   const cal = await loadCalibration(tok, CALIB, { nsamples: 8, seqlen: 128, seed: 0 });
   const rtnModel = await loadModel(gpu, LLAMA);
   const rtn = await quantizeAutoRound(rtnModel, cal.windows, { bits: 3, groupSize: 128, iters: 0 });
@@ -86,12 +86,12 @@ Deno.test("AutoRound on the fixture: the block loss falls, W3 g128 beats RTN, th
   const model = await loadModel(gpu, LLAMA);
   const dir = await Deno.makeTempDir();
   try {
-    const r = await quantizeAutoRound(model, cal.windows, { bits: 3, groupSize: 128, iters: 40 });
+    const r = await quantizeAutoRound(model, cal.windows, { bits: 3, groupSize: 128, iters: 16 });
     const b0 = r.blocks[0].losses;
     const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
-    assert.strictEqual(b0.length, 40);
+    assert.strictEqual(b0.length, 16);
     assert.ok(
-      mean(b0.slice(-5)) < 0.8 * mean(b0.slice(0, 5)),
+      mean(b0.slice(-4)) < 0.8 * mean(b0.slice(0, 4)),
       `block 0 loss did not fall: ${b0.map((x) => x.toFixed(4))}`,
     );
     assert.ok(r.blocks.every((b) => b.bestLoss <= b.losses[0]), "best loss above the first");
@@ -104,7 +104,7 @@ Deno.test("AutoRound on the fixture: the block loss falls, W3 g128 beats RTN, th
       bits: 3,
       groupSize: 128,
       sym: true,
-      iters: 40,
+      iters: 16,
       lr: r.lr,
       nsamples: 8,
       seqlen: 128,

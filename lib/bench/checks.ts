@@ -70,11 +70,9 @@ export function checkQuantizedLayers(dir: string, c: ModelConfig, ckpt: Checkpoi
   for (const [name] of modelLinears(c, (n) => ckpt.has(n))) {
     const present = need.filter((t) => ckpt.has(`${name}.${t}`));
     if (present.length === need.length) continue;
-    // bitsandbytes stores its codes under .weight too: a bare .weight there is a quantized layer
-    // missing its state; elsewhere it is an FP layer left unquantized.
-    const fp = ckpt.has(`${name}.weight`) && (q.quant_method !== "bitsandbytes" || present.length === 1) &&
-      present.filter((t) => t !== "weight").length === 0;
-    if (fp && q.quant_method !== "bitsandbytes") continue;
+    // A plain .weight with none of the format's tensors is an FP layer left unquantized — except
+    // for bitsandbytes, whose codes sit under .weight too: there it is a layer missing its state.
+    if (q.quant_method !== "bitsandbytes" && !present.length && ckpt.has(`${name}.weight`)) continue;
     const missing = need.filter((t) => !ckpt.has(`${name}.${t}`)).map((t) => `${name}.${t}`);
     throw new Error(
       `${dir}: config.json's quantization_config is ${q.quant_method}, but layer ${name} has ` +

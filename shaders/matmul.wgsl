@@ -20,8 +20,8 @@ fn x1(o: u32) -> f32 { return {{X1}}; }
 fn w4(o: u32) -> vec4<f32> { return {{W4}}; }
 fn w1(o: u32) -> f32 { return {{W1}}; }
 
-const TM = 4u;
-const TN = 4u;
+const TM = {{TM}}u; // rows of y per thread (the launcher picks the tile per adapter)
+const TN = {{TN}}u; // columns of y per thread
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

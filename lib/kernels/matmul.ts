@@ -13,7 +13,13 @@ import {
   windows,
 } from "./common.ts";
 
-const TILE = 32; // 8×8 threads × 4×4 outputs each
+// Outputs per thread [rows of y, columns of y]; a workgroup is 8×8 threads. On a CPU adapter
+// (llvmpipe) 8×16 measured 2.0–2.1× the 4×4 tile at the fixture's shapes (M = 512 and 16; N, K =
+// 256…4096; scratch sweep in results/kernels/README.md) with the same sum order per output, so
+// the same bits; on a real GPU 128 accumulators per thread would cost occupancy, so 4×4 there.
+export function matmulTile(gpu: { isFallback: boolean }): { TM: number; TN: number } {
+  return gpu.isFallback ? { TM: 8, TN: 16 } : { TM: 4, TN: 4 };
+}
 
 export function matmul(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tensor): Tensor {
   const sizes = shapeStr(x, w);
@@ -30,7 +36,8 @@ export function matmul(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tens
   const y = out ?? empty(b.gpu, [M, N], "f32", "matmul.out");
   need(y.numel === M * N, "matmul", `out must be [${M}, ${N}], got [${y.shape}]`);
   checkLoopBudget(b.gpu, "matmul", Math.ceil(K / 4) + 4, `K=${K}`);
-  const defines = rowAccessDefines(K, w.dtype);
+  const { TM, TN } = matmulTile(b.gpu);
+  const defines = { ...rowAccessDefines(K, w.dtype), TM, TN };
   for (const mw of windows(b.gpu, M, [K * 4, N * 4])) {
     for (const nw of windows(b.gpu, N, [K * BYTES[w.dtype]])) {
       const params = b.uniform([mw.rows, nw.rows, K, N, nw.row0, bias ? 1 : 0]);
@@ -43,7 +50,7 @@ export function matmul(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tens
           windowBinding(y, mw, N),
           params,
         ],
-        [Math.ceil(nw.rows / TILE), Math.ceil(mw.rows / TILE), 1],
+        [Math.ceil(nw.rows / (8 * TN)), Math.ceil(mw.rows / (8 * TM)), 1],
         `${sizes} M=${M} N=${N} K=${K}`,
       );
     }

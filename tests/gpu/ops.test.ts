@@ -1,6 +1,7 @@
 // Every non-matmul kernel against its float64 CPU reference on awkward sizes, outputs poisoned
 // beforehand (an unwritten element is NaN and fails), and the split-across-bindings paths.
 
+import assert from "node:assert/strict";
 import * as ref from "../../lib/cpu/ref.ts";
 import { randInts, randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
@@ -102,15 +103,15 @@ Deno.test("rope rotates halves with transformers' convention, per sequence", asy
 
 // The 520-token case would exceed llvmpipe's 65535-loop-iterations-per-invocation cap if one
 // thread walked all keys (it did, and rows past ~496 came out wrong).
-Deno.test("causal attention with grouped KV heads matches float64", async () => {
+Deno.test("causal attention with grouped KV heads matches float64 (both variants)", async () => {
   for (
-    const [T, seq, Hq, Hkv, Dh] of [
+    const [T, seq, Hq, Hkv, Dh, variant] of ([
       [1, 1, 1, 1, 4],
       [10, 5, 4, 2, 16],
       [75, 75, 6, 2, 36],
       [8, 8, 2, 2, 64],
       [520, 520, 2, 1, 64],
-    ]
+    ] as const).flatMap((c) => (["keys", "rows"] as const).map((v) => [...c, v] as const))
   ) {
     const q = randn(T * Hq * Dh, T), k = randn(T * Hkv * Dh, Dh), v = randn(T * Hkv * Dh, Hq);
     poisonNext(gpu, T * Hq * Dh);
@@ -125,6 +126,7 @@ Deno.test("causal attention with grouped KV heads matches float64", async () => 
           heads: Hq,
           kvHeads: Hkv,
           headDim: Dh,
+          variant,
         },
       )
     );
@@ -132,8 +134,35 @@ Deno.test("causal attention with grouped KV heads matches float64", async () => 
       got,
       ref.attention(q, k, v, T, seq, Hq, Hkv, Dh),
       TOL,
-      `attention T=${T} Hq=${Hq} Hkv=${Hkv} Dh=${Dh}`,
+      `attention ${variant} T=${T} Hq=${Hq} Hkv=${Hkv} Dh=${Dh}`,
     );
+  }
+});
+
+Deno.test("attention: a KV-cache chunk (pos0 > 0) gives the same rows in both variants; rows refuses past the loop cap", async () => {
+  const [P, T, Hq, Hkv, Dh] = [7, 5, 4, 2, 16];
+  const q = randn(T * Hq * Dh, 31), k = randn((P + T) * Hkv * Dh, 32), v = randn((P + T) * Hkv * Dh, 33);
+  const go = (variant: "keys" | "rows") =>
+    run((b) =>
+      attention(b, upload(gpu, q, [T, Hq * Dh]), upload(gpu, k, [P + T, Hkv * Dh]), upload(gpu, v, [P + T, Hkv * Dh]), {
+        seq: T,
+        heads: Hq,
+        kvHeads: Hkv,
+        headDim: Dh,
+        pos0: P,
+        variant,
+      })
+    );
+  assertClose(await go("rows"), await go("keys"), 1e-6, "attention rows vs keys with pos0");
+  if (gpu.isFallback) {
+    const n = 4096, D = 256; // 4096 keys × (1 + 2·64) iterations: past the cap
+    const big = upload(gpu, new Float32Array(n * D), [n, D]);
+    const b = new Batch(gpu);
+    assert.throws(
+      () => attention(b, big, big, big, { seq: n, heads: 1, kvHeads: 1, headDim: D, variant: "rows" }),
+      /loop cap/,
+    );
+    big.release();
   }
 });
 

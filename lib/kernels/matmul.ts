@@ -14,11 +14,11 @@ import {
 } from "./common.ts";
 
 // Outputs per thread [rows of y, columns of y]; a workgroup is 8×8 threads. On a CPU adapter
-// (llvmpipe) 8×16 measured 2.0–2.1× the 4×4 tile at the fixture's shapes (M = 512 and 16; N, K =
-// 256…4096; scratch sweep in results/kernels/README.md) with the same sum order per output, so
-// the same bits; on a real GPU 128 accumulators per thread would cost occupancy, so 4×4 there.
+// (llvmpipe) 16×16 measured 2.6–2.8× the 4×4 tile at the fixture's shapes (M = 512 and 16; N, K
+// = 256…4096; 8×16 2.0×, 8×32 2.2×) with the same sum order per output, so the same bits; on a
+// real GPU 256 accumulators per thread would cost occupancy, so 4×4 there.
 export function matmulTile(gpu: { isFallback: boolean }): { TM: number; TN: number } {
-  return gpu.isFallback ? { TM: 8, TN: 16 } : { TM: 4, TN: 4 };
+  return gpu.isFallback ? { TM: 16, TN: 16 } : { TM: 4, TN: 4 };
 }
 
 export function matmul(b: Batch, x: Tensor, w: Tensor, bias?: Tensor, out?: Tensor): Tensor {

@@ -196,3 +196,21 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
 }
+
+// Ŵ[n, k] as f32 [N, K] (binding y), for the prefill variant "dequant + FP GEMM" that CPU
+// adapters run: the codes are decoded once per layer instead of once per TM rows of x. A thread
+// per (input k, word j); neighbouring lanes write neighbouring k of one output row.
+@compute @workgroup_size(64)
+fn dequant(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let k = gid.x;
+  let j = gid.y;
+  if (k >= p.K || j >= p.W) { return; }
+  let word = word_at(k, j);
+  let g = k / p.gsize;
+  for (var i = 0u; i < PER; i++) {
+    let n = j * PER + i;
+    if (n >= p.N) { break; }
+    let o = g * p.W * PER + n;
+    y[n * p.K + k] = scale[o] * code(word, i) + select(shift[o], 0.0, CODEBOOK);
+  }
+}

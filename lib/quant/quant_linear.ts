@@ -5,7 +5,14 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
 import { type Tensor, upload } from "../gpu/tensor.ts";
 import { gatherCols } from "../kernels/gather_cols.ts";
-import { type PackedWeight, qmatmul, stripMajor, toStrips, wordsPerThread } from "../kernels/qmatmul.ts";
+import {
+  type PackedWeight,
+  type QGemmVariant,
+  qmatmul,
+  stripMajor,
+  toStrips,
+  wordsPerThread,
+} from "../kernels/qmatmul.ts";
 import type { Linear } from "../model/linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { toRuntimeLayout } from "./runtime_layout.ts";
@@ -47,10 +54,11 @@ export class QuantLinear implements Linear {
     return new QuantLinear(r.name, packed, perm, r);
   }
 
-  forward(b: Batch, x: Tensor): Tensor {
-    if (!this.perm) return qmatmul(b, x, this.packed);
+  /** `gemm` forces a GEMM variant (tests check each); by default chosen per adapter and shape. */
+  forward(b: Batch, x: Tensor, gemm?: QGemmVariant): Tensor {
+    if (!this.perm) return qmatmul(b, x, this.packed, { gemm });
     const xp = gatherCols(b, x, this.perm);
-    const y = qmatmul(b, xp, this.packed);
+    const y = qmatmul(b, xp, this.packed, { gemm });
     xp.release();
     return y;
   }

@@ -1,4 +1,5 @@
-// The dequant-fused kernels against the fake-quant path (dequantize once to f32, float64 matmul):
+// The dequant-fused kernels (and the "dequant + FP GEMM" prefill variant) against the fake-quant
+// path (dequantize once to f32, float64 matmul):
 // 2/3/4/8-bit, grouped and per-channel, with and without g_idx, 16-entry codebooks, GEMV with a
 // K-split, and odd output counts that do not fill a packed word.
 
@@ -22,10 +23,13 @@ async function check(r: QuantRecord, Ms: number[], what: string, stripMajor?: bo
   const [N, K] = r.shape;
   for (const M of Ms) {
     const x = randn(M * K, M + K);
-    const b = new Batch(gpu);
-    const y = layer.forward(b, upload(gpu, x, [M, K]));
-    await b.submit();
-    assertClose(await readF32(y), ref.matmul(x, w, M, N, K, r.bias), TOL, `${what} M=${M}`);
+    const want = ref.matmul(x, w, M, N, K, r.bias);
+    for (const gemm of M > 1 ? (["fused", "dequant"] as const) : [undefined]) {
+      const b = new Batch(gpu);
+      const y = layer.forward(b, upload(gpu, x, [M, K]), gemm);
+      await b.submit();
+      assertClose(await readF32(y), want, TOL, `${what} M=${M}${gemm ? " " + gemm : ""}`);
+    }
   }
   layer.release();
 }

@@ -22,7 +22,12 @@ export interface AttentionShape {
 }
 
 /** The variant `attention` runs for T query rows attending to at most `keys` keys. */
-export function attentionVariant(isFallback: boolean, T: number, keys: number, headDim: number): AttentionVariant {
+export function attentionVariant(
+  isFallback: boolean,
+  T: number,
+  keys: number,
+  headDim: number,
+): AttentionVariant {
   const d4 = Math.ceil(headDim / 4);
   const rowsFit = keys * (1 + 2 * d4) + 2 * d4 < LLVMPIPE_LOOP_CAP;
   return isFallback && T > 1 && rowsFit ? "rows" : "keys";

@@ -165,7 +165,16 @@ export function dequantPacked(b: Batch, w: PackedWeight): Tensor {
   const d = dummy(b.gpu);
   b.dispatch(
     { name: "qmatmul", entry: "dequant", defines: defines(w) },
-    [null, w.words, w.scale, w.shift ?? d, w.codebook ?? d, null, wf, b.uniform([1, N, K, W, G, w.groupSize, 1, 0])],
+    [
+      null,
+      w.words,
+      w.scale,
+      w.shift ?? d,
+      w.codebook ?? d,
+      null,
+      wf,
+      b.uniform([1, N, K, W, G, w.groupSize, 1, 0]),
+    ],
     [Math.ceil(K / 64), W, 1],
     `dequant N=${N} K=${K} bits=${w.bits}`,
   );

@@ -144,14 +144,20 @@ Deno.test("attention: a KV-cache chunk (pos0 > 0) gives the same rows in both va
   const q = randn(T * Hq * Dh, 31), k = randn((P + T) * Hkv * Dh, 32), v = randn((P + T) * Hkv * Dh, 33);
   const go = (variant: "keys" | "rows") =>
     run((b) =>
-      attention(b, upload(gpu, q, [T, Hq * Dh]), upload(gpu, k, [P + T, Hkv * Dh]), upload(gpu, v, [P + T, Hkv * Dh]), {
-        seq: T,
-        heads: Hq,
-        kvHeads: Hkv,
-        headDim: Dh,
-        pos0: P,
-        variant,
-      })
+      attention(
+        b,
+        upload(gpu, q, [T, Hq * Dh]),
+        upload(gpu, k, [P + T, Hkv * Dh]),
+        upload(gpu, v, [P + T, Hkv * Dh]),
+        {
+          seq: T,
+          heads: Hq,
+          kvHeads: Hkv,
+          headDim: Dh,
+          pos0: P,
+          variant,
+        },
+      )
     );
   assertClose(await go("rows"), await go("keys"), 1e-6, "attention rows vs keys with pos0");
   if (gpu.isFallback) {

@@ -5,10 +5,11 @@
 import { dirname } from "node:path";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
+import { footprint, forwardWork, type MemoryPlan, planMemory } from "../model/memory.ts";
 import { modelLinears, otherTensors } from "../model/shapes.ts";
 import { hqqGroupSize } from "../quant/hqq.ts";
 import { checkUniform } from "../quant/uniform.ts";
-import type { BenchOptions } from "./options.ts";
+import { type BenchOptions, CALIBRATED } from "./options.ts";
 import type { Setting } from "../cli/methods.ts";
 
 const UNIFORM = ["rtn", "gptq", "awq", "autoround"];
@@ -179,4 +180,39 @@ export async function quantizeConfigClashes(dir: string, c: ModelConfig): Promis
     }
   }
   return out;
+}
+
+/**
+ * The memory plan of a setting on a model (lib/model/memory.ts): resident, streamed, or refused
+ * now with the arithmetic. Work besides the weights: one evaluation window's forward, and for a
+ * calibrated method its calibration hidden states (two chains of them for AutoRound, in and out
+ * for the others), a forward batch and two Hessians of the widest input (AutoRound: the backward
+ * pass's activations and the trained block); for a data-free method
+ * three f32 copies of the largest layer (weight, codes, dequantized).
+ */
+export function checkMemory(
+  spec: string,
+  c: ModelConfig,
+  s: Setting,
+  o: BenchOptions,
+  seqlen: number,
+  cal: { n: number; seq: number } | null,
+): MemoryPlan {
+  const shapes = modelLinears(c, () => true);
+  const widest = Math.max(...shapes.map(([, , inp]) => inp));
+  const largest = Math.max(...shapes.map(([, out, inp]) => out * inp));
+  let work = forwardWork(c, seqlen);
+  if (CALIBRATED.includes(s.method) && cal) {
+    const states = cal.n * cal.seq * c.hidden * 4 * (s.method === "autoround" ? 4 : 2);
+    const batch = forwardWork(c, Math.min(cal.n * cal.seq, Math.max(cal.seq, 4096)), false);
+    // AutoRound keeps a batch's activations for the backward pass and trains a block's
+    // rounding offsets and clipping (with gradients) beside its f32 weights.
+    const train = s.method === "autoround" ? 3 * batch + 2 * footprint(c).blockF32 : 0;
+    work = Math.max(work, states + batch + train + 2 * widest * widest * 4);
+  } else if (s.method !== "fp") work = Math.max(work, 3 * largest * 4);
+  try {
+    return planMemory(c, o["gpu-memory"], work, s.method !== "fp");
+  } catch (e) {
+    throw new Error(`--model ${spec}, --methods ${s.method}: ${(e as Error).message}`);
+  }
 }

@@ -74,6 +74,13 @@ bitsandbytes 4-bit (nf4, fp4; calibration-free; --group-size is the blocksize, d
   --int8-threshold X   bnb-int8 (LLM.int8()): input columns with any |x| ≥ X take the FP path
                        (default 6.0 as the paper and transformers; 0 = no decomposition)
 
+Memory:
+  --gpu-memory SIZE    GPU memory budget (bytes, or 24GB, 80GiB, 512MiB, ...): every buffer the run
+                       holds stays under it. Models that fit run resident; otherwise decoder blocks
+                       stay in host memory and are streamed through the GPU one at a time (the log
+                       says which and why; speed rows are then skipped). Too small: refused before
+                       work with the arithmetic. Default: no budget, everything resident
+
 Speed, scale-out and output:
   --decode-tokens N    greedy decode of N tokens per cell for decode tokens/s (default 32; 0 = skip)
   --gemv-reps N        timed repetitions of each block-0 linear at batch 1 (GEMV µs, GB/s; default 5; 0 = skip)

@@ -2,6 +2,7 @@
 // defaults and an optional --config JSON file (flag name → value), in that order of precedence:
 // preset < config file < command line. Flags and row fields are stable: later versions add, never rename.
 
+import { parseBytes } from "../model/memory.ts";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { HEAD_METHODS } from "../quant/targets.ts";
@@ -80,6 +81,17 @@ const BenchFlags = z.object({
       return z.NEVER;
     }
     return v.map((x) => x === "on");
+  }),
+  "gpu-memory": z.string().optional().transform((s, ctx) => {
+    if (s === undefined) return null;
+    try {
+      const n = parseBytes(s);
+      if (n > 0) return n;
+      ctx.addIssue({ code: "custom", message: `--gpu-memory must be > 0, got "${s}"` });
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: `--gpu-memory: ${(e as Error).message}` });
+    }
+    return z.NEVER;
   }),
   "decode-tokens": z.coerce.number().int().min(0).default(32),
   "gemv-reps": z.coerce.number().int().min(0).default(5),

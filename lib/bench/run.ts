@@ -12,6 +12,7 @@ import { Checkpoint } from "../io/checkpoint.ts";
 import { readConfig } from "../io/config.ts";
 import { loadTokenizer, type TextTokenizer } from "../io/tokenizer.ts";
 import { loadModel } from "../model/load.ts";
+import type { MemoryPlan } from "../model/memory.ts";
 import { type Provenance, provenance, writeJsonAtomic, writeTextAtomic } from "../provenance.ts";
 import { checkAutoRoundSamples } from "../quant/autoround.ts";
 import { loadedRow, quantizeSetting } from "../cli/methods.ts";
@@ -22,6 +23,7 @@ import { cellKey, matrix, rowOptions, settingLabel, settings, shardCells } from 
 import { summarize } from "./summary.ts";
 import {
   checkIdsInVocab,
+  checkMemory,
   checkQuantizedLayers,
   checkSettings,
   checkTensors,
@@ -38,6 +40,8 @@ interface Prepared {
   seqlen: number;
   texts: { data: TextData; ids: number[] }[];
   cal: Calibration | null;
+  /** Memory plan per setting label. */
+  plans: Map<string, MemoryPlan>;
 }
 
 export async function runBench(o: BenchOptions): Promise<Row[]> {
@@ -123,10 +127,16 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       }
     };
     log(`[${n + 1}/${todo.length}] ${label} on ${cell.model}`);
+    const plan = p.plans.get(label)!;
+    const streamed = plan.mode === "streamed";
+    log(`  memory: ${plan.why}`);
+    gpu.pool.budget = plan.budget;
     let model;
     try {
-      model = await loadModel(gpu, p.model.dir);
+      gpu.pool.trim();
+      model = await loadModel(gpu, p.model.dir, streamed);
     } catch (e) {
+      gpu.pool.budget = null;
       await fail("load", e);
       continue;
     }
@@ -139,11 +149,14 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
         await fail("quantize", e);
         continue;
       }
-      const quantPeak = gpu.pool.stats().peak;
+      const quantPeak = gpu.pool.stats().peak, quantHeld = gpu.pool.stats().peakHeld;
       let gemv = null, decode = null;
+      if (streamed && (o["gemv-reps"] > 0 || o["decode-tokens"] > 0)) {
+        log("  speed not measured: the blocks are streamed (a transfer-bound figure, not the kernels')");
+      }
       try {
-        if (o["gemv-reps"] > 0) gemv = await gemvTimings(model, o["gemv-reps"]);
-        if (o["decode-tokens"] > 0) {
+        if (o["gemv-reps"] > 0 && !streamed) gemv = await gemvTimings(model, o["gemv-reps"]);
+        if (o["decode-tokens"] > 0 && !streamed) {
           decode = await decodeSpeed(model, p.texts[0].ids.slice(0, 16), o["decode-tokens"]);
         }
       } catch (e) {
@@ -161,6 +174,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
           const r = await perplexity(model, ids, {
             seqlen: p.seqlen,
             maxWindows: o["max-windows"],
+            windowsPerPass: windowsPerPass(plan, model.config.hidden, p.seqlen),
             onWindow: (k, total, ppl) => {
               const now = performance.now();
               if (now - last > 5000 || k === total) {
@@ -203,6 +217,11 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
               }
               : null,
             peak_gpu_bytes: Math.max(gpu.pool.stats().peak, quantPeak),
+            quant_peak_gpu_bytes: s.method === "fp" ? null : quantPeak,
+            eval_peak_gpu_bytes: gpu.pool.stats().peak,
+            peak_gpu_held_bytes: Math.max(gpu.pool.stats().peakHeld, quantHeld),
+            memory_mode: plan.mode,
+            gpu_memory_budget: plan.budget,
             model_revision: p.model.revision,
             dataset_source: data.source,
             decode_tokens_per_second: decode,
@@ -235,6 +254,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       }
     } finally {
       model.release();
+      gpu.pool.budget = null; // the GPU is shared with whatever runs next (tests, notebooks)
     }
     const spent = (performance.now() - t0) / 1000, left = todo.length - n - 1;
     if (left) {
@@ -302,7 +322,11 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
       cal = { file: calData.source, sha256: calData.sha256, windows, tokens };
       log(`calibration: ${nsamples} windows of ${cs} tokens from ${calData.name} (seed ${o.seed})`);
     }
-    out.set(spec, { model, tok, seqlen, texts: prepared, cal });
+    const calShape = cal ? { n: cal.windows.length, seq: cal.windows[0].length } : null;
+    const plans = new Map(
+      wanted.map((s) => [settingLabel(s), checkMemory(spec, config, s, o, seqlen, calShape)]),
+    );
+    out.set(spec, { model, tok, seqlen, texts: prepared, cal, plans });
   }
   return out;
 }
@@ -362,4 +386,11 @@ async function writeManifest(
     calibration: first.cal ? { source: first.cal.file, sha256: first.cal.sha256 } : null,
     invocations: [...(old?.invocations ?? []), invocation],
   });
+}
+
+/** Streamed evaluation: windows per pass through the blocks, as many as the budget's slack holds (≤ 8). */
+function windowsPerPass(plan: MemoryPlan, hidden: number, seqlen: number): number {
+  if (plan.mode !== "streamed" || plan.budget === null) return 1;
+  const slack = plan.budget - plan.streamed;
+  return Math.max(1, Math.min(8, 1 + Math.floor(slack / (seqlen * hidden * 4))));
 }

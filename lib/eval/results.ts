@@ -44,6 +44,13 @@ export const ResultRow = z.object({
     seed: z.number().int().nonnegative(),
   }).nullable().default(null),
   peak_gpu_bytes: z.number().int().nonnegative(),
+  /** The two stages' peaks (live tensors) and what the device held with the pool's cache. */
+  quant_peak_gpu_bytes: z.number().int().nonnegative().nullable().default(null),
+  eval_peak_gpu_bytes: z.number().int().nonnegative().nullable().default(null),
+  peak_gpu_held_bytes: z.number().int().nonnegative().nullable().default(null),
+  /** resident: every block on the GPU; streamed: blocks in host memory, one at a time (--gpu-memory). */
+  memory_mode: z.enum(["resident", "streamed"]).default("resident"),
+  gpu_memory_budget: z.number().int().positive().nullable().default(null),
   /** The Hub commit of the model (null: a local folder). */
   model_revision: z.string().nullable().default(null),
   /** Where the evaluation text came from: a file, or hf://datasets/<repo>@<commit>/<path>. */

@@ -14,8 +14,14 @@ export interface PoolStats {
   inUse: number;
   peak: number;
   reserved: number;
+  /** High-water mark of inUse + reserved: what the device really held for us. */
+  peakHeld: number;
   buffers: number;
+  budget: number | null;
 }
+
+/** A GPU allocation that the --gpu-memory budget does not allow. */
+export class BudgetError extends Error {}
 
 export class BufferPool {
   #free = new Map<string, { buf: GPUBuffer; epoch: number }[]>();
@@ -23,7 +29,13 @@ export class BufferPool {
   #inUse = 0;
   #peak = 0;
   #reserved = 0;
+  #peakHeld = 0;
   #count = 0;
+  /**
+   * Bytes the run may hold on the device (--gpu-memory), or null. Over it, cached free buffers
+   * are destroyed first; an allocation live tensors alone would push over it is refused.
+   */
+  budget: number | null = null;
 
   constructor(private device: GPUDevice, private maxBufferSize: number) {}
 
@@ -46,11 +58,18 @@ export class BufferPool {
     if (buf) {
       this.#reserved -= size;
     } else {
+      if (this.budget !== null && this.#inUse + this.#reserved + size > this.budget) this.#trimSubmitted();
+      if (this.budget !== null && this.#inUse + size > this.budget) {
+        throw new BudgetError(
+          `buffer ${label}: ${size} bytes on top of ${this.#inUse} in use exceeds the GPU memory budget of ${this.budget} bytes (--gpu-memory)`,
+        );
+      }
       buf = this.device.createBuffer({ size, usage, label });
       this.#count++;
     }
     this.#inUse += size;
     if (this.#inUse > this.#peak) this.#peak = this.#inUse;
+    if (this.#inUse + this.#reserved > this.#peakHeld) this.#peakHeld = this.#inUse + this.#reserved;
     return buf;
   }
 
@@ -69,6 +88,22 @@ export class BufferPool {
     this.#epoch++;
   }
 
+  /** Destroy the free buffers released before the last submit (no unsubmitted work names them). */
+  #trimSubmitted(): void {
+    for (const [key, list] of this.#free) {
+      const keep = list.filter((f) => f.epoch >= this.#epoch);
+      for (const f of list) {
+        if (f.epoch < this.#epoch) {
+          f.buf.destroy();
+          this.#reserved -= f.buf.size;
+          this.#count--;
+        }
+      }
+      if (keep.length) this.#free.set(key, keep);
+      else this.#free.delete(key);
+    }
+  }
+
   /** Destroy every cached free buffer (returns the device memory to the driver). */
   trim(): void {
     for (const list of this.#free.values()) for (const f of list) f.buf.destroy();
@@ -79,9 +114,17 @@ export class BufferPool {
 
   resetPeak(): void {
     this.#peak = this.#inUse;
+    this.#peakHeld = this.#inUse + this.#reserved;
   }
 
   stats(): PoolStats {
-    return { inUse: this.#inUse, peak: this.#peak, reserved: this.#reserved, buffers: this.#count };
+    return {
+      inUse: this.#inUse,
+      peak: this.#peak,
+      reserved: this.#reserved,
+      peakHeld: this.#peakHeld,
+      buffers: this.#count,
+      budget: this.budget,
+    };
   }
 }

@@ -13,25 +13,75 @@ const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsag
 
 export class Tensor {
   #released = false;
+  #buffer: GPUBuffer | null;
+  /** The contents in host memory while offloaded (and kept after a reload, until they change). */
+  #host: Uint8Array<ArrayBuffer> | null = null;
   constructor(
     readonly gpu: Gpu,
-    readonly buffer: GPUBuffer,
+    buffer: GPUBuffer | null,
     readonly shape: readonly number[],
     readonly dtype: DType,
     readonly label: string,
-  ) {}
+  ) {
+    this.#buffer = buffer;
+  }
 
+  /** A tensor whose contents start in host memory (a streamed block's weight): no GPU memory yet. */
+  static onHost(gpu: Gpu, data: Bytes, shape: readonly number[], dtype: DType, label: string): Tensor {
+    const t = new Tensor(gpu, null, shape, dtype, label);
+    if (data.byteLength !== t.byteLength) {
+      throw new GpuError(
+        `tensor ${label}: ${data.byteLength} bytes do not fill [${shape.join(", ")}] ${dtype}`,
+      );
+    }
+    t.#host = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return t;
+  }
+
+  get buffer(): GPUBuffer {
+    if (!this.#buffer) {
+      throw new GpuError(`tensor ${this.label} is offloaded to host memory (its block is not on the GPU)`);
+    }
+    return this.#buffer;
+  }
+  /** Whether the contents are on the GPU now. */
+  get resident(): boolean {
+    return this.#buffer !== null;
+  }
   get numel(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }
   get byteLength(): number {
     return this.numel * BYTES[this.dtype];
   }
-  /** Return the buffer to the pool. The tensor must not be used afterwards. */
+  /**
+   * Move the contents to host memory and give the GPU buffer back to the pool. `changed`: a
+   * kernel may have written the tensor since it was last offloaded, so it is read back; otherwise
+   * the host copy kept from before is reused (weights during evaluation never change).
+   */
+  async offload(changed = true): Promise<void> {
+    if (this.#released || !this.#buffer) return;
+    if (changed || !this.#host) {
+      const d = await read(this);
+      this.#host = new Uint8Array(d.buffer as ArrayBuffer, d.byteOffset, d.byteLength);
+    }
+    this.gpu.pool.release(this.#buffer);
+    this.#buffer = null;
+  }
+  /** Upload the host copy into a fresh buffer (a no-op when resident). */
+  reload(): void {
+    if (this.#released || this.#buffer) return;
+    const buf = this.gpu.pool.acquire(this.byteLength, STORAGE, this.label, true);
+    if (this.#host!.byteLength) writeInChunks(this.gpu, buf, this.#host!);
+    this.#buffer = buf;
+  }
+  /** Return the buffer to the pool (and drop a host copy). The tensor must not be used afterwards. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.gpu.pool.release(this.buffer);
+    // The buffer reference stays (as before offloading existed): the pool owns it now.
+    if (this.#buffer) this.gpu.pool.release(this.#buffer);
+    this.#host = null;
   }
   get released(): boolean {
     return this.#released;
@@ -62,6 +112,7 @@ type Typed =
   | Uint32Array<ArrayBuffer>
   | Int32Array<ArrayBuffer>
   | Uint16Array<ArrayBuffer>;
+type Bytes = Typed | Uint8Array<ArrayBuffer>;
 
 /** Upload host data. Uint16Array data is taken as raw 16-bit float bits: f16, or bf16 when `half` says so. */
 export function upload(
@@ -87,7 +138,7 @@ export function upload(
   return t;
 }
 
-function writeInChunks(gpu: Gpu, buf: GPUBuffer, data: Typed): void {
+function writeInChunks(gpu: Gpu, buf: GPUBuffer, data: Bytes): void {
   // Copy at most 64 MiB per writeBuffer so the staging copy never doubles a huge tensor.
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const step = 64 << 20;

@@ -14,6 +14,11 @@ export interface Linear {
   forward(b: Batch, x: Tensor): Tensor;
   /** Bytes this layer's parameters occupy on the GPU. */
   bytes(): number;
+  /**
+   * Its own parameter tensors whose contents kernels only read (what a streamed block moves
+   * between host and GPU); state a kernel writes stays out of the list and on the GPU.
+   */
+  tensors(): Tensor[];
   release(): void;
 }
 
@@ -36,6 +41,9 @@ export class DenseLinear implements Linear {
   }
   bytes(): number {
     return (this.shared ? 0 : this.weight.byteLength) + (this.bias?.byteLength ?? 0);
+  }
+  tensors(): Tensor[] {
+    return [...(this.shared ? [] : [this.weight]), ...(this.bias ? [this.bias] : [])];
   }
   release(): void {
     if (!this.shared) this.weight.release();

@@ -56,14 +56,15 @@ export class LlamaModel extends BlockModel implements CausalLM {
     this.vocab = config.vocab;
   }
 
-  static async load(gpu: Gpu, ckpt: Checkpoint, c: LlamaConfig): Promise<LlamaModel> {
-    const w = new WeightLoader(gpu, ckpt, c.quant);
+  static async load(gpu: Gpu, ckpt: Checkpoint, c: LlamaConfig, stream = false): Promise<LlamaModel> {
+    const w = new WeightLoader(gpu, ckpt, c.quant, stream);
     const embed = await w.matrix("model.embed_tokens.weight", [c.vocab, c.hidden]);
     const blocks: Block[] = [];
     const shapes = llamaLinearShapes(c);
     for (let i = 0; i < c.layers; i++) {
       const p = `model.layers.${i}`;
       const lin = new Map<string, Linear>();
+      w.beginBlock();
       for (const [n, out, inp, bias] of shapes) {
         lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, bias));
       }
@@ -72,13 +73,16 @@ export class LlamaModel extends BlockModel implements CausalLM {
         postNorm: await w.tensor(`${p}.post_attention_layernorm.weight`, [c.hidden]),
         lin,
       });
+      await w.endBlock(lin.values());
     }
     const norm = await w.tensor("model.norm.weight", [c.hidden]);
     const head = c.tied
       ? new DenseLinear("lm_head", embed, undefined, true)
       : await w.linear("lm_head", c.vocab, c.hidden, false);
     const table = ropeTable(gpu, c.headDim, c.maxPositions, c.ropeTheta, c.rope);
-    return new LlamaModel(gpu, c, embed, blocks, norm, head, table, w.others);
+    const m = new LlamaModel(gpu, c, embed, blocks, norm, head, table, w.others);
+    await m.setStreamed(stream);
+    return m;
   }
 
   embed(b: Batch, ids: Tensor, _seq: number, _pos0 = 0): Tensor {

@@ -9,16 +9,20 @@ import { LlamaModel } from "./llama.ts";
 import { type CausalLM, checkIds } from "./model.ts";
 import { OptModel } from "./opt.ts";
 
-export async function loadModel(gpu: Gpu, dir: string): Promise<CausalLM> {
+/** `stream`: decoder blocks stay in host memory and visit the GPU one at a time (lib/model/stream.ts). */
+export async function loadModel(gpu: Gpu, dir: string, stream = false): Promise<CausalLM> {
   const config = await readConfig(dir);
   const ckpt = await Checkpoint.open(dir);
   return config.family === "opt"
-    ? await OptModel.load(gpu, ckpt, config)
-    : await LlamaModel.load(gpu, ckpt, config);
+    ? await OptModel.load(gpu, ckpt, config, stream)
+    : await LlamaModel.load(gpu, ckpt, config, stream);
 }
 
 /** Encode embed → all blocks → head for ids (B sequences of `seq` tokens) into `b`; logits [T, V]. */
 export function encodeForward(b: Batch, model: CausalLM, ids: ArrayLike<number>, seq: number): Tensor {
+  if (model.streamed) {
+    throw new Error("a streamed model runs block by block (lib/model/stream.ts), not in one encoded forward");
+  }
   checkIds(ids, model.vocab);
   if (ids.length % seq !== 0) throw new Error(`${ids.length} tokens are not whole sequences of ${seq}`);
   const idsT = upload(model.gpu, Uint32Array.from(ids), [ids.length], "ids");

@@ -102,8 +102,21 @@ export interface CausalLM {
   headLinear(): Linear;
   /** Replace the LM head (e.g. to quantize it; embeddings stay FP even when tied). */
   setHead(layer: Linear): void;
-  /** Bytes of parameters on the GPU. */
+  /** Bytes of parameters (on the GPU, or in host memory for a streamed model's blocks). */
   bytes(): number;
+  /** Block i's parameter tensors: its norms and its linears' (what streaming moves). */
+  blockTensors(i: number): Tensor[];
+  /** Blocks live in host memory and enter the GPU one at a time (see lib/model/stream.ts). */
+  readonly streamed: boolean;
+  /** Streamed: offload every block (true) or bring them all back (false). */
+  setStreamed(on: boolean): Promise<void>;
+  /** Streamed: upload block i before encoding it; a no-op for a resident model. */
+  enterBlock(i: number): void;
+  /**
+   * Streamed: move block i back to host memory once the work that reads it is submitted.
+   * `changed`: its tensors were written or replaced since it entered (a quantizer ran on it).
+   */
+  leaveBlock(i: number, changed?: boolean): Promise<void>;
   release(): void;
 }
 
@@ -111,12 +124,32 @@ export interface CausalLM {
 export class WeightLoader {
   /** Tensors that are not part of a linear layer (embeddings, norms, an untied head). */
   readonly others = new Map<string, Tensor>();
-  constructor(readonly gpu: Gpu, readonly ckpt: Checkpoint, readonly quant: QuantConfig | null = null) {}
+  #block: Tensor[] = [];
+  /** `stream`: every block goes to host memory once loaded (a streamed model; GPU peak ≈ one block). */
+  constructor(
+    readonly gpu: Gpu,
+    readonly ckpt: Checkpoint,
+    readonly quant: QuantConfig | null = null,
+    readonly stream = false,
+  ) {}
 
   async tensor(name: string, shape: number[]): Promise<Tensor> {
     const t = await this.#load(name, shape);
     this.others.set(name, t);
+    this.#block.push(t);
     return t;
+  }
+
+  /** The tensors loaded from here on (until endBlock) belong to one decoder block. */
+  beginBlock(): void {
+    this.#block = [];
+  }
+
+  /** Streaming: move the block's tensors (those loaded since beginBlock, and `lin`'s) to host memory. */
+  async endBlock(lin: Iterable<Linear>): Promise<void> {
+    const ts = [...this.#block, ...[...lin].flatMap((l) => l.tensors())];
+    this.#block = [];
+    if (this.stream) await Promise.all(ts.map((t) => t.offload()));
   }
 
   /** A weight matrix (the embedding table) kept in the checkpoint's dtype: f16/bf16 stay 2 bytes. */
@@ -295,6 +328,38 @@ export abstract class BlockModel {
 
   bytes(): number {
     return paramBytes(this.others.values(), this.#all());
+  }
+
+  blockTensors(i: number): Tensor[] {
+    const lin = [...this.linears[i].values()];
+    // Block tensors share the prefix of its linears' names, up to "layers.<i>.".
+    const mark = `layers.${i}.`, name = lin[0].name;
+    const prefix = name.slice(0, name.indexOf(mark) + mark.length);
+    const norms = [...this.others].filter(([n]) => n.startsWith(prefix)).map(([, t]) => t);
+    return [...norms, ...lin.flatMap((l) => l.tensors())];
+  }
+
+  #streamed = false;
+  get streamed(): boolean {
+    return this.#streamed;
+  }
+
+  async setStreamed(on: boolean): Promise<void> {
+    if (on === this.#streamed) return;
+    this.#streamed = true;
+    for (let i = 0; i < this.linears.length; i++) {
+      if (on) await this.leaveBlock(i, true);
+      else this.enterBlock(i);
+    }
+    this.#streamed = on;
+  }
+
+  enterBlock(i: number): void {
+    if (this.#streamed) { for (const t of this.blockTensors(i)) t.reload(); }
+  }
+
+  async leaveBlock(i: number, changed = false): Promise<void> {
+    if (this.#streamed) await Promise.all(this.blockTensors(i).map((t) => t.offload(changed)));
   }
 
   release(): void {

@@ -65,8 +65,8 @@ export class OptModel extends BlockModel implements CausalLM {
     this.vocab = config.vocab;
   }
 
-  static async load(gpu: Gpu, ckpt: Checkpoint, c: OptConfig): Promise<OptModel> {
-    const w = new WeightLoader(gpu, ckpt, c.quant);
+  static async load(gpu: Gpu, ckpt: Checkpoint, c: OptConfig, stream = false): Promise<OptModel> {
+    const w = new WeightLoader(gpu, ckpt, c.quant, stream);
     const d = "model.decoder";
     // Some OPT checkpoints drop the "model." prefix (decoder.*); accept both.
     const prefix = ckpt.has(`${d}.embed_tokens.weight`) ? d : "decoder";
@@ -89,6 +89,7 @@ export class OptModel extends BlockModel implements CausalLM {
     for (let i = 0; i < c.layers; i++) {
       const p = `${prefix}.layers.${i}`;
       const lin = new Map<string, Linear>();
+      w.beginBlock();
       for (const [n, out, inp, bias] of optLinearShapes(c)) {
         lin.set(`${p}.${n}`, await w.linear(`${p}.${n}`, out, inp, bias));
       }
@@ -97,11 +98,14 @@ export class OptModel extends BlockModel implements CausalLM {
         ffnNorm: await norm(`${p}.final_layer_norm`),
         lin,
       });
+      await w.endBlock(lin.values());
     }
     const head = c.tied
       ? new DenseLinear("lm_head", embed, undefined, true)
       : await w.linear("lm_head", c.vocab, c.wordEmbedDim, false);
-    return new OptModel(gpu, c, embed, head, pos, projectIn, projectOut, finalNorm, blocks, w.others);
+    const m = new OptModel(gpu, c, embed, head, pos, projectIn, projectOut, finalNorm, blocks, w.others);
+    await m.setStreamed(stream);
+    return m;
   }
 
   embed(b: Batch, ids: Tensor, seq: number, pos0 = 0): Tensor {

@@ -144,6 +144,7 @@ export async function quantizeAutoRound(
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const tb = performance.now();
+      model.enterBlock(i);
       await f32Block(model, i); // the trainable layers read f32 weights
       // Targets: the FP block on FP inputs.
       const fpOut = await forwardAll(i, fpIn);
@@ -205,6 +206,7 @@ export async function quantizeAutoRound(
       if (qIn) { for (const t of qIn) t.release(); }
       for (const t of fpIn) t.release();
       (fpIn = fpOut), (qIn = qOut);
+      await model.leaveBlock(i, true);
       const seconds = (performance.now() - tb) / 1000;
       blocks.push({ block: i, losses, bestIter, bestLoss, seconds, ...(vHistogram ? { vHistogram } : {}) });
       log(

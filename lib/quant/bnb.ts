@@ -18,7 +18,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import type { QuantizeResult } from "./rtn.ts";
-import { quantTargets } from "./targets.ts";
+import { quantTargets, visitTargets } from "./targets.ts";
 
 const f = Math.fround;
 
@@ -198,7 +198,7 @@ export async function quantizeBnb4(
   const targets = quantTargets(model, o.quantizeHead);
   const t0 = performance.now();
   const records: QuantRecord[] = [];
-  for (const { linear: l, replace } of targets) {
+  for await (const { linear: l, replace } of visitTargets(model, targets)) {
     const r = quantize4bit(l.name, await readF32(l.weight), [l.outFeatures, l.inFeatures], o);
     if (l.bias) r.bias = await readF32(l.bias);
     records.push(r);

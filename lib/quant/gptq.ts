@@ -281,8 +281,15 @@ export async function quantizeGptq(
   // Scales as the exchange format stores them (fp16), so the model here and the exported
   // checkpoint loaded back are the same weights.
   for (const r of records) r.scales = f16ToF32(f32ToF16(r.scales));
-  if (!fake) { for (const r of records) model.setLinear(r.name, QuantLinear.fromRecord(model.gpu, r)); }
-  else for (const r of records) model.setLinear(r.name, fakeLinear(model, r));
+  const byName = new Map(records.map((r) => [r.name, r]));
+  for (let i = 0; i < model.numBlocks; i++) {
+    model.enterBlock(i);
+    for (const l of model.blockLinears(i)) {
+      const r = byName.get(l.name);
+      if (r) model.setLinear(r.name, fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));
+    }
+    await model.leaveBlock(i, true);
+  }
   await new Batch(model.gpu).done();
   return { records, layers, seconds: (performance.now() - t0) / 1000 };
 }

@@ -20,7 +20,7 @@ import { hqqStep } from "../kernels/hqq.ts";
 import { DenseLinear } from "../model/linear.ts";
 import type { CausalLM } from "../model/model.ts";
 import { QuantLinear } from "./quant_linear.ts";
-import { quantTargets } from "./targets.ts";
+import { quantTargets, visitTargets } from "./targets.ts";
 import { dequantize, type QuantRecord } from "./record.ts";
 import type { QuantizeResult } from "./rtn.ts";
 import { GroupSize, roundHalfEven } from "./uniform.ts";
@@ -210,7 +210,7 @@ export async function quantizeHqq(
   for (const { linear: l } of targets) hqqGroupSize(l.name, [l.outFeatures, l.inFeatures], o);
   const t0 = performance.now();
   const records: QuantRecord[] = [];
-  for (const { linear: l, replace } of targets) {
+  for await (const { linear: l, replace } of visitTargets(model, targets)) {
     const r = await hqqLayer(model.gpu, l.name, await readF32(l.weight), [l.outFeatures, l.inFeatures], o);
     if (l.bias) r.record.bias = await readF32(l.bias);
     records.push(r.record);

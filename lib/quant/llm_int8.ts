@@ -12,7 +12,7 @@ import type { Linear } from "../model/linear.ts";
 import type { CausalLM } from "../model/model.ts";
 import type { QuantRecord } from "./record.ts";
 import type { QuantizeResult } from "./rtn.ts";
-import { quantTargets } from "./targets.ts";
+import { quantTargets, visitTargets } from "./targets.ts";
 import { roundHalfEven } from "./uniform.ts";
 
 const f = Math.fround;
@@ -93,6 +93,11 @@ export class Int8Linear implements Linear {
     return this.w.cb.byteLength + this.w.scb.byteLength + (this.w.bias?.byteLength ?? 0);
   }
 
+  /** `seen` (the outlier columns met so far) is written by every forward: it stays on the GPU. */
+  tensors(): Tensor[] {
+    return [this.w.cb, this.w.scb, ...(this.w.bias ? [this.w.bias] : [])];
+  }
+
   release(): void {
     for (const t of [this.w.cb, this.w.scb, this.w.bias, this.w.seen]) t?.release();
   }
@@ -107,7 +112,7 @@ export async function quantizeInt8(
   const targets = quantTargets(model, quantizeHead);
   const t0 = performance.now();
   const records: QuantRecord[] = [], layers: Int8Linear[] = [];
-  for (const { linear: l, replace } of targets) {
+  for await (const { linear: l, replace } of visitTargets(model, targets)) {
     const w = await readF32(l.weight);
     const { cb, scb } = quantizeInt8Rows(w, l.outFeatures, l.inFeatures);
     const bias = l.bias ? await readF32(l.bias) : undefined;

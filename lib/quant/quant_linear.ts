@@ -71,8 +71,12 @@ export class QuantLinear implements Linear {
     );
   }
 
-  release(): void {
+  tensors(): Tensor[] {
     const p = this.packed;
-    for (const t of [p.words, p.scale, p.shift, p.codebook, p.bias, this.perm]) t?.release();
+    return [p.words, p.scale, p.shift, p.codebook, p.bias, this.perm].filter((t): t is Tensor => t !== null);
+  }
+
+  release(): void {
+    for (const t of this.tensors()) t.release();
   }
 }

@@ -7,7 +7,7 @@ import { readF32, upload } from "../gpu/tensor.ts";
 import { DenseLinear } from "../model/linear.ts";
 import type { CausalLM } from "../model/model.ts";
 import { QuantLinear } from "./quant_linear.ts";
-import { quantTargets } from "./targets.ts";
+import { quantTargets, visitTargets } from "./targets.ts";
 import { dequantize, type QuantRecord } from "./record.ts";
 import { checkUniform, quantizeUniform, type UniformOptions } from "./uniform.ts";
 
@@ -36,7 +36,7 @@ export async function quantizeRtn(
   for (const { linear: l } of targets) checkUniform(l.name, l.inFeatures, opts);
   const t0 = performance.now();
   const records: QuantRecord[] = [];
-  for (const { linear: l, replace } of targets) {
+  for await (const { linear: l, replace } of visitTargets(model, targets)) {
     const w = await readF32(l.weight);
     const r = quantizeUniform(l.name, w, [l.outFeatures, l.inFeatures], opts, "rtn");
     if (l.bias) r.bias = await readF32(l.bias);

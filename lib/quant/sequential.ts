@@ -38,6 +38,7 @@ export async function quantizeSequential(
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const t0 = performance.now();
+      model.enterBlock(i);
       const groups = model.sequentialGroups(i);
       const stages = o.trueSequential ? groups.map((g) => [g]) : [groups];
       let next: Tensor[] | null = null;
@@ -79,6 +80,7 @@ export async function quantizeSequential(
       }
       for (const h of hs) h.release();
       hs = next;
+      await model.leaveBlock(i, true);
       log(`block ${i + 1}/${model.numBlocks} quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {

@@ -14,6 +14,8 @@ export const HEAD_METHODS = ["rtn", "hqq", "nf4", "fp4", "bnb-int8"];
 
 export interface Target {
   linear: DenseLinear;
+  /** Its decoder block (null: lm_head). */
+  block: number | null;
   /** Put the quantized layer in its place. */
   replace(layer: Linear): void;
 }
@@ -21,15 +23,32 @@ export interface Target {
 /** The FP linears to quantize, checked to be unquantized before any work. */
 export function quantTargets(model: CausalLM, quantizeHead = false): Target[] {
   const out: Target[] = [];
-  const take = (l: Linear, replace: (x: Linear) => void) => {
+  const take = (l: Linear, block: number | null, replace: (x: Linear) => void) => {
     if (!(l instanceof DenseLinear)) throw new Error(`${l.name} is already quantized`);
-    out.push({ linear: l, replace });
+    out.push({ linear: l, block, replace });
   };
   for (let i = 0; i < model.numBlocks; i++) {
-    for (const l of model.blockLinears(i)) take(l, (x) => model.setLinear(l.name, x));
+    for (const l of model.blockLinears(i)) take(l, i, (x) => model.setLinear(l.name, x));
   }
-  if (quantizeHead) take(model.headLinear(), (x) => model.setHead(x));
+  if (quantizeHead) take(model.headLinear(), null, (x) => model.setHead(x));
   return out;
+}
+
+/**
+ * The targets in order, with each one's block on the GPU while it is visited: a streamed model
+ * takes a block in before its first target and sends it (quantized) back after its last.
+ */
+export async function* visitTargets(model: CausalLM, targets: Target[]): AsyncGenerator<Target> {
+  let cur: number | null = null;
+  for (const t of targets) {
+    if (t.block !== cur) {
+      if (cur !== null) await model.leaveBlock(cur, true);
+      cur = t.block;
+      if (cur !== null) model.enterBlock(cur);
+    }
+    yield t;
+  }
+  if (cur !== null) await model.leaveBlock(cur, true);
 }
 
 /**

@@ -13,8 +13,10 @@ import {
   read,
   readF32,
   rowWindows,
+  Tensor,
   upload,
 } from "../../lib/gpu/tensor.ts";
+import { BudgetError } from "../../lib/gpu/pool.ts";
 import { copy } from "../../lib/kernels/copy.ts";
 import { matmul } from "../../lib/kernels/matmul.ts";
 import { getGpu } from "../helpers.ts";
@@ -30,18 +32,89 @@ Deno.test("the adapter is named, with its limits and features", async () => {
 Deno.test("the pool counts bytes in use and the peak, and reuses freed buffers", async () => {
   const gpu = await createGpu();
   const a = empty(gpu, [1000]), b = empty(gpu, [3, 7]);
-  assert.deepStrictEqual(gpu.pool.stats(), { inUse: 4000 + 96, peak: 4096, reserved: 0, buffers: 2 });
+  const stats = (inUse: number, peak: number, reserved: number, peakHeld: number, buffers: number) => ({
+    inUse,
+    peak,
+    reserved,
+    peakHeld,
+    buffers,
+    budget: null,
+  });
+  assert.deepStrictEqual(gpu.pool.stats(), stats(4096, 4096, 0, 4096, 2));
+  const aBuf = a.buffer;
   a.release();
   a.release(); // idempotent
   assert.strictEqual(gpu.pool.stats().inUse, 96);
   assert.strictEqual(gpu.pool.stats().peak, 4096);
   const c = empty(gpu, [1000]);
-  assert.strictEqual(c.buffer, a.buffer, "a freed buffer of the same size is reused");
+  assert.strictEqual(c.buffer, aBuf, "a freed buffer of the same size is reused");
   assert.strictEqual(gpu.pool.stats().buffers, 2);
   c.release();
   b.release();
   gpu.pool.trim();
-  assert.deepStrictEqual(gpu.pool.stats(), { inUse: 0, peak: 4096, reserved: 0, buffers: 0 });
+  assert.deepStrictEqual(gpu.pool.stats(), stats(0, 4096, 0, 4096, 0));
+  gpu.device.destroy();
+});
+
+Deno.test("offload moves a tensor to host memory and back byte-exactly; changed=false keeps the old copy", async () => {
+  const gpu = await createGpu();
+  const f = new Float32Array([1.5, -0, Infinity, 3e-39, 7, NaN]);
+  const t = upload(gpu, f, [6], "w");
+  const h = upload(gpu, new Uint16Array([0x3c00, 0x8001, 0x7bff]), [3], "h", "bf16");
+  await t.offload();
+  await h.offload();
+  assert.ok(!t.resident && !h.resident);
+  assert.strictEqual(gpu.pool.stats().inUse, 0, "the buffers went back to the pool");
+  assert.throws(() => t.buffer, /tensor w is offloaded to host memory/);
+  t.reload(), h.reload();
+  assert.deepStrictEqual(new Uint8Array((await read(t)).buffer), new Uint8Array(f.buffer));
+  assert.deepStrictEqual([...(await read(h))], [0x3c00, 0x8001, 0x7bff]);
+  // A kernel-side write (here a copy) is kept only when the offload is told the tensor changed.
+  const z = upload(gpu, new Float32Array(6), [6], "zeros");
+  const b = new Batch(gpu);
+  b.copy(z.buffer, 0, t.buffer, 0, 24);
+  await b.done();
+  await t.offload(false);
+  t.reload();
+  assert.deepStrictEqual(
+    new Uint8Array((await read(t)).buffer),
+    new Uint8Array(f.buffer),
+    "stale copy by request",
+  );
+  const b2 = new Batch(gpu);
+  b2.copy(z.buffer, 0, t.buffer, 0, 24);
+  await b2.done();
+  await t.offload(true);
+  t.reload();
+  assert.deepStrictEqual([...(await read(t))], [0, 0, 0, 0, 0, 0]);
+  // Born in host memory: no GPU bytes until reloaded.
+  const o = Tensor.onHost(gpu, new Float32Array([3, 4]), [2], "f32", "host");
+  assert.ok(!o.resident);
+  o.reload();
+  assert.deepStrictEqual([...(await read(o))], [3, 4]);
+  for (const x of [t, h, z, o]) x.release();
+  gpu.device.destroy();
+});
+
+Deno.test("a GPU memory budget: cached buffers are destroyed before it is crossed, and live bytes over it are refused", async () => {
+  const gpu = await createGpu();
+  gpu.pool.budget = 10000;
+  const a = empty(gpu, [1000]); // 4000 bytes
+  a.release(); // cached
+  await new Batch(gpu).done(); // a submit: the cached buffer is no longer named by pending work
+  const b = empty(gpu, [1500]); // 6000 bytes: 4000 cached + 6000 fits exactly
+  assert.strictEqual(gpu.pool.stats().reserved, 4000);
+  const c = empty(gpu, [10]); // 48 more would cross: the cached 4000 are destroyed first
+  assert.strictEqual(gpu.pool.stats().reserved, 0);
+  assert.throws(
+    () => empty(gpu, [1000], "f32", "big"),
+    (e: Error) =>
+      e instanceof BudgetError &&
+      /buffer big: 4000 bytes on top of 6048 in use exceeds the GPU memory budget of 10000 bytes \(--gpu-memory\)/
+        .test(e.message),
+  );
+  assert.ok(gpu.pool.stats().peakHeld <= 10000);
+  b.release(), c.release();
   gpu.device.destroy();
 });
 

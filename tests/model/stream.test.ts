@@ -1,0 +1,124 @@
+// Streamed blocks (issue 19): a model whose decoder blocks live in host memory and visit the GPU
+// one at a time gives the resident run's perplexity bit for bit, and every method's codes and
+// scales bit-identical, with far fewer GPU bytes; the bench picks the mode from --gpu-memory, keeps
+// under the budget, and refuses a budget too small with the arithmetic.
+
+import assert from "node:assert";
+import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
+import { loadCalibration } from "../../lib/data/calibration.ts";
+import { perplexity } from "../../lib/eval/perplexity.ts";
+import { readResults } from "../../lib/eval/results.ts";
+import { readEvalText } from "../../lib/eval/text.ts";
+import { getGpu } from "../../lib/gpu/device.ts";
+import { loadTokenizer } from "../../lib/io/tokenizer.ts";
+import { loadModel } from "../../lib/model/load.ts";
+import { parseBytes } from "../../lib/model/memory.ts";
+import type { CausalLM } from "../../lib/model/model.ts";
+import { quantizeAutoRound } from "../../lib/quant/autoround.ts";
+import { quantizeAwq } from "../../lib/quant/awq.ts";
+import { quantizeBnb4 } from "../../lib/quant/bnb.ts";
+import { quantizeGptq } from "../../lib/quant/gptq.ts";
+import { quantizeHqq } from "../../lib/quant/hqq.ts";
+import { quantizeInt8 } from "../../lib/quant/llm_int8.ts";
+import { quantizeRtn } from "../../lib/quant/rtn.ts";
+import type { QuantRecord } from "../../lib/quant/record.ts";
+import { FIXTURES } from "../python.ts";
+
+const gpu = await getGpu();
+const LLAMA = `${FIXTURES}/tiny-llama`;
+const tok = await loadTokenizer(LLAMA);
+const ids = tok.encode((await readEvalText(`${FIXTURES}/text/wiki.test.raw`)).text);
+const cal = await loadCalibration(tok, `${FIXTURES}/text/calibration.txt`, {
+  nsamples: 2,
+  seqlen: 64,
+  seed: 0,
+});
+
+const METHODS: [string, (m: CausalLM) => Promise<{ records: QuantRecord[] }>][] = [
+  ["fp", () => Promise.resolve({ records: [] })],
+  ["rtn", (m) => quantizeRtn(m, { bits: 4, groupSize: 128 })],
+  ["hqq", (m) => quantizeHqq(m, { bits: 4, groupSize: 64, axis: 1 })],
+  ["nf4", (m) => quantizeBnb4(m, { type: "nf4", doubleQuant: true })],
+  ["fp4", (m) => quantizeBnb4(m, { type: "fp4", doubleQuant: false })],
+  ["bnb-int8", (m) => quantizeInt8(m, 6)],
+  ["gptq", (m) => quantizeGptq(m, cal.windows, { bits: 4, groupSize: 128 })],
+  ["awq", (m) => quantizeAwq(m, cal.windows, { bits: 4, groupSize: 128, nGrid: 4, clipTokens: 64 })],
+  ["autoround", (m) => quantizeAutoRound(m, cal.windows, { bits: 4, groupSize: 128, iters: 2 })],
+];
+
+async function run(stream: boolean, quantize: (m: CausalLM) => Promise<{ records: QuantRecord[] }>) {
+  gpu.pool.trim();
+  gpu.pool.resetPeak();
+  const model = await loadModel(gpu, LLAMA, stream);
+  assert.strictEqual(model.streamed, stream);
+  const q = await quantize(model);
+  const quantPeak = gpu.pool.stats().peak;
+  gpu.pool.resetPeak();
+  const r = await perplexity(model, ids, { seqlen: 128, maxWindows: 3, windowsPerPass: 2 });
+  const evalPeak = gpu.pool.stats().peak, bytes = model.bytes();
+  model.release();
+  return { ppl: r.ppl, records: q.records, quantPeak, evalPeak, bytes };
+}
+
+for (const [name, quantize] of METHODS) {
+  Deno.test(`streamed ${name}: perplexity and quantized records bit-identical to the resident run`, async () => {
+    const a = await run(false, quantize), b = await run(true, quantize);
+    assert.strictEqual(b.ppl, a.ppl, `${name}: streamed ppl ${b.ppl} vs resident ${a.ppl}`);
+    assert.strictEqual(b.bytes, a.bytes);
+    assert.strictEqual(b.records.length, a.records.length);
+    for (const [k, r] of b.records.entries()) {
+      assert.deepStrictEqual(r, a.records[k], `${name}: record ${r.name}`);
+    }
+    // The streamed evaluation holds two of the four blocks at most: less than the resident model.
+    assert.ok(b.evalPeak < a.evalPeak, `${name}: eval peak ${b.evalPeak} vs resident ${a.evalPeak}`);
+    if (name !== "fp") {
+      assert.ok(b.quantPeak < a.quantPeak, `${name}: quant peak ${b.quantPeak} vs ${a.quantPeak}`);
+    }
+  });
+}
+
+Deno.test("sizes: bytes, SI and binary suffixes; nonsense refused", () => {
+  assert.strictEqual(parseBytes("1234"), 1234);
+  assert.strictEqual(parseBytes("24GB"), 24e9);
+  assert.strictEqual(parseBytes("80 GiB"), 80 * 2 ** 30);
+  assert.strictEqual(parseBytes("1.5MiB"), 1.5 * 2 ** 20);
+  assert.throws(() => parseBytes("lots"), /"lots" is not a size/);
+  assert.throws(() => parseBytes("12 parsecs"), /not a size/);
+  assert.throws(() => parseBenchArgs(["--gpu-memory", "0"]), /--gpu-memory must be > 0/);
+});
+
+const bench = (budget: string, out: string) =>
+  parseBenchArgs([
+    ...["--model", LLAMA, "--dataset", `${FIXTURES}/text/wiki.test.raw`, "--methods", "fp,rtn"],
+    ...["--seqlen", "128", "--max-windows", "2", "--decode-tokens", "4", "--gemv-reps", "0"],
+    ...["--no-figures", "--quiet", "--gpu-memory", budget, "--out", out],
+  ]);
+
+Deno.test("bench --gpu-memory below the model's needs streams the blocks and stays under the budget", async () => {
+  const out = await Deno.makeTempDir();
+  const o = bench("15MiB", out);
+  assert.ok(o !== "help");
+  // FP fits streamed at 15 MiB; RTN (a block expanded to f32 while quantized) needs more.
+  await assert.rejects(
+    runBench(o),
+    /--methods rtn: --gpu-memory 15\.0 MiB \(15728640 bytes\) is too small: resident needs .* streamed needs .* = 1\d\.\d MiB/,
+  );
+  assert.deepStrictEqual([...Deno.readDirSync(out)], [], "refused before anything was written");
+  const o2 = bench("18MiB", out);
+  assert.ok(o2 !== "help");
+  const rows = await runBench(o2);
+  const got = (await readResults(`${out}/results.jsonl`)).filter((r) => r.status === "ok");
+  assert.strictEqual(got.length, 2);
+  assert.strictEqual(rows.length, 2);
+  const fp = got.find((r) => r.method === "fp")!, rtn = got.find((r) => r.method === "rtn")!;
+  assert.strictEqual(fp.memory_mode, "resident", "FP fits 18 MiB resident");
+  assert.strictEqual(rtn.memory_mode, "streamed", "RTN does not");
+  assert.strictEqual(rtn.decode_tokens_per_second, null, "no speed figures while streamed");
+  for (const r of got) {
+    assert.strictEqual(r.gpu_memory_budget, 18 * 2 ** 20);
+    assert.ok(r.peak_gpu_held_bytes! <= 18 * 2 ** 20, `${r.method}: held ${r.peak_gpu_held_bytes}`);
+    assert.ok(r.eval_peak_gpu_bytes! <= r.peak_gpu_bytes);
+  }
+  assert.ok(rtn.quant_peak_gpu_bytes! > 0);
+  assert.strictEqual(gpu.pool.budget, null, "the budget does not outlive the run");
+});

@@ -32,6 +32,7 @@ import {
 } from "./checks.ts";
 import { type ResolvedModel, resolveModel } from "./models.ts";
 import { copyBandwidth, decodeSpeed, gemvTimings } from "./speed.ts";
+import { rssSampler } from "./timing.ts";
 import { writeReport } from "../report/report.ts";
 
 interface Prepared {
@@ -131,12 +132,14 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
     const streamed = plan.mode === "streamed";
     log(`  memory: ${plan.why}`);
     gpu.pool.budget = plan.budget;
+    const rss = rssSampler();
     let model;
     try {
       gpu.pool.trim();
       model = await loadModel(gpu, p.model.dir, streamed);
     } catch (e) {
       gpu.pool.budget = null;
+      rss.stop();
       await fail("load", e);
       continue;
     }
@@ -221,6 +224,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             eval_peak_gpu_bytes: gpu.pool.stats().peak,
             peak_gpu_held_bytes: Math.max(gpu.pool.stats().peakHeld, quantHeld),
             memory_mode: plan.mode,
+            peak_host_rss_bytes: rss.stop(),
             gpu_memory_budget: plan.budget,
             model_revision: p.model.revision,
             dataset_source: data.source,
@@ -253,6 +257,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
         }
       }
     } finally {
+      rss.stop();
       model.release();
       gpu.pool.budget = null; // the GPU is shared with whatever runs next (tests, notebooks)
     }

@@ -26,3 +26,15 @@ export async function time(gpu: Gpu, reps: number, encode: (b: Batch) => void, k
   const g = ts.length && ts.some((t) => t > 0) ? median(ts) : null;
   return { wall: median(wall), gpu: g };
 }
+
+/** The peak resident set size of this process while `stop` is not called (sampled every 50 ms). */
+export function rssSampler(): { stop(): number } {
+  let peak = Deno.memoryUsage().rss;
+  const id = setInterval(() => (peak = Math.max(peak, Deno.memoryUsage().rss)), 50);
+  return {
+    stop() {
+      clearInterval(id);
+      return Math.max(peak, Deno.memoryUsage().rss);
+    },
+  };
+}

@@ -16,6 +16,8 @@ export class Tensor {
   #buffer: GPUBuffer | null;
   /** The contents in host memory while offloaded (and kept after a reload, until they change). */
   #host: Uint8Array<ArrayBuffer> | null = null;
+  /** Where unchanged contents can be read again (a checkpoint tensor, by offset): no host copy needed. */
+  #source: (() => Promise<Bytes>) | null = null;
   constructor(
     readonly gpu: Gpu,
     buffer: GPUBuffer | null,
@@ -38,11 +40,31 @@ export class Tensor {
     return t;
   }
 
+  /**
+   * A tensor held neither on the GPU nor in host memory: `fetch` reads its bytes (from the
+   * checkpoint) each time it is reloaded, so a streamed FP model costs host memory per block only.
+   */
+  static fromSource(
+    gpu: Gpu,
+    shape: readonly number[],
+    dtype: DType,
+    label: string,
+    fetch: () => Promise<Bytes>,
+  ): Tensor {
+    const t = new Tensor(gpu, null, shape, dtype, label);
+    t.#source = fetch;
+    return t;
+  }
+
   get buffer(): GPUBuffer {
     if (!this.#buffer) {
       throw new GpuError(`tensor ${this.label} is offloaded to host memory (its block is not on the GPU)`);
     }
     return this.#buffer;
+  }
+  /** Bytes of the host copy this tensor keeps (0 when its source is the checkpoint). */
+  get hostBytes(): number {
+    return this.#host?.byteLength ?? 0;
   }
   /** Whether the contents are on the GPU now. */
   get resident(): boolean {
@@ -55,24 +77,33 @@ export class Tensor {
     return this.numel * BYTES[this.dtype];
   }
   /**
-   * Move the contents to host memory and give the GPU buffer back to the pool. `changed`: a
-   * kernel may have written the tensor since it was last offloaded, so it is read back; otherwise
-   * the host copy kept from before is reused (weights during evaluation never change).
+   * Give the GPU buffer back to the pool, keeping the contents where they can be had again.
+   * `changed`: a kernel may have written the tensor since it came in, so it is read back into
+   * host memory (and its source forgotten); otherwise the host copy or the source kept from
+   * before serves (weights during evaluation never change).
    */
   async offload(changed = true): Promise<void> {
     if (this.#released || !this.#buffer) return;
-    if (changed || !this.#host) {
+    if (changed || (!this.#host && !this.#source)) {
       const d = await read(this);
       this.#host = new Uint8Array(d.buffer as ArrayBuffer, d.byteOffset, d.byteLength);
+      this.#source = null;
     }
     this.gpu.pool.release(this.#buffer);
     this.#buffer = null;
   }
-  /** Upload the host copy into a fresh buffer (a no-op when resident). */
-  reload(): void {
+  /** Upload the host copy, or the source's bytes, into a fresh buffer (a no-op when resident). */
+  async reload(): Promise<void> {
     if (this.#released || this.#buffer) return;
+    const data = this.#host ?? await this.#source!();
+    if (data.byteLength !== this.byteLength) {
+      throw new GpuError(
+        `tensor ${this.label}: its source gave ${data.byteLength} bytes, expected ${this.byteLength}`,
+      );
+    }
+    if (this.#buffer || this.#released) return; // a concurrent reload won
     const buf = this.gpu.pool.acquire(this.byteLength, STORAGE, this.label, true);
-    if (this.#host!.byteLength) writeInChunks(this.gpu, buf, this.#host!);
+    if (data.byteLength) writeInChunks(this.gpu, buf, data);
     this.#buffer = buf;
   }
   /** Return the buffer to the pool (and drop a host copy). The tensor must not be used afterwards. */
@@ -82,6 +113,7 @@ export class Tensor {
     // The buffer reference stays (as before offloading existed): the pool owns it now.
     if (this.#buffer) this.gpu.pool.release(this.#buffer);
     this.#host = null;
+    this.#source = null;
   }
   get released(): boolean {
     return this.#released;

@@ -41,8 +41,14 @@ export function dtypeBytes(dtype: string): number {
   return /16/.test(dtype) ? 2 : 4;
 }
 
-/** Parameter bytes: the blocks' (each), and the rest (embeddings, positions, head, final norm). */
-export function footprint(c: ModelConfig): { block: number; blockF32: number; rest: number; blocks: number } {
+/**
+ * GPU bytes of the parameters: a block's (each; in f32 as a method expands it), and the rest —
+ * embeddings, positions, head, final norm (`params`, what CausalLM.bytes() counts) plus the RoPE
+ * table cos, sin [maxPositions, headDim/2] in f32 (`rest`).
+ */
+export function footprint(
+  c: ModelConfig,
+): { block: number; blockF32: number; params: number; rest: number; blocks: number } {
   const wb = dtypeBytes(c.dtype);
   const shapes = c.family === "llama" ? llamaLinearShapes(c) : optLinearShapes(c);
   let weights = 0, biases = 0;
@@ -53,12 +59,17 @@ export function footprint(c: ModelConfig): { block: number; blockF32: number; re
   const norms = (c.family === "llama" ? 2 : 4) * c.hidden; // f32 on the GPU
   const vec = (biases + norms) * 4;
   const embedDim = c.family === "opt" ? c.wordEmbedDim : c.hidden;
-  let rest = c.vocab * embedDim * wb + (c.tied ? 0 : c.vocab * embedDim * wb) + 2 * c.hidden * 4;
+  let params = c.vocab * embedDim * wb + (c.tied ? 0 : c.vocab * embedDim * wb);
+  let rope = 0;
   if (c.family === "opt") {
-    rest += (c.maxPositions + 2) * c.hidden * 4;
-    if (c.wordEmbedDim !== c.hidden) rest += 2 * c.hidden * c.wordEmbedDim * wb;
-  } else rest += 2 * c.maxPositions * c.headDim * 4; // the RoPE table
-  return { block: weights * wb + vec, blockF32: weights * 4 + vec, rest, blocks: c.layers };
+    params += (c.maxPositions + 2) * c.hidden * 4 + (c.finalLayerNorm ? 2 * c.hidden * 4 : 0);
+    if (c.wordEmbedDim !== c.hidden) params += 2 * c.hidden * c.wordEmbedDim * wb;
+  } else {
+    params += c.hidden * 4;
+    rope = c.maxPositions * c.headDim * 4;
+  }
+  const block = weights * wb + vec, blockF32 = weights * 4 + vec;
+  return { block, blockF32, params: params + c.layers * block, rest: params + rope, blocks: c.layers };
 }
 
 /** GPU bytes of one forward over `rows` rows; `logits`: through the head (evaluation), not only the blocks. */

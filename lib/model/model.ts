@@ -4,8 +4,8 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
 import type { GradLinear, Tape } from "../grad/tape.ts";
-import { empty, type Tensor, upload } from "../gpu/tensor.ts";
-import type { Checkpoint } from "../io/checkpoint.ts";
+import { empty, Tensor, upload } from "../gpu/tensor.ts";
+import type { Checkpoint, NativeFloat } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
 import type { QuantConfig } from "../io/config.ts";
 import { readAwqLayer } from "../quant/export_awq.ts";
@@ -111,7 +111,7 @@ export interface CausalLM {
   /** Streamed: offload every block (true) or bring them all back (false). */
   setStreamed(on: boolean): Promise<void>;
   /** Streamed: upload block i before encoding it; a no-op for a resident model. */
-  enterBlock(i: number): void;
+  enterBlock(i: number): Promise<void>;
   /**
    * Streamed: move block i back to host memory once the work that reads it is submitted.
    * `changed`: its tensors were written or replaced since it entered (a quantizer ran on it).
@@ -125,6 +125,7 @@ export class WeightLoader {
   /** Tensors that are not part of a linear layer (embeddings, norms, an untied head). */
   readonly others = new Map<string, Tensor>();
   #block: Tensor[] = [];
+  #inBlock = false;
   /** `stream`: every block goes to host memory once loaded (a streamed model; GPU peak ≈ one block). */
   constructor(
     readonly gpu: Gpu,
@@ -143,12 +144,14 @@ export class WeightLoader {
   /** The tensors loaded from here on (until endBlock) belong to one decoder block. */
   beginBlock(): void {
     this.#block = [];
+    this.#inBlock = true;
   }
 
   /** Streaming: move the block's tensors (those loaded since beginBlock, and `lin`'s) to host memory. */
   async endBlock(lin: Iterable<Linear>): Promise<void> {
     const ts = [...this.#block, ...[...lin].flatMap((l) => l.tensors())];
     this.#block = [];
+    this.#inBlock = false;
     if (this.stream) await Promise.all(ts.map((t) => t.offload()));
   }
 
@@ -191,15 +194,25 @@ export class WeightLoader {
     return new DenseLinear(name, w, b);
   }
 
-  /** `native`: keep F16/BF16 as 16-bit on the GPU (weights); otherwise f32 (norms, biases). */
+  /**
+   * `native`: keep F16/BF16 as 16-bit on the GPU (weights); otherwise f32 (norms, biases). In a
+   * streamed model's block the tensor is read (and checked) once now, then left in the file: it
+   * is read again by offset each time its block enters the GPU.
+   */
   async #load(name: string, shape: number[], native = false): Promise<Tensor> {
     if (!this.ckpt.has(name)) {
       throw new Error(
         `${this.ckpt.dir}: checkpoint has no tensor ${name} (expected [${shape}] from config.json)`,
       );
     }
-    if (!native) return upload(this.gpu, await this.ckpt.readF32(name, shape), shape, name);
-    const t = await this.ckpt.readNative(name, shape);
+    const read = async (): Promise<NativeFloat> => {
+      if (!native) return { dtype: "f32", data: await this.ckpt.readF32(name, shape) };
+      return await this.ckpt.readNative(name, shape);
+    };
+    const t = await read();
+    if (this.stream && this.#inBlock) {
+      return Tensor.fromSource(this.gpu, shape, t.dtype, name, async () => (await read()).data);
+    }
     return t.dtype === "f32"
       ? upload(this.gpu, t.data, shape, name)
       : upload(this.gpu, t.data, shape, name, t.dtype);
@@ -349,13 +362,13 @@ export abstract class BlockModel {
     this.#streamed = true;
     for (let i = 0; i < this.linears.length; i++) {
       if (on) await this.leaveBlock(i, true);
-      else this.enterBlock(i);
+      else await this.enterBlock(i);
     }
     this.#streamed = on;
   }
 
-  enterBlock(i: number): void {
-    if (this.#streamed) { for (const t of this.blockTensors(i)) t.reload(); }
+  async enterBlock(i: number): Promise<void> {
+    if (this.#streamed) await Promise.all(this.blockTensors(i).map((t) => t.reload()));
   }
 
   async leaveBlock(i: number, changed = false): Promise<void> {

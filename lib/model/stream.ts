@@ -31,7 +31,7 @@ export async function embedAll(model: CausalLM, seqs: ArrayLike<number>[], seq: 
  */
 export async function blocksLayerMajor(model: CausalLM, hs: Tensor[], seq: number): Promise<Tensor[]> {
   for (let i = 0; i < model.numBlocks; i++) {
-    model.enterBlock(i);
+    await model.enterBlock(i);
     const b = new Batch(model.gpu);
     hs = hs.map((h) => {
       const next = model.block(b, i, h, seq)!; // no capture: never null

@@ -144,7 +144,7 @@ export async function quantizeAutoRound(
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const tb = performance.now();
-      model.enterBlock(i);
+      await model.enterBlock(i);
       await f32Block(model, i); // the trainable layers read f32 weights
       // Targets: the FP block on FP inputs.
       const fpOut = await forwardAll(i, fpIn);

@@ -113,7 +113,7 @@ export async function quantizeAwq(
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const tb = performance.now();
-      model.enterBlock(i);
+      await model.enterBlock(i);
       await f32Block(model, i); // scales fold into the weights in place
       const next = await awqBlock(model, i, hs, chunks.map((c) => c.length), seq, o, uo, res);
       for (const h of hs) h.release();

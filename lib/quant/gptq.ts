@@ -283,7 +283,7 @@ export async function quantizeGptq(
   for (const r of records) r.scales = f16ToF32(f32ToF16(r.scales));
   const byName = new Map(records.map((r) => [r.name, r]));
   for (let i = 0; i < model.numBlocks; i++) {
-    model.enterBlock(i);
+    await model.enterBlock(i);
     for (const l of model.blockLinears(i)) {
       const r = byName.get(l.name);
       if (r) model.setLinear(r.name, fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));

@@ -38,7 +38,7 @@ export async function quantizeSequential(
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const t0 = performance.now();
-      model.enterBlock(i);
+      await model.enterBlock(i);
       const groups = model.sequentialGroups(i);
       const stages = o.trueSequential ? groups.map((g) => [g]) : [groups];
       let next: Tensor[] | null = null;

@@ -44,7 +44,7 @@ export async function* visitTargets(model: CausalLM, targets: Target[]): AsyncGe
     if (t.block !== cur) {
       if (cur !== null) await model.leaveBlock(cur, true);
       cur = t.block;
-      if (cur !== null) model.enterBlock(cur);
+      if (cur !== null) await model.enterBlock(cur);
     }
     yield t;
   }

@@ -66,7 +66,7 @@ Deno.test("offload moves a tensor to host memory and back byte-exactly; changed=
   assert.ok(!t.resident && !h.resident);
   assert.strictEqual(gpu.pool.stats().inUse, 0, "the buffers went back to the pool");
   assert.throws(() => t.buffer, /tensor w is offloaded to host memory/);
-  t.reload(), h.reload();
+  await t.reload(), await h.reload();
   assert.deepStrictEqual(new Uint8Array((await read(t)).buffer), new Uint8Array(f.buffer));
   assert.deepStrictEqual([...(await read(h))], [0x3c00, 0x8001, 0x7bff]);
   // A kernel-side write (here a copy) is kept only when the offload is told the tensor changed.
@@ -75,7 +75,7 @@ Deno.test("offload moves a tensor to host memory and back byte-exactly; changed=
   b.copy(z.buffer, 0, t.buffer, 0, 24);
   await b.done();
   await t.offload(false);
-  t.reload();
+  await t.reload();
   assert.deepStrictEqual(
     new Uint8Array((await read(t)).buffer),
     new Uint8Array(f.buffer),
@@ -85,12 +85,12 @@ Deno.test("offload moves a tensor to host memory and back byte-exactly; changed=
   b2.copy(z.buffer, 0, t.buffer, 0, 24);
   await b2.done();
   await t.offload(true);
-  t.reload();
+  await t.reload();
   assert.deepStrictEqual([...(await read(t))], [0, 0, 0, 0, 0, 0]);
   // Born in host memory: no GPU bytes until reloaded.
   const o = Tensor.onHost(gpu, new Float32Array([3, 4]), [2], "f32", "host");
   assert.ok(!o.resident);
-  o.reload();
+  await o.reload();
   assert.deepStrictEqual([...(await read(o))], [3, 4]);
   for (const x of [t, h, z, o]) x.release();
   gpu.device.destroy();

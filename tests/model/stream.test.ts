@@ -12,7 +12,8 @@ import { readEvalText } from "../../lib/eval/text.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loadModel } from "../../lib/model/load.ts";
-import { parseBytes } from "../../lib/model/memory.ts";
+import { footprint, parseBytes } from "../../lib/model/memory.ts";
+import { readConfig } from "../../lib/io/config.ts";
 import type { CausalLM } from "../../lib/model/model.ts";
 import { quantizeAutoRound } from "../../lib/quant/autoround.ts";
 import { quantizeAwq } from "../../lib/quant/awq.ts";
@@ -46,12 +47,28 @@ const METHODS: [string, (m: CausalLM) => Promise<{ records: QuantRecord[] }>][] 
   ["autoround", (m) => quantizeAutoRound(m, cal.windows, { bits: 4, groupSize: 128, iters: 2 })],
 ];
 
+/** Host bytes the model's blocks keep (a streamed FP block keeps none: it is re-read from the file). */
+const hostBytes = (m: CausalLM) =>
+  Array.from({ length: m.numBlocks }, (_, i) => m.blockTensors(i)).flat().reduce(
+    (n, t) => n + t.hostBytes,
+    0,
+  );
+
 async function run(stream: boolean, quantize: (m: CausalLM) => Promise<{ records: QuantRecord[] }>) {
   gpu.pool.trim();
   gpu.pool.resetPeak();
   const model = await loadModel(gpu, LLAMA, stream);
   assert.strictEqual(model.streamed, stream);
+  if (stream) {
+    assert.ok(model.blockTensors(0).every((t) => !t.resident), "blocks start off the GPU");
+    assert.strictEqual(hostBytes(model), 0, "an FP block is read from the checkpoint when it enters");
+  }
   const q = await quantize(model);
+  if (stream && q.records.length) {
+    // What the method keeps: the packed layers (and the norms it may have rescaled), no FP copy.
+    const packed = q.records.reduce((n, r) => n + r.shape[0] * r.shape[1], 0);
+    assert.ok(hostBytes(model) < packed * 2, `host copies ${hostBytes(model)} vs ${packed} FP16 weights`);
+  }
   const quantPeak = gpu.pool.stats().peak;
   gpu.pool.resetPeak();
   const r = await perplexity(model, ids, { seqlen: 128, maxWindows: 3, windowsPerPass: 2 });
@@ -121,4 +138,14 @@ Deno.test("bench --gpu-memory below the model's needs streams the blocks and sta
   }
   assert.ok(rtn.quant_peak_gpu_bytes! > 0);
   assert.strictEqual(gpu.pool.budget, null, "the budget does not outlive the run");
+});
+
+Deno.test("the memory plan's parameter bytes equal what the loaded fixtures hold", async () => {
+  for (const m of ["tiny-llama", "tiny-llama3", "stories260K", "tiny-opt", "tiny-opt-bin"]) {
+    const dir = `${FIXTURES}/${m}`;
+    const f = footprint(await readConfig(dir));
+    const model = await loadModel(gpu, dir);
+    assert.strictEqual(f.params, model.bytes(), m);
+    model.release();
+  }
 });

@@ -8,18 +8,21 @@
 //          + bias; the outlier columns take the FP path with the dequantized weight columns.
 //          (1/127² is bitsandbytes' literal 6.200124e-05 in int8_mm_dequant, kept.)
 // CB is packed 4 int8 per u32 along K (byte j of word w is column 4w + j).
+// Tensors over the binding limit are split by the launcher: x, ca, rowstat and y bound per window
+// of token rows (T here is the window's), cb per window of N output rows starting at row n0 of
+// Ntot (scb, bias and y are indexed from n0); `first`: the first token window resets flags.
 
-struct Params { T: u32, K: u32, N: u32, hasBias: u32, threshold: f32 }
+struct Params { T: u32, K: u32, N: u32, hasBias: u32, n0: u32, Ntot: u32, first: u32, threshold: f32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;             // [T, K]
 @group(0) @binding(1) var<storage, read_write> flags: array<u32>;   // [K]
 @group(0) @binding(2) var<storage, read_write> seen: array<u32>;    // [K]
 @group(0) @binding(3) var<storage, read_write> rowstat: array<f32>; // [T]
 @group(0) @binding(4) var<storage, read_write> ca: array<i32>;      // [T, K]
-@group(0) @binding(5) var<storage, read> cb: array<u32>;            // [N, K / 4]
-@group(0) @binding(6) var<storage, read> scb: array<f32>;           // [N]
-@group(0) @binding(7) var<storage, read> bias: array<f32>;          // [N] or dummy
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;       // [T, N]
+@group(0) @binding(5) var<storage, read> cb: array<u32>;            // [N, K / 4] (window)
+@group(0) @binding(6) var<storage, read> scb: array<f32>;           // [Ntot]
+@group(0) @binding(7) var<storage, read> bias: array<f32>;          // [Ntot] or dummy
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;       // [T, Ntot]
 @group(0) @binding(9) var<uniform> p: Params;
 
 fn outlier(v: f32) -> bool {
@@ -34,6 +37,7 @@ fn cols(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var t = 0u; t < p.T; t++) {
     if (outlier(x[t * p.K + k])) { f = 1u; }
   }
+  if (p.first == 0u) { f = f | flags[k]; }
   flags[k] = f;
   seen[k] = seen[k] | f;
 }
@@ -75,7 +79,8 @@ fn mm(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
   }
-  var out = f32(acc) * (rowstat[t] * scb[n]) * 6.200124e-05 + fp * (scb[n] / 127.0);
-  if (p.hasBias == 1u) { out += bias[n]; }
-  y[t * p.N + n] = out;
+  let s = scb[p.n0 + n];
+  var out = f32(acc) * (rowstat[t] * s) * 6.200124e-05 + fp * (s / 127.0);
+  if (p.hasBias == 1u) { out += bias[p.n0 + n]; }
+  y[t * p.Ntot + p.n0 + n] = out;
 }

@@ -3,7 +3,9 @@
 //   dy = 2 (y − t) / n
 // AutoRound's block loss (torch.nn.MSELoss, reduction "mean").
 
-struct Params { n: u32, inv_n: f32 }
+// n: the values in this dispatch's window; g0: its first workgroup's index in `partial` (a
+// tensor over the binding limit is split into windows of whole workgroups); inv_n: 1 / all values.
+struct Params { n: u32, g0: u32, inv_n: f32 }
 
 @group(0) @binding(0) var<storage, read> y: array<f32>;
 @group(0) @binding(1) var<storage, read> t: array<f32>;
@@ -30,5 +32,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (lid < h) { part[lid] += part[lid + h]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { partial[g] = part[0]; }
+  if (lid == 0u) { partial[p.g0 + g] = part[0]; }
 }

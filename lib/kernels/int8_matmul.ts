@@ -1,8 +1,8 @@
 // Launcher for shaders/int8_matmul.wgsl: LLM.int8()'s mixed-precision decomposition.
 
 import type { Batch } from "../gpu/kernel.ts";
-import { empty, type Tensor } from "../gpu/tensor.ts";
-import { checkLoopBudget, dummy, need, shapeStr } from "./common.ts";
+import { empty, type RowWindow, type Tensor, windowBinding } from "../gpu/tensor.ts";
+import { checkLoopBudget, dummy, need, shapeStr, windows } from "./common.ts";
 
 export interface Int8Weight {
   N: number;
@@ -14,7 +14,11 @@ export interface Int8Weight {
   threshold: number;
 }
 
-/** y [T, N] = LLM.int8(x [T, K]). */
+/**
+ * y [T, N] = LLM.int8(x [T, K]). Tensors over the adapter's binding limit are split: token rows
+ * into windows (x, ca, rowstat, y), output rows into windows of cb; the outlier columns are
+ * those of the whole x (every token window is scanned before any row pass).
+ */
 export function int8Matmul(b: Batch, x: Tensor, w: Int8Weight): Tensor {
   const { N, K } = w;
   need(x.numel % K === 0 && K % 4 === 0, "int8_matmul", `x ${shapeStr(x)} against K=${K}`);
@@ -24,32 +28,60 @@ export function int8Matmul(b: Batch, x: Tensor, w: Int8Weight): Tensor {
   const rowstat = empty(b.gpu, [T], "f32", "int8.rowstat");
   const ca = empty(b.gpu, [T, K], "i32", "int8.ca");
   const y = empty(b.gpu, [T, N], "f32", "int8.out");
-  const params = b.uniform([T, K, N, w.bias ? 1 : 0], [w.threshold]);
-  const bind = [x, flags, null, rowstat, ca, w.cb, w.scb, w.bias ?? dummy(b.gpu), y, params];
   const sizes = `T=${T} K=${K} N=${N}`;
-  b.dispatch({ name: "int8_matmul", entry: "cols" }, [
-    x,
-    flags,
-    w.seen,
-    null,
-    null,
-    null,
-    null,
-    null,
-    null,
-    params,
-  ], [
-    Math.ceil(K / 64),
-    1,
-    1,
-  ], sizes);
-  b.dispatch(
-    { name: "int8_matmul", entry: "rows" },
-    [x, flags, null, rowstat, ca, null, null, null, null, params],
-    [Math.ceil(T / 64), 1, 1],
-    sizes,
-  );
-  b.dispatch({ name: "int8_matmul", entry: "mm" }, bind, [Math.ceil(N / 8), Math.ceil(T / 8), 1], sizes);
+  const tws = windows(b.gpu, T, [K * 4, K * 4, 4, N * 4]);
+  const params = (tw: RowWindow, nw: RowWindow | null) =>
+    b.uniform([tw.rows, K, nw?.rows ?? N, w.bias ? 1 : 0, nw?.row0 ?? 0, N, tw.row0 === 0 ? 1 : 0], [
+      w.threshold,
+    ]);
+  for (const tw of tws) {
+    b.dispatch(
+      { name: "int8_matmul", entry: "cols" },
+      [windowBinding(x, tw, K), flags, w.seen, null, null, null, null, null, null, params(tw, null)],
+      [Math.ceil(K / 64), 1, 1],
+      sizes,
+    );
+  }
+  for (const tw of tws) {
+    b.dispatch(
+      { name: "int8_matmul", entry: "rows" },
+      [
+        windowBinding(x, tw, K),
+        flags,
+        null,
+        windowBinding(rowstat, tw, 1),
+        windowBinding(ca, tw, K),
+        null,
+        null,
+        null,
+        null,
+        params(tw, null),
+      ],
+      [Math.ceil(tw.rows / 64), 1, 1],
+      sizes,
+    );
+  }
+  for (const tw of tws) {
+    for (const nw of windows(b.gpu, N, [K])) {
+      b.dispatch(
+        { name: "int8_matmul", entry: "mm" },
+        [
+          windowBinding(x, tw, K),
+          flags,
+          null,
+          windowBinding(rowstat, tw, 1),
+          windowBinding(ca, tw, K),
+          windowBinding(w.cb, nw, K / 4),
+          w.scb,
+          w.bias ?? dummy(b.gpu),
+          windowBinding(y, tw, N),
+          params(tw, nw),
+        ],
+        [Math.ceil(nw.rows / 8), Math.ceil(tw.rows / 8), 1],
+        sizes,
+      );
+    }
+  }
   flags.release(), rowstat.release(), ca.release();
   return y;
 }

@@ -1,6 +1,7 @@
 // The backward kernels against their float64 CPU references (lib/cpu/grad_ref.ts), and those
 // references against directional finite differences of the float64 forward references.
 
+import assert from "node:assert";
 import * as ref from "../../lib/cpu/ref.ts";
 import * as gref from "../../lib/cpu/grad_ref.ts";
 import { randn } from "../../lib/cpu/random.ts";
@@ -145,4 +146,30 @@ Deno.test("MSE loss and gradient, transpose, signed SGD step", async () => {
   }
   assertClose(await readF32(p), [0.2, -0.1, 0.5, 1.1, -0.1], 1e-6, "sign step");
   assertClose(await readF32(pc), [0.2, 1, 0.05, 1, 0.4], 1e-6, "sign step clamped to [0, 1]");
+});
+
+Deno.test("MSE, transpose and signed SGD split over a lowered binding limit equal their unsplit results", async () => {
+  const n = 5000, [R, C] = [128, 36];
+  const y = randn(n, 21), t = randn(n, 22), g = randn(n, 23), p0 = randn(n, 24, 0.5);
+  const go = async () => {
+    const b = new Batch(gpu);
+    const m = mse(b, up(y, [n]), up(t, [n]));
+    const tr = transpose(b, up(y.subarray(0, R * C), [R, C]), R, C);
+    const p = up(p0, [n]), pc = up(p0, [n]), gr = up(g, [n]);
+    signSgdStep(b, p, gr, 0.01, false);
+    signSgdStep(b, pc, gr, 0.01, true);
+    await b.done();
+    return [await mseValue(m), await readF32(m.dy), await readF32(tr), await readF32(p), await readF32(pc)];
+  };
+  const whole = await go();
+  // 8 KiB: mse in 3 windows of 8 workgroups, x [128, 36] in 3 row windows × out [36, 128] in 3,
+  // the SGD steps in 3 flat windows.
+  const split = await withBindingLimit(gpu, 8192, go);
+  assert.deepStrictEqual(split, whole);
+  const T = whole[2] as Float32Array;
+  for (let r = 0; r < R; r++) {
+    for (let c = 0; c < C; c++) {
+      assert.strictEqual(T[c * R + r], Math.fround(y[r * C + c]), `transpose [${r}, ${c}]`);
+    }
+  }
 });

@@ -10,7 +10,7 @@ import { readF32, upload } from "../../lib/gpu/tensor.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loadModel } from "../../lib/model/load.ts";
 import { Int8Linear, quantizeInt8, quantizeInt8Rows } from "../../lib/quant/llm_int8.ts";
-import { getGpu } from "../helpers.ts";
+import { getGpu, withBindingLimit } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 
 const gpu = await getGpu();
@@ -73,6 +73,31 @@ for (const [T, thr] of [[37, 6], [37, 0], [1, 6]]) {
     layer.release();
   });
 }
+
+Deno.test("int8 decomposition split over a lowered binding limit equals the unsplit result bit for bit", async () => {
+  // 128 KiB: x, ca [150, 512] in 3 windows of token rows, cb [400, 512] in 2 windows of rows.
+  const T = 150, K = 512, N = 400;
+  const x = randn(T * K, 11), w = randn(N * K, 12, 0.05);
+  for (const k of [3, 200, 511]) x[(k % T) * K + k] = 8; // outlier columns, one in each token window
+  x[140 * K + 7] = -9;
+  const { cb, scb } = quantizeInt8Rows(w, N, K);
+  const run = async () => {
+    const layer = Int8Linear.fromWeight(gpu, "l", cb, scb, [N, K], 6, randn(N, 13));
+    const b = new Batch(gpu);
+    const y = layer.forward(b, upload(gpu, x, [T, K]));
+    await b.submit();
+    const out = { y: await readF32(y), outliers: await layer.outlierColumns() };
+    layer.release();
+    return out;
+  };
+  const whole = await run();
+  const split = await withBindingLimit(gpu, 128 << 10, run);
+  assert.strictEqual(split.outliers, 4);
+  assert.strictEqual(whole.outliers, 4);
+  assert.deepStrictEqual(split.y, whole.y);
+  const want = int8Ref(x, T, K, cb, scb, N, 6);
+  assert.strictEqual(want.outliers, 4);
+});
 
 Deno.test("LLM.int8 on the fixture: within 1% of FP; outlier columns counted", async () => {
   const LLAMA = `${FIXTURES}/tiny-llama`;

@@ -6,7 +6,7 @@
 // quantization seconds, eval tokens/s resident vs streamed (the two must give the same ppl), and
 // decode tokens/s FP16 vs W4. Results: OUT/scale.json and OUT/scale.md (default results/scale/).
 //
-//   deno task bench:scale [--layers 2] [--seqlen 128] [--decode-tokens 4] [--out results/scale]
+//   deno task bench:scale [--layers 2] [--seqlen 128] [--decode-tokens 4] [--out results/scale] [--render]
 
 import { parseArgs } from "node:util";
 import { perplexity } from "../lib/eval/perplexity.ts";
@@ -30,11 +30,19 @@ const { values: a } = parseArgs({
     seqlen: { type: "string", default: "128" },
     "decode-tokens": { type: "string", default: "4" },
     out: { type: "string", default: "results/scale" },
+    render: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (a.help) {
   console.log(Deno.readTextFileSync(new URL(import.meta.url)).split("\n").slice(0, 9).join("\n"));
+  Deno.exit(0);
+}
+if (a.render) {
+  // Re-render OUT/scale.md from OUT/scale.json (e.g. after a change of wording), measuring nothing.
+  const md = render(JSON.parse(await Deno.readTextFile(`${a.out}/scale.json`)));
+  await writeTextAtomic(`${a.out}/scale.md`, md + "\n");
+  console.log(md);
   Deno.exit(0);
 }
 const K = Number(a.layers), seqlen = Number(a.seqlen), decodeTokens = Number(a["decode-tokens"]);
@@ -43,7 +51,6 @@ if (!(K >= 1 && seqlen >= 2 && decodeTokens >= 0)) {
 }
 const log = (s: string) => console.error(s);
 const rss = () => Deno.memoryUsage().rss;
-const MB = (n: number) => n / 2 ** 20;
 
 // Llama-2-7B's config.json (meta-llama/Llama-2-7b-hf), with K layers.
 const CONFIG = {
@@ -220,7 +227,7 @@ try {
       num_hidden_layers: 80,
     }],
   ];
-  const extrapolated = [];
+  const extrapolated: Extrapolated[] = [];
   for (const [name, shape] of SHAPES) {
     await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ ...CONFIG, ...shape }));
     const g = footprint(await readConfig(dir));
@@ -236,6 +243,7 @@ try {
   const result = {
     layers: K,
     seqlen,
+    windows: ids.length / seqlen,
     adapter: gpu.name,
     fallback_adapter: gpu.isFallback,
     git_commit: prov.git_commit,
@@ -265,38 +273,61 @@ try {
     extrapolated,
   };
   await writeJsonAtomic(`${out}/scale.json`, result);
-  const md = [
-    `# bench:scale — ${K} layer${K === 1 ? "" : "s"} of Llama-2-7B's shapes, fp16, random init`,
+  await writeTextAtomic(`${out}/scale.md`, render(result) + "\n");
+  console.log(render(result));
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
+
+function MB(n: number): number {
+  return n / 2 ** 20;
+}
+
+interface Extrapolated {
+  model: string;
+  fp16_weight_gb: number;
+  w4_weight_gb: number;
+  rtn_minutes: number;
+  hqq_minutes: number;
+}
+
+// deno-lint-ignore no-explicit-any
+function render(r: any): string {
+  return [
+    `# bench:scale — ${r.layers} layer${r.layers === 1 ? "" : "s"} of Llama-2-7B's shapes, fp16, random init`,
     "",
-    `adapter ${gpu.name}${
-      gpu.isFallback ? " (CPU fallback)" : ""
-    }, seqlen ${seqlen}, commit ${prov.git_commit}`,
+    `adapter ${r.adapter}, eval ${r.windows} windows of ${r.seqlen} random tokens, commit ${r.git_commit}.` +
+    (r.fallback_adapter
+      ? ' A CPU adapter: its "GPU" buffers live in host memory, so host RSS includes them.'
+      : ""),
     "",
     "| per block | value |",
     "|---|---:|",
-    `| GPU bytes FP16 | ${MB(perBlock.fp16_gpu_bytes).toFixed(1)} MiB |`,
-    `| GPU bytes RTN W4 g128 | ${MB(perBlock.w4_gpu_bytes).toFixed(1)} MiB |`,
-    `| load + upload s | ${perBlock.load_seconds.toFixed(2)} |`,
-    `| RTN W4 g128 s | ${perBlock.rtn_seconds.toFixed(2)} |`,
-    `| HQQ W4 g64 s | ${perBlock.hqq_seconds.toFixed(2)} |`,
+    `| GPU bytes FP16 | ${MB(r.per_block.fp16_gpu_bytes).toFixed(1)} MiB |`,
+    `| GPU bytes RTN W4 g128 | ${MB(r.per_block.w4_gpu_bytes).toFixed(1)} MiB |`,
+    `| load + upload s | ${r.per_block.load_seconds.toFixed(2)} |`,
+    `| RTN W4 g128 s | ${r.per_block.rtn_seconds.toFixed(2)} |`,
+    `| HQQ W4 g64 s | ${r.per_block.hqq_seconds.toFixed(2)} |`,
     "",
     "| mode | GPU budget | eval peak GPU | held (with pool cache) | host RSS growth | eval tok/s | ppl |",
     "|---|---:|---:|---:|---:|---:|---:|",
     ...(["resident", "streamed"] as const).map((m) => {
-      const r = result[m];
-      const budget = m === "streamed" ? `${MB(streamedPlan.budget!).toFixed(0)} MiB` : "—";
-      return `| ${m} | ${budget} | ${MB(r.eval_peak_gpu_bytes).toFixed(0)} MiB | ${
-        MB(r.held_gpu_bytes).toFixed(0)
-      } MiB | ${MB(r.host_rss_growth_bytes).toFixed(0)} MiB | ${r.eval_tokens_per_second.toFixed(1)} | ${
-        r.ppl.toFixed(3)
+      const x = r[m];
+      const budget = m === "streamed" ? `${MB(r.streamed.budget!).toFixed(0)} MiB` : "—";
+      return `| ${m} | ${budget} | ${MB(x.eval_peak_gpu_bytes).toFixed(0)} MiB | ${
+        MB(x.held_gpu_bytes).toFixed(0)
+      } MiB | ${MB(x.host_rss_growth_bytes).toFixed(0)} MiB | ${x.eval_tokens_per_second.toFixed(1)} | ${
+        x.ppl.toFixed(3)
       } |`;
     }),
     "",
-    `decode tokens/s: FP16 ${fpDecode?.toFixed(2) ?? "—"}, RTN W4 ${w4Decode?.toFixed(2) ?? "—"}`,
+    `decode tokens/s: FP16 ${r.decode_tokens_per_second.fp16?.toFixed(2) ?? "—"}, RTN W4 ${
+      r.decode_tokens_per_second.w4?.toFixed(2) ?? "—"
+    }`,
     "",
     "| extrapolated | FP16 weights GB | W4 g128 weights GB | RTN min | HQQ min |",
     "|---|---:|---:|---:|---:|",
-    ...extrapolated.map((e) =>
+    ...r.extrapolated.map((e: Extrapolated) =>
       `| ${e.model} | ${e.fp16_weight_gb.toFixed(1)} | ${e.w4_weight_gb.toFixed(1)} | ${
         e.rtn_minutes.toFixed(1)
       } | ${e.hqq_minutes.toFixed(1)} |`
@@ -304,8 +335,4 @@ try {
     "",
     "Extrapolation: the measured per-block figures × layers, scaled by each model's block bytes over 7B's, and the measured embeddings/head bytes by theirs (lib/model/memory.ts footprint of each config.json).",
   ].join("\n");
-  await writeTextAtomic(`${out}/scale.md`, md + "\n");
-  console.log(md);
-} finally {
-  await Deno.remove(dir, { recursive: true });
 }

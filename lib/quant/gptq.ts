@@ -261,35 +261,41 @@ export async function quantizeGptq(
   }
   const t0 = performance.now();
   const records: QuantRecord[] = [], layers: GptqLayerReport[] = [];
-  await quantizeSequential(model, windows, { trueSequential, fpInputs }, async (block, names, acc) => {
-    for (const name of names) {
-      const l = model.blockLinears(block).find((l) => l.name === name) as DenseLinear;
-      const w = await readF32(l.weight);
-      const r = await gptqLayer(model.gpu, name, w, [l.outFeatures, l.inFeatures], acc.h, layerOpts, log);
-      if (l.bias) r.record.bias = await readF32(l.bias);
-      records.push(r.record);
-      layers.push({
-        name,
-        loss: r.loss,
-        percdamp: r.percdamp,
-        factorSeconds: r.seconds.factor,
-        sweepSeconds: r.seconds.sweep,
-      });
-      model.setLinear(name, fakeLinear(model, r.record));
-    }
-  }, log);
-  // Scales as the exchange format stores them (fp16), so the model here and the exported
-  // checkpoint loaded back are the same weights.
-  for (const r of records) r.scales = f16ToF32(f32ToF16(r.scales));
-  const byName = new Map(records.map((r) => [r.name, r]));
-  for (let i = 0; i < model.numBlocks; i++) {
-    await model.enterBlock(i);
-    for (const l of model.blockLinears(i)) {
-      const r = byName.get(l.name);
-      if (r) model.setLinear(r.name, fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));
-    }
-    await model.leaveBlock(i, true);
-  }
+  await quantizeSequential(
+    model,
+    windows,
+    { trueSequential, fpInputs },
+    async (block, names, acc) => {
+      for (const name of names) {
+        const l = model.blockLinears(block).find((l) => l.name === name) as DenseLinear;
+        const w = await readF32(l.weight);
+        const r = await gptqLayer(model.gpu, name, w, [l.outFeatures, l.inFeatures], acc.h, layerOpts, log);
+        if (l.bias) r.record.bias = await readF32(l.bias);
+        records.push(r.record);
+        layers.push({
+          name,
+          loss: r.loss,
+          percdamp: r.percdamp,
+          factorSeconds: r.seconds.factor,
+          sweepSeconds: r.seconds.sweep,
+        });
+        model.setLinear(name, fakeLinear(model, r.record));
+      }
+    },
+    log,
+    async (block) => {
+      // Block done (its outputs, the next block's inputs, came through the unrounded fake-quant
+      // layers): scales as the exchange format stores them (fp16), so the model here and the
+      // exported checkpoint loaded back are the same weights; packed before the block leaves the
+      // GPU, so a streamed model keeps packed codes in host memory, never f32 fake weights.
+      const mine = new Set(model.blockLinears(block).map((l) => l.name));
+      for (const r of records) {
+        if (!mine.has(r.name)) continue;
+        r.scales = f16ToF32(f32ToF16(r.scales));
+        model.setLinear(r.name, fake ? fakeLinear(model, r) : QuantLinear.fromRecord(model.gpu, r));
+      }
+    },
+  );
   await new Batch(model.gpu).done();
   return { records, layers, seconds: (performance.now() - t0) / 1000 };
 }

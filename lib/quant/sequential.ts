@@ -31,6 +31,8 @@ export async function quantizeSequential(
   o: SequentialOptions,
   quantizeGroup: QuantizeGroup,
   log: (msg: string) => void = () => {},
+  /** Called once block i's outputs are computed, before it leaves the GPU (a streamed model). */
+  finishBlock?: (block: number) => Promise<void>,
 ): Promise<void> {
   const gpu = model.gpu;
   const { seq, chunks } = calibrationChunks(model, windows, o.samplesPerBatch);
@@ -80,6 +82,7 @@ export async function quantizeSequential(
       }
       for (const h of hs) h.release();
       hs = next;
+      await finishBlock?.(i);
       await model.leaveBlock(i, true);
       log(`block ${i + 1}/${model.numBlocks} quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }

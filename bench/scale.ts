@@ -6,7 +6,8 @@
 // quantization seconds, eval tokens/s resident vs streamed (the two must give the same ppl), and
 // decode tokens/s FP16 vs W4. Results: OUT/scale.json and OUT/scale.md (default results/scale/).
 //
-//   deno task bench:scale [--layers 2] [--seqlen 128] [--decode-tokens 4] [--out results/scale] [--render]
+//   deno task bench:scale [--layers 2] [--seqlen 128] [--decode-tokens 4] [--out results/scale]
+//                         [--tiled-init] [--render]
 
 import { parseArgs } from "node:util";
 import { perplexity } from "../lib/eval/perplexity.ts";
@@ -31,6 +32,8 @@ const { values: a } = parseArgs({
     "decode-tokens": { type: "string", default: "4" },
     out: { type: "string", default: "results/scale" },
     render: { type: "boolean" },
+    /** Fill each tensor by repeating one random block of 2^20 values: writes a 32-layer model in seconds. */
+    "tiled-init": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -71,6 +74,11 @@ const CONFIG = {
 
 /** N(0, std²) as fp16 bits, from a fixed-seed generator (xorshift + Box–Muller). */
 function randomF16(n: number, seed: number, std: number): Uint16Array<ArrayBuffer> {
+  if (a["tiled-init"] && n > 1 << 20) {
+    const tile = randomF16(1 << 20, seed, std), out = new Uint16Array(n);
+    for (let i = 0; i < n; i += tile.length) out.set(tile.subarray(0, Math.min(tile.length, n - i)), i);
+    return out;
+  }
   let s = (seed * 2654435761) >>> 0 || 1;
   const next = () => ((s ^= s << 13), (s ^= s >>> 17), (s ^= s << 5), (s >>> 0) / 4294967296 + 1e-12);
   const f = new Float32Array(n);

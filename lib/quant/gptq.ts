@@ -283,7 +283,7 @@ export async function quantizeGptq(
       }
     },
     log,
-    async (block) => {
+    (block) => {
       // Block done (its outputs, the next block's inputs, came through the unrounded fake-quant
       // layers): scales as the exchange format stores them (fp16), so the model here and the
       // exported checkpoint loaded back are the same weights; packed before the block leaves the

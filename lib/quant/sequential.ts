@@ -32,7 +32,7 @@ export async function quantizeSequential(
   quantizeGroup: QuantizeGroup,
   log: (msg: string) => void = () => {},
   /** Called once block i's outputs are computed, before it leaves the GPU (a streamed model). */
-  finishBlock?: (block: number) => Promise<void>,
+  finishBlock?: (block: number) => Promise<void> | void,
 ): Promise<void> {
   const gpu = model.gpu;
   const { seq, chunks } = calibrationChunks(model, windows, o.samplesPerBatch);

@@ -23,6 +23,7 @@ import { provenance, writeJsonAtomic, writeTextAtomic } from "../lib/provenance.
 import { quantizeHqq } from "../lib/quant/hqq.ts";
 import { quantizeRtn } from "../lib/quant/rtn.ts";
 import { decodeSpeed } from "../lib/bench/speed.ts";
+import { LLAMA2, type Llama2, llama2Config, llama2Json } from "./llama2.ts";
 
 const { values: a } = parseArgs({
   args: Deno.args,
@@ -55,23 +56,6 @@ if (!(K >= 1 && seqlen >= 2 && decodeTokens >= 0)) {
 const log = (s: string) => console.error(s);
 const rss = () => Deno.memoryUsage().rss;
 
-// Llama-2-7B's config.json (meta-llama/Llama-2-7b-hf), with K layers.
-const CONFIG = {
-  architectures: ["LlamaForCausalLM"],
-  model_type: "llama",
-  hidden_size: 4096,
-  intermediate_size: 11008,
-  num_attention_heads: 32,
-  num_key_value_heads: 32,
-  num_hidden_layers: K,
-  max_position_embeddings: 4096,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  vocab_size: 32000,
-  tie_word_embeddings: false,
-  torch_dtype: "float16",
-};
-
 /** N(0, std²) as fp16 bits, from a fixed-seed generator (xorshift + Box–Muller). */
 function randomF16(n: number, seed: number, std: number): Uint16Array<ArrayBuffer> {
   if (a["tiled-init"] && n > 1 << 20) {
@@ -92,7 +76,7 @@ function randomF16(n: number, seed: number, std: number): Uint16Array<ArrayBuffe
 
 async function writeModel(dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(CONFIG, null, 2));
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(llama2Json("Llama-2-7B", K), null, 2));
   const c = await readConfig(dir);
   if (c.family !== "llama") throw new Error("unreachable");
   const ts: TensorToWrite[] = [];
@@ -212,33 +196,9 @@ try {
   const rest = fpBytes - K * f.block;
   // Other sizes: their config.json shapes through the same footprint arithmetic, scaling the
   // measured per-block figures by block parameters and the embeddings/head by theirs.
-  const SHAPES: [string, Record<string, number>][] = [
-    ["Llama-2-7B", {
-      hidden_size: 4096,
-      intermediate_size: 11008,
-      num_attention_heads: 32,
-      num_key_value_heads: 32,
-      num_hidden_layers: 32,
-    }],
-    ["Llama-2-13B", {
-      hidden_size: 5120,
-      intermediate_size: 13824,
-      num_attention_heads: 40,
-      num_key_value_heads: 40,
-      num_hidden_layers: 40,
-    }],
-    ["Llama-2-70B", {
-      hidden_size: 8192,
-      intermediate_size: 28672,
-      num_attention_heads: 64,
-      num_key_value_heads: 8,
-      num_hidden_layers: 80,
-    }],
-  ];
   const extrapolated: Extrapolated[] = [];
-  for (const [name, shape] of SHAPES) {
-    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ ...CONFIG, ...shape }));
-    const g = footprint(await readConfig(dir));
+  for (const name of Object.keys(LLAMA2) as Llama2[]) {
+    const g = footprint(llama2Config(name));
     const bs = g.block / f.block, rs = g.rest / f.rest;
     extrapolated.push({
       model: name,

@@ -4,33 +4,17 @@
 // per weight plus an f32 scale and an f32 shift per group of 128 per output column.
 //   deno run -A bench/what_fits.ts   → a markdown table on stdout
 
-import type { LlamaConfig } from "../lib/io/config.ts";
 import { footprint, formatBytes, forwardWork } from "../lib/model/memory.ts";
+import { LLAMA2, type Llama2, llama2Config } from "./llama2.ts";
 
-const base = {
-  family: "llama",
-  dtype: "float16",
-  vocab: 32000,
-  maxPositions: 4096,
-  headDim: 128,
-  qkvBias: false,
-  oBias: false,
-  mlpBias: false,
-  tied: false,
-} as const;
-const MODELS: [string, Partial<LlamaConfig>][] = [
-  ["Llama-2-7B", { hidden: 4096, intermediate: 11008, layers: 32, heads: 32, kvHeads: 32 }],
-  ["Llama-2-13B", { hidden: 5120, intermediate: 13824, layers: 40, heads: 40, kvHeads: 40 }],
-  ["Llama-2-70B", { hidden: 8192, intermediate: 28672, layers: 80, heads: 64, kvHeads: 8 }],
-];
 const SETTINGS: [string, number | null][] = [["FP16", null], ["W4 g128", 4], ["W3 g128", 3]];
 const GPUS = [24e9, 80e9, 141e9];
 const gb = (n: number) => `${(n / 1e9).toFixed(1)} GB`;
 
 console.log("| model | weights | block | GPU bytes resident | GPU bytes streamed | 24 GB | 80 GB | 141 GB |");
 console.log("|---|---|---:|---:|---:|---|---|---|");
-for (const [name, shape] of MODELS) {
-  const c = { ...base, ...shape } as unknown as LlamaConfig;
+for (const name of Object.keys(LLAMA2) as Llama2[]) {
+  const c = llama2Config(name);
   const f = footprint(c);
   const work = forwardWork(c, 2048);
   for (const [label, bits] of SETTINGS) {

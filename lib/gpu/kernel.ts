@@ -53,7 +53,11 @@ export function pipeline(gpu: Gpu, name: string, entry = "main", defines: Define
   let hit = byDevice.get(key);
   if (!hit) {
     const code = preprocess(name, source ?? shaderSource(name), defines);
-    const what = `kernel ${name}:${entry}${Object.keys(defines).length ? " " + JSON.stringify(defines) : ""}`;
+    // Generated code blocks in defines are cut short: the kernel and its small defines name it.
+    const shown = Object.fromEntries(
+      Object.entries(defines).map(([k, v]) => [k, String(v).length > 40 ? `${String(v).slice(0, 40)}…` : v]),
+    );
+    const what = `kernel ${name}:${entry}${Object.keys(defines).length ? " " + JSON.stringify(shown) : ""}`;
     const device = gpu.device;
     device.pushErrorScope("validation");
     const module = device.createShaderModule({ code, label: name });

@@ -26,11 +26,51 @@ export function attentionVariant(
   isFallback: boolean,
   T: number,
   keys: number,
-  headDim: number,
+  _headDim: number,
 ): AttentionVariant {
-  const d4 = Math.ceil(headDim / 4);
-  const rowsFit = keys * (1 + 2 * d4) + 2 * d4 < LLVMPIPE_LOOP_CAP;
-  return isFallback && T > 1 && rowsFit ? "rows" : "keys";
+  return isFallback && T > 1 && keys + 1 < LLVMPIPE_LOOP_CAP ? "rows" : "keys";
+}
+
+/** Query rows per thread of the "rows" variant: registers hold R·2·Dh floats. */
+export function rowsPerThread(headDim: number): number {
+  return headDim <= 64 ? 16 : headDim <= 128 ? 8 : 4;
+}
+
+/**
+ * The unrolled per-row code of attention_rows.wgsl for R rows of D4 vec4s: q and the output
+ * accumulators as named variables; per key, each row's score, online-softmax update and
+ * accumulation, in the order of the one-row kernel (a row skips keys past its position).
+ */
+function rowsCode(R: number, D4: number): { DECL: string; KEY: string; STORE: string } {
+  const decl: string[] = [], key: string[] = [], store: string[] = [];
+  const d4 = Array.from({ length: D4 }, (_, d) => d);
+  for (let i = 0; i < R; i++) {
+    decl.push(`let r${i} = g0 + ${i}u; let qo${i} = ((t0 + min(r${i}, p.seq - 1u)) * p.Hq + h) * D4;`);
+    decl.push(d4.map((d) => `let q${i}_${d} = q[qo${i} + ${d}u] * p.scale;`).join(" "));
+    decl.push(d4.map((d) => `var a${i}_${d} = vec4<f32>(0.0);`).join(" "));
+    decl.push(`var m${i} = -3.0e38; var l${i} = 0.0; var c${i} = 1.0; var e${i} = 0.0;`);
+  }
+  key.push(d4.map((d) => `let k${d} = k[ko + ${d}u];`).join(" "));
+  for (let i = 0; i < R; i++) {
+    key.push(
+      `if (j <= r${i} + p.pos0) { var s4 = vec4<f32>(0.0); ` +
+        d4.map((d) => `s4 += q${i}_${d} * k${d};`).join(" ") +
+        ` let s = s4.x + s4.y + s4.z + s4.w; let mn = max(m${i}, s); c${i} = exp(m${i} - mn);` +
+        ` e${i} = exp(s - mn); l${i} = l${i} * c${i} + e${i}; m${i} = mn; } else { c${i} = 1.0; e${i} = 0.0; }`,
+    );
+  }
+  for (const d of d4) {
+    key.push(
+      `{ let vv = v[ko + ${d}u]; ` +
+        Array.from({ length: R }, (_, i) => `a${i}_${d} = a${i}_${d} * c${i} + e${i} * vv;`).join(" ") + " }",
+    );
+  }
+  for (let i = 0; i < R; i++) {
+    store.push(
+      `if (r${i} < p.seq) { ` + d4.map((d) => `out[qo${i} + ${d}u] = a${i}_${d} / l${i};`).join(" ") + " }",
+    );
+  }
+  return { DECL: decl.join("\n  "), KEY: key.join("\n    "), STORE: store.join("\n  ") };
 }
 
 export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: AttentionShape): Tensor {
@@ -66,13 +106,20 @@ export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: Attentio
     need(
       !b.gpu.isFallback || attentionVariant(true, 2, seq + pos0, headDim) === "rows",
       "attention",
-      `variant rows: ${seq + pos0} keys exceed llvmpipe's loop cap at head_dim ${headDim}`,
+      `variant rows: ${seq + pos0} keys exceed llvmpipe's loop cap`,
     );
     need(heads <= b.gpu.maxWorkgroupsPerDim, "attention", `too many heads for one launch: ${sizes}`);
+    const R = rowsPerThread(headDim), D4 = headDim / 4;
+    const threads = (T / seq) * Math.ceil(seq / R);
+    need(
+      Math.ceil(threads / 8) <= b.gpu.maxWorkgroupsPerDim,
+      "attention",
+      `too many rows for one launch: ${sizes}`,
+    );
     b.dispatch(
-      { name: "attention_rows", defines: { D4: headDim / 4 } },
+      { name: "attention_rows", defines: { R, D4, ...rowsCode(R, D4) } },
       [q, k, v, out, params],
-      [Math.ceil(T / 64), heads, 1],
+      [Math.ceil(threads / 8), heads, 1],
       sizes,
     );
     return out;

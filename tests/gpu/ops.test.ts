@@ -111,6 +111,8 @@ Deno.test("causal attention with grouped KV heads matches float64 (both variants
       [75, 75, 6, 2, 36],
       [8, 8, 2, 2, 64],
       [520, 520, 2, 1, 64],
+      [70, 35, 2, 2, 128], // "rows": 8 rows per thread, groups that end inside a sequence
+      [18, 9, 1, 1, 256],
     ] as const).flatMap((c) => (["keys", "rows"] as const).map((v) => [...c, v] as const))
   ) {
     const q = randn(T * Hq * Dh, T), k = randn(T * Hkv * Dh, Dh), v = randn(T * Hkv * Dh, Hq);
@@ -161,7 +163,7 @@ Deno.test("attention: a KV-cache chunk (pos0 > 0) gives the same rows in both va
     );
   assertClose(await go("rows"), await go("keys"), 1e-6, "attention rows vs keys with pos0");
   if (gpu.isFallback) {
-    const n = 4096, D = 256; // 4096 keys × (1 + 2·64) iterations: past the cap
+    const n = 65536, D = 4; // a thread's loop runs once per key: 65536 keys are past the cap
     const big = upload(gpu, new Float32Array(n * D), [n, D]);
     const b = new Batch(gpu);
     assert.throws(

@@ -28,6 +28,8 @@ export interface Gpu {
   /** Storage-buffer offsets must be a multiple of this (bytes). */
   offsetAlign: number;
   maxWorkgroupsPerDim: number;
+  /** Largest width and height of a 2D texture (the texture-read matmul variant's row windows). */
+  maxTexture2D: number;
   /** Set once the device is lost; every later launch throws with this reason. */
   lost: string | null;
   /** Resolves when the device is lost; readbacks race against it so they never hang. */
@@ -88,6 +90,7 @@ export async function createGpu(): Promise<Gpu> {
       maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
       minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
+      maxTextureDimension2D: l.maxTextureDimension2D,
     },
   });
   const gpu: Gpu = {
@@ -101,6 +104,7 @@ export async function createGpu(): Promise<Gpu> {
     maxBufferSize: device.limits.maxBufferSize,
     offsetAlign: device.limits.minStorageBufferOffsetAlignment,
     maxWorkgroupsPerDim: device.limits.maxComputeWorkgroupsPerDimension,
+    maxTexture2D: device.limits.maxTextureDimension2D,
     lost: null,
     lostPromise: Promise.resolve(""),
     pool: new BufferPool(device, device.limits.maxBufferSize),

@@ -96,13 +96,13 @@ export function grid(gpu: Gpu, n: number, wg: number): [number, number, number] 
   return [max, y, 1];
 }
 
-type Binding = Tensor | { buffer: GPUBuffer; offset?: number; size?: number };
+type Binding = Tensor | { buffer: GPUBuffer; offset?: number; size?: number } | GPUTextureView;
 
 /** Many dispatches, one submit. With `timing`, each dispatch gets a timestamp-query pair. */
 export class Batch {
   readonly enc: GPUCommandEncoder;
   #pass: GPUComputePassEncoder | null = null;
-  #temps: GPUBuffer[] = [];
+  #temps: (GPUBuffer | GPUTexture)[] = [];
   #checks: Promise<string | null>[] = [];
   #labels: string[] = [];
   #query: GPUQuerySet | null = null;
@@ -155,6 +155,7 @@ export class Batch {
     });
     function entry(b: Binding | GPUBuffer, i: number): GPUBindGroupEntry {
       if (b instanceof GPUBuffer) return { binding: i, resource: { buffer: b } };
+      if (b instanceof GPUTextureView) return { binding: i, resource: b };
       if (b instanceof Tensor && b.released) {
         throw new GpuError(
           `kernel ${kernel.name} (${sizes}): binding ${i} (${b.label}) was already released`,
@@ -210,6 +211,32 @@ export class Batch {
   copy(src: GPUBuffer, srcOff: number, dst: GPUBuffer, dstOff: number, size: number): void {
     this.#endPass();
     this.enc.copyBufferToBuffer(src, srcOff, dst, dstOff, size);
+  }
+
+  /**
+   * A texture of `height` rows × `width` texels filled from `src` (rows `bytesPerRow` apart, a
+   * multiple of 256), destroyed after submit. Texture reads are how the CPU adapter gathers fast.
+   */
+  texture(
+    src: { buffer: GPUBuffer; offset: number },
+    width: number,
+    height: number,
+    format: GPUTextureFormat,
+    bytesPerRow: number,
+  ): GPUTextureView {
+    const tex = this.gpu.device.createTexture({
+      size: [width, height],
+      format,
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    });
+    this.#temps.push(tex);
+    this.#endPass();
+    this.enc.copyBufferToTexture(
+      { buffer: src.buffer, offset: src.offset, bytesPerRow, rowsPerImage: height },
+      { texture: tex },
+      [width, height],
+    );
+    return tex.createView();
   }
 
   #endPass() {

@@ -37,7 +37,7 @@ function half16(dtype: "f16" | "bf16", u: string, h: string): string {
 }
 
 /** Both values of packed word `u` as vec2<f32>. */
-function pair16(dtype: "f16" | "bf16", u: string): string {
+export function pair16(dtype: "f16" | "bf16", u: string): string {
   return dtype === "f16"
     ? `unpack2x16float(${u})`
     : `vec2<f32>(bitcast<f32>(${u} << 16u), bitcast<f32>(${u} & 0xffff0000u))`;

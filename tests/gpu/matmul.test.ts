@@ -8,22 +8,31 @@ import { Batch } from "../../lib/gpu/kernel.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, readF32, upload } from "../../lib/gpu/tensor.ts";
 import { embedding } from "../../lib/kernels/embedding.ts";
 import { gemv } from "../../lib/kernels/gemv.ts";
-import { matmul } from "../../lib/kernels/matmul.ts";
+import { matmul, type MatmulVariant } from "../../lib/kernels/matmul.ts";
+import { textureMatmulFits } from "../../lib/kernels/matmul_tex.ts";
 import { matmulNaive } from "../../lib/kernels/matmul_naive.ts";
 import { assertClose, getGpu, poisoned, poisonNext, withBindingLimit } from "../helpers.ts";
 
 const TOL = 1e-5;
 
-async function checkMatmul(M: number, N: number, K: number, withBias: boolean, seed: number) {
+async function checkMatmul(
+  M: number,
+  N: number,
+  K: number,
+  withBias: boolean,
+  seed: number,
+  variant?: MatmulVariant,
+) {
   const gpu = await getGpu();
   const x = randn(M * K, seed), w = randn(N * K, seed + 1), bias = randn(N, seed + 2);
   const b = new Batch(gpu);
   const out = poisoned(gpu, [M, N]);
   const X = upload(gpu, x, [M, K]), W = upload(gpu, w, [N, K]), B = upload(gpu, bias, [N]);
-  matmul(b, X, W, withBias ? B : undefined, out);
+  matmul(b, X, W, withBias ? B : undefined, out, variant);
   await b.submit();
   const got = await readF32(out);
-  assertClose(got, ref.matmul(x, w, M, N, K, withBias ? bias : undefined), TOL, `matmul ${M}×${N}×${K}`);
+  const what = `matmul ${variant ?? "chosen"} ${M}×${N}×${K}`;
+  assertClose(got, ref.matmul(x, w, M, N, K, withBias ? bias : undefined), TOL, what);
   for (const t of [X, W, B, out]) t.release();
 }
 
@@ -32,6 +41,39 @@ Deno.test("matmul matches float64 on awkward sizes, with and without bias", asyn
   await checkMatmul(37, 29, 53, true, 2); // K not a multiple of 4: scalar tail
   await checkMatmul(70, 33, 128, false, 3);
   await checkMatmul(5, 130, 67, true, 4);
+});
+
+// Every variant, not only the one this adapter picks: the texture variant on sizes that are not
+// multiples of its 16×16 tile (K must give 256-byte rows: 64 f32), with windows of both operands.
+Deno.test("matmul variants (tiled, texture) match float64 on sizes off their tiles", async () => {
+  const gpu = await getGpu();
+  for (const v of ["tiled", "texture"] as const) {
+    await checkMatmul(1, 1, 64, true, 21, v);
+    await checkMatmul(37, 29, 128, true, 22, v);
+    await checkMatmul(70, 33, 64, false, 23, v);
+    await checkMatmul(17, 130, 192, true, 24, v);
+  }
+  assert(!textureMatmulFits(gpu, 52, "f32") && !textureMatmulFits(gpu, 64, "f16"));
+  assert.throws(
+    () =>
+      matmul(
+        new Batch(gpu),
+        upload(gpu, new Float32Array(52), [1, 52]),
+        upload(gpu, new Float32Array(52), [1, 52]),
+        undefined,
+        undefined,
+        "texture",
+      ),
+    /texture variant cannot take K=52 f32/,
+  );
+  // Row windows: textures capped to 24 rows split x (and y) into 3 windows and w into 4.
+  const maxTexture2D = gpu.maxTexture2D;
+  gpu.maxTexture2D = 24;
+  try {
+    await withBindingLimit(gpu, 16384, () => checkMatmul(61, 90, 64, true, 25, "texture"));
+  } finally {
+    gpu.maxTexture2D = maxTexture2D;
+  }
 });
 
 Deno.test("matmul splits weights and activations larger than one binding", async () => {
@@ -66,9 +108,10 @@ Deno.test("gemv matches float64, including a split weight", async () => {
 
 // 16-bit FP weights stay 2 bytes on the GPU (packed pairs, expanded in the shader on any adapter).
 // The reference uses the same rounded weights in float64: the kernels must add nothing beyond f32
-// math; K = 35 (scalar gathers) and 36 (vec accessors); a lowered binding limit splits the rows.
+// math; K = 35 (scalar gathers), 36 (vec accessors) and 128 (the texture variant, where the adapter
+// takes it; checked below on every adapter); a lowered binding limit splits the rows.
 for (const dt of ["f16", "bf16"] as const) {
-  for (const K of [35, 36]) {
+  for (const K of [35, 36, 128]) {
     Deno.test(`matmul, gemv and embedding read ${dt} weights, K=${K}, whole and split into windows`, async () => {
       const gpu = await getGpu();
       const [M, N] = [13, 21];
@@ -79,7 +122,7 @@ for (const dt of ["f16", "bf16"] as const) {
       assert(W.dtype === dt && W.byteLength === N * K * 2);
       const ids = [3, 0, 20, 7, 7, 19];
       const wantEmb = Float32Array.from(ids.flatMap((id) => [...wr.subarray(id * K, (id + 1) * K)]));
-      for (const limit of [gpu.maxBinding, 1200]) {
+      for (const limit of [gpu.maxBinding, K === 128 ? 4096 : 1200]) {
         await withBindingLimit(gpu, limit, async () => {
           poisonNext(gpu, M * N);
           poisonNext(gpu, N);
@@ -94,6 +137,13 @@ for (const dt of ["f16", "bf16"] as const) {
         });
       }
       assert.deepStrictEqual(await readF32(W), wr, "readF32 expands the stored bits exactly");
+      if (K === 128) {
+        const b = new Batch(gpu);
+        const out = poisoned(gpu, [M, N]);
+        matmul(b, upload(gpu, x, [M, K]), W, undefined, out, "texture");
+        await b.submit();
+        assertClose(await readF32(out), ref.matmul(x, wr, M, N, K), TOL, `matmul texture ${dt}`);
+      }
     });
   }
 }

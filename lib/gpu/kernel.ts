@@ -224,19 +224,37 @@ export class Batch {
     format: GPUTextureFormat,
     bytesPerRow: number,
   ): GPUTextureView {
+    const tex = this.emptyTexture(width, height, format);
+    this.copyToTexture(src, tex, 0, width, height, bytesPerRow);
+    return tex.createView();
+  }
+
+  /** An uninitialised texture, destroyed after submit; fill it with copyToTexture. */
+  emptyTexture(width: number, height: number, format: GPUTextureFormat): GPUTexture {
     const tex = this.gpu.device.createTexture({
       size: [width, height],
       format,
       usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
     });
     this.#temps.push(tex);
+    return tex;
+  }
+
+  /** Copy `rows` rows from `src` into texture rows [y0, y0 + rows); ordered with the dispatches. */
+  copyToTexture(
+    src: { buffer: GPUBuffer; offset: number },
+    tex: GPUTexture,
+    y0: number,
+    width: number,
+    rows: number,
+    bytesPerRow: number,
+  ): void {
     this.#endPass();
     this.enc.copyBufferToTexture(
-      { buffer: src.buffer, offset: src.offset, bytesPerRow, rowsPerImage: height },
-      { texture: tex },
-      [width, height],
+      { buffer: src.buffer, offset: src.offset, bytesPerRow, rowsPerImage: rows },
+      { texture: tex, origin: [0, y0] },
+      [width, rows],
     );
-    return tex.createView();
   }
 
   #endPass() {

@@ -14,8 +14,9 @@
 struct Params { T: u32, seq: u32, Hq: u32, Hkv: u32, Dh: u32, pos0: u32, scale: f32 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+// k and v: storage arrays of vec4, or on a CPU adapter rgba32float textures [rows = tokens,
+// Hkv·Dh/4 texels] (texel fetches gather without llvmpipe's per-lane branches; same values).
+{{KV_DECL}}
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> p: Params;
 
@@ -35,7 +36,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   {{DECL}}
   let last = min(g0 + R - 1u, p.seq - 1u);
   for (var j = 0u; j <= last + p.pos0; j++) {
-    let ko = ((t0 + j) * p.Hkv + kvh) * D4;
+    let ko = ((t0 + j) * p.Hkv + kvh) * D4; // k/v element of this key (storage variant)
+    let kt = vec2<u32>(kvh * D4, t0 + j);      // its texel (texture variant)
     {{KEY}}
   }
   {{STORE}}

@@ -19,6 +19,8 @@ export interface AttentionShape {
   pos0?: number;
   /** Force a variant (tests check both); by default chosen per adapter and size. */
   variant?: AttentionVariant;
+  /** "rows" only: read K/V through textures (default: on a CPU adapter, when their rows fit). */
+  kvTexture?: boolean;
 }
 
 /** The variant `attention` runs for T query rows attending to at most `keys` keys. */
@@ -41,7 +43,9 @@ export function rowsPerThread(headDim: number): number {
  * accumulators as named variables; per key, each row's score, online-softmax update and
  * accumulation, in the order of the one-row kernel (a row skips keys past its position).
  */
-function rowsCode(R: number, D4: number): { DECL: string; KEY: string; STORE: string } {
+function rowsCode(R: number, D4: number, tex: boolean): { DECL: string; KEY: string; STORE: string } {
+  const kv = (t: "k" | "v", d: number) =>
+    tex ? `textureLoad(${t}, kt + vec2<u32>(${d}u, 0u), 0)` : `${t}[ko + ${d}u]`;
   const decl: string[] = [], key: string[] = [], store: string[] = [];
   const d4 = Array.from({ length: D4 }, (_, d) => d);
   for (let i = 0; i < R; i++) {
@@ -50,7 +54,7 @@ function rowsCode(R: number, D4: number): { DECL: string; KEY: string; STORE: st
     decl.push(d4.map((d) => `var a${i}_${d} = vec4<f32>(0.0);`).join(" "));
     decl.push(`var m${i} = -3.0e38; var l${i} = 0.0; var c${i} = 1.0; var e${i} = 0.0;`);
   }
-  key.push(d4.map((d) => `let k${d} = k[ko + ${d}u];`).join(" "));
+  key.push(d4.map((d) => `let k${d} = ${kv("k", d)};`).join(" "));
   for (let i = 0; i < R; i++) {
     key.push(
       `if (j <= r${i} + p.pos0) { var s4 = vec4<f32>(0.0); ` +
@@ -61,7 +65,7 @@ function rowsCode(R: number, D4: number): { DECL: string; KEY: string; STORE: st
   }
   for (const d of d4) {
     key.push(
-      `{ let vv = v[ko + ${d}u]; ` +
+      `{ let vv = ${kv("v", d)}; ` +
         Array.from({ length: R }, (_, i) => `a${i}_${d} = a${i}_${d} * c${i} + e${i} * vv;`).join(" ") + " }",
     );
   }
@@ -116,9 +120,20 @@ export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: Attentio
       "attention",
       `too many rows for one launch: ${sizes}`,
     );
+    // K/V through textures on a CPU adapter when their rows copy as they are (256-byte rows).
+    const kvRow = kvHeads * headDim * 4, kvRows = k.numel / (kvHeads * headDim);
+    const fits = kvRow % 256 === 0 && kvRow / 16 <= b.gpu.maxTexture2D && kvRows <= b.gpu.maxTexture2D;
+    need(!s.kvTexture || fits, "attention", `K/V rows of ${kvRow} bytes cannot be textures: ${sizes}`);
+    const tex = s.kvTexture ?? (b.gpu.isFallback && fits);
+    const kvTex = (t: Tensor) =>
+      b.texture({ buffer: t.buffer, offset: 0 }, kvRow / 16, kvRows, "rgba32float", kvRow);
+    const KV_DECL = tex
+      ? "@group(0) @binding(1) var k: texture_2d<f32>;\n@group(0) @binding(2) var v: texture_2d<f32>;"
+      : "@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;\n" +
+        "@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;";
     b.dispatch(
-      { name: "attention_rows", defines: { R, D4, ...rowsCode(R, D4) } },
-      [q, k, v, out, params],
+      { name: "attention_rows", defines: { R, D4, KV_DECL, ...rowsCode(R, D4, tex) } },
+      [q, tex ? kvTex(k) : k, tex ? kvTex(v) : v, out, params],
       [Math.ceil(threads / 8), heads, 1],
       sizes,
     );

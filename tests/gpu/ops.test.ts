@@ -141,6 +141,38 @@ Deno.test("causal attention with grouped KV heads matches float64 (both variants
   }
 });
 
+// The "rows" variant reads K/V from storage or through textures (the CPU adapter's default where
+// rows are 256-byte multiples): the same values, so the same bits — with a KV cache longer than q.
+Deno.test("attention rows: K/V through textures and from storage give the same bits", async () => {
+  for (
+    const [T, seq, Hq, Hkv, Dh, P] of [
+      [8, 8, 2, 2, 64, 0],
+      [70, 35, 2, 2, 128, 0],
+      [18, 9, 1, 1, 256, 0],
+      [5, 5, 4, 2, 32, 7],
+    ] as const
+  ) {
+    const q = randn(T * Hq * Dh, T + 1),
+      k = randn((P + T) * Hkv * Dh, Dh + 1),
+      v = randn((P + T) * Hkv * Dh, 3);
+    const go = (kvTexture: boolean) => {
+      poisonNext(gpu, T * Hq * Dh);
+      return run((b) =>
+        attention(
+          b,
+          upload(gpu, q, [T, Hq * Dh]),
+          upload(gpu, k, [P + T, Hkv * Dh]),
+          upload(gpu, v, [P + T, Hkv * Dh]),
+          { seq, heads: Hq, kvHeads: Hkv, headDim: Dh, pos0: P, variant: "rows", kvTexture },
+        )
+      );
+    };
+    const tex = await go(true);
+    assert.deepStrictEqual(tex, await go(false), `T=${T} Dh=${Dh} pos0=${P}`);
+    if (P === 0) assertClose(tex, ref.attention(q, k, v, T, seq, Hq, Hkv, Dh), TOL, `rows texture Dh=${Dh}`);
+  }
+});
+
 Deno.test("attention: a KV-cache chunk (pos0 > 0) gives the same rows in both variants; rows refuses past the loop cap", async () => {
   const [P, T, Hq, Hkv, Dh] = [7, 5, 4, 2, 16];
   const q = randn(T * Hq * Dh, 31), k = randn((P + T) * Hkv * Dh, 32), v = randn((P + T) * Hkv * Dh, 33);

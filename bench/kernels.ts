@@ -1,6 +1,6 @@
 // Kernel speed on this adapter, each figure beside its yardstick measured in the same run:
 //   copy bandwidth (copy engine and shader copy) for bandwidth-bound kernels (GEMV),
-//   the naive one-output-per-thread matmul for the tiled matmul.
+//   the naive one-output-per-thread matmul and torch's CPU matmul for the matmul variants.
 // Each benchmarked kernel is also validated against the CPU reference (sampled rows).
 //
 //   deno task bench:kernels [--size 1024] [--gemv 4096] [--reps 3] [--out results/kernels]
@@ -14,6 +14,8 @@ import { empty, readF32, type Tensor, upload } from "../lib/gpu/tensor.ts";
 import { copy } from "../lib/kernels/copy.ts";
 import { gemv } from "../lib/kernels/gemv.ts";
 import { matmul } from "../lib/kernels/matmul.ts";
+import { textureMatmulFits } from "../lib/kernels/matmul_tex.ts";
+import type { Batch } from "../lib/gpu/kernel.ts";
 import { matmulNaive } from "../lib/kernels/matmul_naive.ts";
 import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
 import { time } from "../lib/bench/timing.ts";
@@ -51,6 +53,35 @@ function maxRelErrRows(got: Float32Array, want: Float64Array, rows: number[], N:
     }
   });
   return num / den;
+}
+
+/**
+ * Median ms of torch's f32 x·wᵀ on this CPU (all cores), or null without a Python that has torch
+ * (QUANTLAB_PYTHON, .venv, python3 — the cross-check interpreter; quantlab itself never needs it).
+ */
+async function torchMatmulMs(M: number, N: number, K: number, reps: number): Promise<number | null> {
+  const script = `import sys, time, torch
+M, N, K, reps = map(int, sys.argv[1:])
+x, w = torch.randn(M, K), torch.randn(N, K)
+x @ w.T
+ts = []
+for _ in range(reps):
+    t = time.perf_counter(); x @ w.T; ts.append(time.perf_counter() - t)
+print(sorted(ts)[len(ts) // 2] * 1000)`;
+  for (const exe of [Deno.env.get("QUANTLAB_PYTHON"), ".venv/bin/python", "python3"]) {
+    if (!exe) continue;
+    try {
+      const r = await new Deno.Command(exe, {
+        args: ["-c", script, String(M), String(N), String(K), String(reps)],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      if (r.success) return Number(new TextDecoder().decode(r.stdout).trim());
+    } catch {
+      // not this interpreter
+    }
+  }
+  return null;
 }
 
 async function main() {
@@ -107,30 +138,60 @@ async function main() {
   src.release();
   dst.release();
 
-  // Matmul N³: tiled vs naive, each validated on 8 sampled rows.
+  // Matmul: every variant (buffer-tiled, texture-read) and the naive baseline at N³, the variants
+  // also at Llama-2-7B's q_proj shape for a 512-token prefill; each validated on 8 sampled rows;
+  // torch's CPU matmul on the same cores beside them when the cross-check Python has torch.
   const S = opt.size;
-  const x = randn(S * S, 2), w = randn(S * S, 3);
-  const X = upload(gpu, x, [S, S]), W = upload(gpu, w, [S, S]);
-  const sample = [0, 1, S >> 3, S >> 2, S >> 1, S - 3, S - 2, S - 1];
-  const want = ref.matmul(sample.flatMap((r) => [...x.subarray(r * S, (r + 1) * S)]), w, sample.length, S, S);
-  const flop = 2 * S ** 3;
-  for (const [name, f] of [["matmul (tiled 4×4)", matmul], ["matmul_naive", matmulNaive]] as const) {
-    let y: Tensor | null = null;
-    const t = await time(gpu, name === "matmul_naive" ? 1 : opt.reps, (b) => {
-      y?.release();
-      y = f(b, X, W);
-    });
-    const err = maxRelErrRows(await readF32(y!), want, sample, S);
-    const ms = t.gpu ?? t.wall;
-    add({
-      kernel: name,
-      shape: `${S}×${S}×${S}`,
-      ms_wall: t.wall,
-      ms_gpu: t.gpu,
-      gflops: flop / ms / 1e6,
-      gbps: null,
-      max_rel_err: err,
-    });
+  const shapes: [number, number, number][] = [[S, S, S], [512, 4096, 4096]];
+  for (const [M, N, K] of shapes) {
+    const x = randn(M * K, 2), w = randn(N * K, 3);
+    const X = upload(gpu, x, [M, K]), W = upload(gpu, w, [N, K]);
+    const sample = [0, 1, M >> 3, M >> 2, M >> 1, M - 3, M - 2, M - 1];
+    const want = ref.matmul(
+      sample.flatMap((r) => [...x.subarray(r * K, (r + 1) * K)]),
+      w,
+      sample.length,
+      N,
+      K,
+    );
+    const runs: [string, (b: Batch) => Tensor, number][] = [
+      ["matmul tiled (buffer, 16×16)", (b) => matmul(b, X, W, undefined, undefined, "tiled"), opt.reps],
+      ["matmul texture (16×16)", (b) => matmul(b, X, W, undefined, undefined, "texture"), opt.reps],
+    ];
+    if (M === S) runs.push(["matmul_naive", (b) => matmulNaive(b, X, W), 1]);
+    for (const [name, f, reps] of runs) {
+      if (name.includes("texture") && !textureMatmulFits(gpu, K, "f32")) continue;
+      let y: Tensor | null = null;
+      const t = await time(gpu, reps, (b) => {
+        y?.release();
+        y = f(b);
+      });
+      const ms = t.gpu ?? t.wall;
+      add({
+        kernel: name,
+        shape: `${M}×${N}×${K}`,
+        ms_wall: t.wall,
+        ms_gpu: t.gpu,
+        gflops: (2 * M * N * K) / ms / 1e6,
+        gbps: null,
+        max_rel_err: maxRelErrRows(await readF32(y!), want, sample, N),
+      });
+      (y as Tensor | null)?.release();
+    }
+    X.release();
+    W.release();
+    const torchMs = await torchMatmulMs(M, N, K, opt.reps);
+    if (torchMs !== null) {
+      add({
+        kernel: `torch.matmul (CPU, ${navigator.hardwareConcurrency} threads)`,
+        shape: `${M}×${N}×${K}`,
+        ms_wall: torchMs,
+        ms_gpu: null,
+        gflops: (2 * M * N * K) / torchMs / 1e6,
+        gbps: null,
+        max_rel_err: null,
+      });
+    }
   }
 
   // GEMV N×N: bandwidth-bound, judged against the shader copy rate.
@@ -155,11 +216,17 @@ async function main() {
     max_rel_err: gerr,
   });
 
-  const tiled = rows.find((r) => r.kernel.startsWith("matmul (tiled"))!,
-    naive = rows.find((r) => r.kernel === "matmul_naive")!;
+  const at = (kernel: string, shape: string) =>
+    rows.find((r) => r.kernel.startsWith(kernel) && r.shape === shape)?.gflops ?? null;
+  const ratio = (a: number | null, b: number | null) => (a !== null && b !== null ? a / b : null);
+  const cube = `${S}×${S}×${S}`, llama = "512×4096×4096";
   const shaderCopy = rows.find((r) => r.kernel === "copy (shader)")!, gemvRow = rows.at(-1)!;
   const summary = {
-    tiled_over_naive: tiled.gflops! / naive.gflops!,
+    tiled_over_naive: ratio(at("matmul tiled", cube), at("matmul_naive", cube)),
+    texture_over_tiled: ratio(at("matmul texture", cube), at("matmul tiled", cube)),
+    texture_over_tiled_llama2_q_proj: ratio(at("matmul texture", llama), at("matmul tiled", llama)),
+    texture_fraction_of_torch: ratio(at("matmul texture", cube), at("torch.matmul", cube)),
+    texture_fraction_of_torch_llama2_q_proj: ratio(at("matmul texture", llama), at("torch.matmul", llama)),
     gemv_fraction_of_shader_copy: gemvRow.gbps! / shaderCopy.gbps!,
   };
   const table = [
@@ -172,8 +239,11 @@ async function main() {
       } |`
     ),
   ].join("\n");
+  const f = (v: number | null, d = 2) => (v === null ? "—" : v.toFixed(d));
   console.log(
-    `adapter: ${gpu.name}\n\n${table}\n\ntiled/naive ${summary.tiled_over_naive.toFixed(1)}×, ` +
+    `adapter: ${gpu.name}\n\n${table}\n\ntexture/tiled ${f(summary.texture_over_tiled)}× at ${cube}, ` +
+      `${f(summary.texture_over_tiled_llama2_q_proj)}× at ${llama}; texture at ` +
+      `${f(summary.texture_fraction_of_torch, 3)} of torch's CPU matmul (${cube}); ` +
       `GEMV at ${(100 * summary.gemv_fraction_of_shader_copy).toFixed(0)}% of shader-copy bandwidth`,
   );
   const file = `${opt.out}/kernels.json`;

@@ -23,14 +23,14 @@ export interface AttentionShape {
   kvTexture?: boolean;
 }
 
+/** Whether a "rows" thread's loop over `keys` keys stays under llvmpipe's iteration cap. */
+function rowsFit(keys: number): boolean {
+  return keys + 1 < LLVMPIPE_LOOP_CAP;
+}
+
 /** The variant `attention` runs for T query rows attending to at most `keys` keys. */
-export function attentionVariant(
-  isFallback: boolean,
-  T: number,
-  keys: number,
-  _headDim: number,
-): AttentionVariant {
-  return isFallback && T > 1 && keys + 1 < LLVMPIPE_LOOP_CAP ? "rows" : "keys";
+export function attentionVariant(isFallback: boolean, T: number, keys: number): AttentionVariant {
+  return isFallback && T > 1 && rowsFit(keys) ? "rows" : "keys";
 }
 
 /** Query rows per thread of the "rows" variant: registers hold R·2·Dh floats. */
@@ -105,10 +105,10 @@ export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: Attentio
   );
   const out = empty(b.gpu, q.shape, "f32", "attention.out");
   const params = b.uniform([T, seq, heads, kvHeads, headDim, pos0], [1 / Math.sqrt(headDim)]);
-  const variant = s.variant ?? attentionVariant(b.gpu.isFallback, T, seq + pos0, headDim);
+  const variant = s.variant ?? attentionVariant(b.gpu.isFallback, T, seq + pos0);
   if (variant === "rows") {
     need(
-      !b.gpu.isFallback || attentionVariant(true, 2, seq + pos0, headDim) === "rows",
+      !b.gpu.isFallback || rowsFit(seq + pos0),
       "attention",
       `variant rows: ${seq + pos0} keys exceed llvmpipe's loop cap`,
     );

@@ -52,6 +52,25 @@ Deno.test("rmsnorm matches float64", async () => {
   }
 });
 
+// The texture variant (a thread per row, the workgroup's 64 partials as registers, same tree)
+// must give the workgroup kernel's bits; D a multiple of 64, rows off the 8-thread workgroups,
+// and row windows (bindings of 8 rows).
+Deno.test("rmsnorm variants (workgroup, texture) give the same bits, windowed too", async () => {
+  for (const [rows, D] of [[1, 64], [13, 256], [37, 768]]) {
+    const x = randn(rows * D, rows + D), w = randn(D, D + 1);
+    const go = (v: "workgroup" | "texture") =>
+      run((b) =>
+        rmsnorm(b, upload(gpu, x, [rows, D]), upload(gpu, w, [D]), 1e-5, poisoned(gpu, [rows, D]), v)
+      );
+    const tex = await go("texture");
+    assert.deepStrictEqual(tex, await go("workgroup"), `rmsnorm ${rows}×${D}`);
+    assertClose(tex, ref.rmsnorm(x, w, D, 1e-5), TOL, `rmsnorm texture ${rows}×${D}`);
+    await withBindingLimit(gpu, 8 * D * 4, async () => {
+      assert.deepStrictEqual(await go("texture"), tex, `rmsnorm ${rows}×${D}, windows of 8 rows`);
+    });
+  }
+});
+
 Deno.test("rmsnorm and layernorm window rows past the binding limit", async () => {
   const [rows, D] = [50, 40];
   const x = randn(rows * D, 3), w = randn(D, 4), bias = randn(D, 5);

@@ -10,6 +10,7 @@ import { readF32, upload } from "../../lib/gpu/tensor.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loadModel } from "../../lib/model/load.ts";
 import { Int8Linear, quantizeInt8, quantizeInt8Rows } from "../../lib/quant/llm_int8.ts";
+import { int8Matmul, type Int8Weight } from "../../lib/kernels/int8_matmul.ts";
 import { getGpu, withBindingLimit } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 
@@ -112,4 +113,35 @@ Deno.test("LLM.int8 on the fixture: within 1% of FP; outlier columns counted", a
   model.release();
   assert.ok(Math.abs(q - fp) / fp < 0.01, `int8 ${q} vs FP ${fp}`);
   console.log(`outlier columns per layer: ${outliers.join(",")}`);
+});
+
+// Both mm variants, whichever this adapter picks: the texture one (CA/CB through textures, a 4×8
+// or 1×8 tile) must give the buffer one's bits — outliers, bias, sizes off the tile, T = 1, and
+// token/output windows under a lowered binding limit.
+Deno.test("int8 mm variants (buffer, texture) give the same bits", async () => {
+  for (const [T, N, thr, limit] of [[37, 50, 6, 0], [1, 21, 6, 0], [9, 70, 0, 0], [150, 90, 6, 64 << 10]]) {
+    const K = 256;
+    const x = randn(T * K, T + N), w = randn(N * K, N, 0.05);
+    for (const k of [5, 40, 255]) x[(k % T) * K + k] = k === 40 ? -9 : 7.5;
+    const { cb, scb } = quantizeInt8Rows(w, N, K), bias = randn(N, 3);
+    const got: Float32Array[] = [];
+    for (const v of ["buffer", "texture"] as const) {
+      const layer = Int8Linear.fromWeight(gpu, "l", cb, scb, [N, K], thr, bias);
+      await withBindingLimit(gpu, limit || gpu.maxBinding, async () => {
+        const b = new Batch(gpu);
+        const y = int8Matmul(b, upload(gpu, x, [T, K]), (layer as unknown as { w: Int8Weight }).w, v);
+        await b.submit();
+        got.push(await readF32(y));
+      });
+      layer.release();
+    }
+    assert.deepStrictEqual(got[1], got[0], `T=${T} N=${N} threshold ${thr}`);
+    const want = int8Ref(x, T, K, cb, scb, N, thr).y;
+    let err = 0, scale = 0;
+    for (let i = 0; i < want.length; i++) {
+      (err = Math.max(err, Math.abs(got[1][i] - want[i] - bias[i % N]))),
+        (scale = Math.max(scale, Math.abs(want[i])));
+    }
+    assert.ok(err / scale < 1e-5, `texture variant: max error ${err} of ${scale}`);
+  }
 });

@@ -3,11 +3,51 @@
 // windowed to fit one binding.
 
 import { type Batch, grid } from "../gpu/kernel.ts";
-import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { empty, rowWindows, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { need, shapeStr, windows } from "./common.ts";
 
+/**
+ * "texture" (token_nll_tex.wgsl: a thread per row, same bits) on a CPU adapter when rows are
+ * 64-multiples that fit a texture's width; else "workgroup" (token_nll.wgsl).
+ */
+export function tokenNllVariant(gpu: Gpu, V: number): "workgroup" | "texture" {
+  return gpu.isFallback && texFits(gpu, V) ? "texture" : "workgroup";
+}
+
+const texFits = (gpu: Gpu, V: number) => V % 64 === 0 && V / 4 <= gpu.maxTexture2D;
+
+/** Partials m{l}/s{l} (l = column mod 64) over 16 texels per step, and their trees. */
+function texCode(): Record<string, string> {
+  const L = Array.from({ length: 64 }, (_, l) => l), U = Array.from({ length: 16 }, (_, u) => u);
+  const pass = (f: (v: string, l: number) => string) =>
+    U.map((u) =>
+      `{ let v = textureLoad(lt, vec2<u32>(q0 + ${u}u, r), 0); ` +
+      "xyzw".split("").map((c, i) => f(`v.${c}`, 4 * u + i)).join(" ") + " }"
+    ).join("\n    ");
+  const tree = (f: (l: number, h: number) => string) => {
+    const t: string[] = [];
+    for (let h = 32; h > 0; h >>= 1) t.push(L.slice(0, h).map((l) => f(l, h)).join(" "));
+    return t.join("\n  ");
+  };
+  return {
+    DECL_MAX: L.map((l) => `var m${l} = -3.4e38;`).join(" "),
+    MAX: pass((v, l) => `m${l} = max(m${l}, ${v});`),
+    TREE_MAX: tree((l, h) => `m${l} = max(m${l}, m${l + h});`),
+    DECL_SUM: L.map((l) => `var s${l} = 0.0;`).join(" "),
+    SUM: pass((v, l) => `s${l} += exp(${v} - mx);`),
+    TREE_SUM: tree((l, h) => `s${l} += s${l + h};`),
+  };
+}
+
 /** nll[r] = logsumexp(logits[r]) − logits[r, targets[r]]; targets must be < V (checked by callers). */
-export function tokenNll(b: Batch, logits: Tensor, targets: Tensor, V: number): Tensor {
+export function tokenNll(
+  b: Batch,
+  logits: Tensor,
+  targets: Tensor,
+  V: number,
+  variant?: "workgroup" | "texture",
+): Tensor {
   need(logits.numel % V === 0, "token_nll", `logits ${shapeStr(logits)} are not rows of ${V}`);
   const rows = logits.numel / V;
   need(
@@ -16,6 +56,26 @@ export function tokenNll(b: Batch, logits: Tensor, targets: Tensor, V: number): 
     `need ${rows} u32 targets, got ${shapeStr(targets)}`,
   );
   const out = empty(b.gpu, [rows], "f32", "token_nll.out");
+  if ((variant ?? tokenNllVariant(b.gpu, V)) === "texture") {
+    need(texFits(b.gpu, V), "token_nll", `texture variant cannot take V=${V}`);
+    const cap = Math.min(b.gpu.maxBinding, b.gpu.maxTexture2D * 4);
+    for (const w of rowWindows(rows, [4], cap, b.gpu.offsetAlign)) {
+      const lt = b.texture(
+        { buffer: logits.buffer, offset: w.row0 * V * 4 },
+        V / 4,
+        w.rows,
+        "rgba32float",
+        V * 4,
+      );
+      b.dispatch(
+        { name: "token_nll_tex", defines: texCode() },
+        [lt, windowBinding(targets, w, 1), windowBinding(out, w, 1), b.uniform([w.rows, V])],
+        [Math.ceil(w.rows / 8), 1, 1],
+        `rows=${rows} V=${V}`,
+      );
+    }
+    return out;
+  }
   for (const w of windows(b.gpu, rows, [V * 4, 4])) {
     b.dispatch(
       { name: "token_nll", entry: "nll" },

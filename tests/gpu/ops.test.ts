@@ -278,6 +278,29 @@ Deno.test("elementwise ops window flat tensors past the binding limit", async ()
   });
 });
 
+// The texture NLL (a thread per row, the workgroup's 64 partials as registers) must give the
+// workgroup kernel's bits: large logits, V = 576, 300 rows in windows (texture height capped).
+Deno.test("token NLL variants (workgroup, texture) give the same bits, windowed too", async () => {
+  const [rows, V] = [300, 576];
+  const logits = randn(rows * V, 13, 8).map((v, i) => (i % 89 === 0 ? v + 80 : v));
+  const targets = randInts(rows, V, 14);
+  const L = upload(gpu, logits, [rows, V]), Tg = upload(gpu, targets, [rows]);
+  const go = (v: "workgroup" | "texture") => {
+    poisonNext(gpu, rows);
+    return run((b) => tokenNll(b, L, Tg, V, v));
+  };
+  const tex = await go("texture");
+  assert.deepStrictEqual(tex, await go("workgroup"));
+  assertClose(tex, ref.tokenNll(logits, targets, V), TOL, "token_nll texture");
+  const saved = gpu.maxTexture2D;
+  gpu.maxTexture2D = 150; // windows of 128 rows (aligned): 3
+  try {
+    assert.deepStrictEqual(await go("texture"), tex, "token_nll texture, windowed");
+  } finally {
+    gpu.maxTexture2D = saved;
+  }
+});
+
 Deno.test("token NLL and log-softmax match float64, with large logits and split rows", async () => {
   const [rows, V] = [37, 515];
   const logits = randn(rows * V, 11, 8).map((v, i) => (i % 97 === 0 ? v + 80 : v)); // overflow without max shift

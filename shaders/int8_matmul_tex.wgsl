@@ -18,6 +18,11 @@ struct Params { T: u32, K: u32, N: u32, hasBias: u32, n0: u32, Ntot: u32, first:
 @group(0) @binding(8) var<storage, read_write> y: array<f32>;       // [T, Ntot]
 @group(0) @binding(9) var<uniform> p: Params;
 @group(0) @binding(10) var<storage, read> cb: array<u32>;           // [N, K/4] (outlier columns only)
+@group(0) @binding(11) var xt: texture_2d<f32>;                     // x [T rows, K/4 texels]
+@group(0) @binding(12) var<storage, read_write> flags4: array<vec4<u32>>; // flags [K] as K/4 vec4
+@group(0) @binding(13) var<storage, read_write> seen4: array<vec4<u32>>;  // seen [K] as K/4 vec4
+@group(0) @binding(14) var<storage, read_write> rowstat_w: array<f32>;    // [T]
+@group(0) @binding(15) var<storage, read_write> ca4: array<vec4<i32>>;    // CA [T, K/4]
 
 // Bytes of a CB word as signed values: byte j is column 4w + j.
 fn bytes4(w: u32) -> vec4<i32> {
@@ -27,6 +32,51 @@ fn bytes4(w: u32) -> vec4<i32> {
 fn code(n: u32, k: u32) -> f32 {
   let word = cb[n * (p.K / 4u) + k / 4u];
   return f32(i32(word << (24u - 8u * (k % 4u))) >> 24u);
+}
+
+fn outlier(v: f32) -> bool {
+  return p.threshold > 0.0 && abs(v) >= p.threshold;
+}
+
+fn outlier4(v: vec4<f32>) -> vec4<u32> {
+  return vec4<u32>(select(0u, 1u, outlier(v.x)), select(0u, 1u, outlier(v.y)), select(0u, 1u, outlier(v.z)),
+                   select(0u, 1u, outlier(v.w)));
+}
+
+// int8_matmul.wgsl's `cols` and `rows` with x read through a texture, four columns per texel:
+// the same flags (an OR), the same row absmax (a max) and the same CA values.
+@compute @workgroup_size(8)
+fn cols(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= p.K / 4u) { return; }
+  var f = vec4<u32>(0u);
+  for (var t = 0u; t < p.T; t++) { f = f | outlier4(textureLoad(xt, vec2<u32>(c, t), 0)); }
+  if (p.first == 0u) { f = f | flags4[c]; }
+  flags4[c] = f;
+  seen4[c] = seen4[c] | f;
+}
+
+@compute @workgroup_size(8)
+fn rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  if (t >= p.T) { return; }
+  let K4 = p.K / 4u;
+  var m = 0.0;
+  for (var q = 0u; q < K4; q++) {
+    let v = textureLoad(xt, vec2<u32>(q, t), 0);
+    let o = outlier4(v);
+    if (o.x == 0u) { m = max(m, abs(v.x)); }
+    if (o.y == 0u) { m = max(m, abs(v.y)); }
+    if (o.z == 0u) { m = max(m, abs(v.z)); }
+    if (o.w == 0u) { m = max(m, abs(v.w)); }
+  }
+  rowstat_w[t] = m;
+  let inv = select(0.0, 127.0 / m, m > 0.0);
+  for (var q = 0u; q < K4; q++) {
+    let v = textureLoad(xt, vec2<u32>(q, t), 0);
+    let drop = (flags4[q] == vec4<u32>(1u)) | (outlier4(v) == vec4<u32>(1u));
+    ca4[t * K4 + q] = select(vec4<i32>(round(v * inv)), vec4<i32>(0), drop);
+  }
 }
 
 @compute @workgroup_size(1)

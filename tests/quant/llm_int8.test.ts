@@ -115,16 +115,16 @@ Deno.test("LLM.int8 on the fixture: within 1% of FP; outlier columns counted", a
   console.log(`outlier columns per layer: ${outliers.join(",")}`);
 });
 
-// Both mm variants, whichever this adapter picks: the texture one (CA/CB through textures, a 4×8
-// or 1×8 tile) must give the buffer one's bits — outliers, bias, sizes off the tile, T = 1, and
-// token/output windows under a lowered binding limit.
-Deno.test("int8 mm variants (buffer, texture) give the same bits", async () => {
+// Both variants, whichever this adapter picks: the texture one (x, CA, CB through textures, a 4×8
+// or 1×8 tile) must give the buffer one's bits and flags — outliers, bias, sizes off the tile,
+// T = 1, and token/output windows under a lowered binding limit.
+Deno.test("int8 variants (buffer, texture) give the same bits and the same outlier columns", async () => {
   for (const [T, N, thr, limit] of [[37, 50, 6, 0], [1, 21, 6, 0], [9, 70, 0, 0], [150, 90, 6, 64 << 10]]) {
     const K = 256;
     const x = randn(T * K, T + N), w = randn(N * K, N, 0.05);
     for (const k of [5, 40, 255]) x[(k % T) * K + k] = k === 40 ? -9 : 7.5;
     const { cb, scb } = quantizeInt8Rows(w, N, K), bias = randn(N, 3);
-    const got: Float32Array[] = [];
+    const got: Float32Array[] = [], seen: number[] = [];
     for (const v of ["buffer", "texture"] as const) {
       const layer = Int8Linear.fromWeight(gpu, "l", cb, scb, [N, K], thr, bias);
       await withBindingLimit(gpu, limit || gpu.maxBinding, async () => {
@@ -132,10 +132,12 @@ Deno.test("int8 mm variants (buffer, texture) give the same bits", async () => {
         const y = int8Matmul(b, upload(gpu, x, [T, K]), (layer as unknown as { w: Int8Weight }).w, v);
         await b.submit();
         got.push(await readF32(y));
+        seen.push(await layer.outlierColumns());
       });
       layer.release();
     }
     assert.deepStrictEqual(got[1], got[0], `T=${T} N=${N} threshold ${thr}`);
+    assert.deepStrictEqual(seen, thr > 0 ? [3, 3] : [0, 0]);
     const want = int8Ref(x, T, K, cb, scb, N, thr).y;
     let err = 0, scale = 0;
     for (let i = 0; i < want.length; i++) {

@@ -2,16 +2,22 @@
 // output error, the clipping search's Gram blocks and errors, and the scale folding. Weights
 // larger than one storage binding are processed in row windows.
 
+import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
 import { grid } from "../gpu/kernel.ts";
-import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
+import { empty, rowWindows, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { checkLoopBudget, need, shapeStr, windows } from "./common.ts";
 
 const K = "awq";
 /** Workgroups of sq_err: `part` holds this many partial sums per slot. */
 export const SQ_ERR_PARTS = 64;
 
-type Bind = Tensor | { buffer: GPUBuffer; offset?: number; size?: number } | GPUBuffer | null;
+type Bind =
+  | Tensor
+  | { buffer: GPUBuffer; offset?: number; size?: number }
+  | GPUBuffer
+  | GPUTextureView
+  | null;
 
 function bindings(b: Batch, at: Record<number, Bind>, params: number[]): Bind[] {
   const out: Bind[] = Array(11).fill(null);
@@ -77,12 +83,62 @@ export function sqErrAccumulate(b: Batch, y: Tensor, y0: Tensor, part: Tensor, s
   );
 }
 
+/**
+ * The clipping search's variant: "texture" (awq_clip_tex.wgsl, x, W and the Gram blocks through
+ * textures, same bits) on a CPU adapter when rows copy into textures as they are (cols and the
+ * group size multiples of 64, f32 weights); else "buffer" (awq_clip.wgsl).
+ */
+export function awqClipVariant(gpu: Gpu, cols: number, g: number): "buffer" | "texture" {
+  return gpu.isFallback && clipTexFits(gpu, cols, g) ? "texture" : "buffer";
+}
+
+const clipTexFits = (gpu: Gpu, cols: number, g: number) =>
+  cols % 64 === 0 && g % 64 === 0 && cols / 4 <= gpu.maxTexture2D && cols <= gpu.maxTexture2D;
+
+/** clip_err's unrolled group: w texels, |w| max, clamped min/max, d per weight, inner sums. */
+function clipCode(g: number, CH: number): Record<string, string | number> {
+  const Q = Array.from({ length: g / 4 }, (_, q) => q), C = "xyzw".split("");
+  const each = (f: (v: string, k: number) => string) =>
+    Q.map((q) => C.map((c, i) => f(`w${q}.${c}`, 4 * q + i)).join(" ")).join("\n  ");
+  return {
+    GS: g,
+    CH,
+    LOADW: Q.map((q) => `let w${q} = textureLoad(wt, vec2<u32>(jb + ${q}u, r), 0);`).join("\n  "),
+    AMAX: each((v) => `amax = max(amax, abs(${v}));`),
+    LOHI: each((v) => `{ let v = clamp(${v}, -mv, mv); lo = min(lo, v); hi = max(hi, v); }`),
+    D: each((v, k) =>
+      `let d${k} = (clamp(round(clamp(${v}, -mv, mv) / scale) + zero, 0.0, maxq) - zero) * scale - ${v};`
+    ),
+    INNER: Q.map((q) =>
+      `{ let t = textureLoad(gt, vec2<u32>(${q}u, row), 0); ` +
+      C.map((c, i) => `inner += t.${c} * d${4 * q + i};`).join(" ") + " }"
+    ).join("\n    "),
+  };
+}
+
 /** Gram blocks [G, g, g] of x [N, cols] / s, one per group of g columns. */
-export function gramBlocks(b: Batch, x: Tensor, s: Tensor, g: number): Tensor {
+export function gramBlocks(
+  b: Batch,
+  x: Tensor,
+  s: Tensor,
+  g: number,
+  variant = awqClipVariant(b.gpu, x.shape[1] ?? 0, g),
+): Tensor {
   const [N, cols] = shape2(x, "x");
   need(s.numel === cols && cols % g === 0, K, `x ${shapeStr(x)}, s ${shapeStr(s)}, group ${g}`);
   checkLoopBudget(b.gpu, K, N, `${N} sampled tokens`);
   const out = empty(b.gpu, [cols / g, g, g], "f32", "awq.gram");
+  if (variant === "texture" && N <= b.gpu.maxTexture2D) {
+    need(clipTexFits(b.gpu, cols, g), K, `texture variant cannot take cols=${cols} g=${g}`);
+    const xt = b.texture({ buffer: x.buffer, offset: 0 }, cols / 4, N, "rgba32float", cols * 4);
+    b.dispatch(
+      { name: "awq_clip_tex", entry: "gram", defines: clipCode(g, clipChunk(g)) },
+      bindings(b, { 3: xt, 1: s, 8: out }, [N, cols, g, 0, 0, 0, 0, 0]),
+      grid(b.gpu, (cols / g) * g * g, 64),
+      `N=${N} cols=${cols} g=${g}`,
+    );
+    return out;
+  }
   b.dispatch(
     { name: "awq_clip", entry: "gram", defines: { GS: g, CH: clipChunk(g) } },
     bindings(b, { 3: x, 1: s, 8: out }, [N, cols, g, 0, 0, 0, 0, 0]),
@@ -109,6 +165,7 @@ export function clipErrors(
   bits: number,
   ngrid: number,
   nshrink: number,
+  variant = awqClipVariant(b.gpu, w.shape[1] ?? 0, g),
 ): { err: Tensor; chunks: number } {
   const [rows, cols] = shape2(w, "W");
   const G = cols / g, CH = clipChunk(g), chunks = Math.ceil(g / CH);
@@ -116,6 +173,36 @@ export function clipErrors(
   checkLoopBudget(b.gpu, K, 3 * g + CH * g, `group size ${g}`);
   const per = G * nshrink * chunks;
   const err = empty(b.gpu, [rows, G, nshrink, chunks], "f32", "awq.clip_err");
+  if (variant === "texture" && w.dtype === "f32") {
+    need(clipTexFits(b.gpu, cols, g), K, `texture variant cannot take cols=${cols} g=${g}`);
+    const gt = b.texture({ buffer: gm.buffer, offset: 0 }, g / 4, cols, "rgba32float", g * 4);
+    const cap = Math.min(b.gpu.maxBinding, b.gpu.maxTexture2D * per * 4);
+    for (const win of rowWindows(rows, [per * 4], cap, b.gpu.offsetAlign)) {
+      const wt = b.texture(
+        { buffer: w.buffer, offset: win.row0 * cols * 4 },
+        cols / 4,
+        win.rows,
+        "rgba32float",
+        cols * 4,
+      );
+      b.dispatch(
+        { name: "awq_clip_tex", entry: "clip_err", defines: clipCode(g, CH) },
+        bindings(b, { 4: wt, 5: gt, 9: windowBinding(err, win, per) }, [
+          win.rows,
+          cols,
+          g,
+          (1 << bits) - 1,
+          0,
+          0,
+          ngrid,
+          nshrink,
+        ]),
+        [Math.ceil((win.rows * per) / 8), 1, 1],
+        `rows=${win.rows} cols=${cols} g=${g} shrinks=${nshrink}`,
+      );
+    }
+    return { err, chunks };
+  }
   for (const win of windows(b.gpu, rows, [cols * 4, per * 4])) {
     b.dispatch(
       { name: "awq_clip", entry: "clip_err", defines: { GS: g, CH } },

@@ -154,3 +154,29 @@ Deno.test("AWQ scale search on a layer with four high-activation channels: α > 
     xt?.release(), wt?.release();
   }
 });
+
+// Both clipping-search variants, whichever this adapter picks: the texture one (x, W, Gram
+// through textures, the group unrolled) must give the buffer one's bits — g 256 has two chunks,
+// and W's rows in windows under a lowered binding limit.
+for (const g of [64, 128, 256]) {
+  Deno.test(`AWQ clipping search variants (buffer, texture) give the same bits: g${g}`, async () => {
+    const out = 24, inp = 256, N = 96, nShrink = 10;
+    const w = Float32Array.from(randn(out * inp, g), (v, i) => 0.02 * v * (i % 53 === 0 ? 6 : 1));
+    const x = salient(N, inp, g + 1, [5, 99, 180], 8);
+    const s = Float32Array.from(randn(inp, g + 2), (v) => Math.exp(0.5 * v));
+    const [wt, xt, st] = [up(w, [out, inp]), up(x, [N, inp]), up(s, [inp])];
+    const got: Float32Array[] = [];
+    for (const v of ["buffer", "texture"] as const) {
+      const gm = await run((b) => gramBlocks(b, xt, st, g, v));
+      got.push(await readF32(gm));
+      got.push(await readF32((await run((b) => clipErrors(b, wt, gm, g, 4, 20, nShrink, v))).err));
+    }
+    assert.deepStrictEqual(got[2], got[0], "Gram blocks");
+    assert.deepStrictEqual(got[3], got[1], "clip errors");
+    const gm = up(Float32Array.from(got[2]), [inp / g, g, g]);
+    const windowed = await withBindingLimit(gpu, 2048, async () => {
+      return await readF32((await run((b) => clipErrors(b, wt, gm, g, 4, 20, nShrink, "texture"))).err);
+    });
+    assert.deepStrictEqual(windowed, got[1], "clip errors, W in row windows");
+  });
+}

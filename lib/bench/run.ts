@@ -6,6 +6,7 @@
 
 import { type Calibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
+import { kernelsUsed } from "../gpu/kernel.ts";
 import { perplexity, windowCount } from "../eval/perplexity.ts";
 import { appendResults, type ErrorRow, readRows, type ResultRow, type Row } from "../eval/results.ts";
 import { Checkpoint } from "../io/checkpoint.ts";
@@ -132,6 +133,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
     const streamed = plan.mode === "streamed";
     log(`  memory: ${plan.why}`);
     gpu.pool.budget = plan.budget;
+    kernelsUsed.clear();
     const rss = rssSampler();
     let model;
     try {
@@ -240,6 +242,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             },
             adapter: gpu.name,
             fallback_adapter: gpu.isFallback,
+            kernels: [...kernelsUsed].sort(),
             date: new Date().toISOString(),
             deno: prov.deno,
             git_commit: prov.git_commit,

@@ -76,6 +76,8 @@ export const ResultRow = z.object({
   seeds: z.record(z.string(), z.number()).nullable().default(null),
   adapter: z.string(),
   fallback_adapter: z.boolean(),
+  /** The kernels (variants, entry points) the cell dispatched: e.g. matmul_tex on a CPU adapter. */
+  kernels: z.array(z.string()).nullable().default(null),
   date: z.string(),
   deno: z.string(),
   git_commit: z.string().nullable(),

@@ -98,6 +98,12 @@ export function grid(gpu: Gpu, n: number, wg: number): [number, number, number] 
 
 type Binding = Tensor | { buffer: GPUBuffer; offset?: number; size?: number } | GPUTextureView;
 
+/**
+ * Every kernel (and entry point) dispatched since the last clear: result rows record which
+ * variants ran (e.g. "matmul_tex", "attention_rows"), since the choice depends on adapter and shape.
+ */
+export const kernelsUsed = new Set<string>();
+
 /** Many dispatches, one submit. With `timing`, each dispatch gets a timestamp-query pair. */
 export class Batch {
   readonly enc: GPUCommandEncoder;
@@ -175,9 +181,9 @@ export class Batch {
         resource: { buffer: b.buffer, offset: b instanceof Tensor ? 0 : b.offset ?? 0, size },
       };
     }
-    const label = `${kernel.name}${
-      kernel.entry && kernel.entry !== "main" ? ":" + kernel.entry : ""
-    } ${sizes}`;
+    const id = `${kernel.name}${kernel.entry && kernel.entry !== "main" ? ":" + kernel.entry : ""}`;
+    kernelsUsed.add(id);
+    const label = `${id} ${sizes}`;
     let pass: GPUComputePassEncoder;
     if (this.#query) {
       const i = this.#labels.length;

@@ -115,8 +115,8 @@ Deno.test("LLM.int8 on the fixture: within 1% of FP; outlier columns counted", a
   console.log(`outlier columns per layer: ${outliers.join(",")}`);
 });
 
-// Both variants, whichever this adapter picks: the texture one (x, CA, CB through textures, a 4×8
-// or 1×8 tile) must give the buffer one's bits and flags — outliers, bias, sizes off the tile,
+// Both variants, whichever this adapter picks: the texture one (x, CA, CB through textures, an 8×16
+// or 1×16 tile) must give the buffer one's bits and flags — outliers, bias, sizes off the tile,
 // T = 1, and token/output windows under a lowered binding limit.
 Deno.test("int8 variants (buffer, texture) give the same bits and the same outlier columns", async () => {
   for (const [T, N, thr, limit] of [[37, 50, 6, 0], [1, 21, 6, 0], [9, 70, 0, 0], [150, 90, 6, 64 << 10]]) {

@@ -36,6 +36,31 @@ function half16(dtype: "f16" | "bf16", u: string, h: string): string {
     : `bitcast<f32>(select(${u} << 16u, ${u} & 0xffff0000u, ${h} == 1u))`;
 }
 
+/**
+ * Generated code for a thread that does a 64-thread workgroup's row reduction alone, in the same
+ * order (the texture variants of RMSNorm and token NLL): `pass` visits 16 texels of `tex` row r
+ * from texel q0, element e of the row feeding partial e mod 64; `tree` folds the 64 partials
+ * 32, 16, … 1, as the workgroup's shared-memory tree does.
+ */
+export const rowPartials = {
+  pass(tex: string, f: (v: string, l: number) => string): string {
+    return Array.from(
+      { length: 16 },
+      (_, u) =>
+        `{ let v = textureLoad(${tex}, vec2<u32>(q0 + ${u}u, r), 0); ` +
+        "xyzw".split("").map((c, i) => f(`v.${c}`, 4 * u + i)).join(" ") + " }",
+    ).join("\n    ");
+  },
+  tree(f: (l: number, h: number) => string): string {
+    const t: string[] = [];
+    for (let h = 32; h > 0; h >>= 1) t.push(Array.from({ length: h }, (_, l) => f(l, h)).join(" "));
+    return t.join("\n  ");
+  },
+  decl(name: string, init: string): string {
+    return Array.from({ length: 64 }, (_, l) => `var ${name}${l} = ${init};`).join(" ");
+  },
+};
+
 /** Both values of packed word `u` as vec2<f32>. */
 export function pair16(dtype: "f16" | "bf16", u: string): string {
   return dtype === "f16"

@@ -11,14 +11,16 @@ import { checkLoopBudget, need, shapeStr, windows } from "./common.ts";
 const TEX_TI = 8;
 
 /**
- * The texture-read variant on a CPU adapter (llvmpipe: 5× the buffer kernel, see
- * hessian_tex.wgsl) when x's rows can be copied into a texture as they are (256-byte rows) and H
- * fits one binding; otherwise the buffer kernel. `variant` forces one (tests check both).
+ * The texture-read variant on a CPU adapter (llvmpipe: 6.8× the buffer kernel at T 2048, D 256
+ * and 768) when x's rows can be copied into a texture as they are (256-byte rows) and H fits one
+ * binding; otherwise the buffer kernel. `variant` forces one (tests check both).
  */
 export function hessianVariant(gpu: Gpu, D: number): "buffer" | "texture" {
-  const fits = D % 64 === 0 && D / 4 <= gpu.maxTexture2D && D * D * 4 <= gpu.maxBinding;
-  return gpu.isFallback && fits ? "texture" : "buffer";
+  return gpu.isFallback && texFits(gpu, D) ? "texture" : "buffer";
 }
+
+const texFits = (gpu: Gpu, D: number) =>
+  D % 64 === 0 && D / 4 <= gpu.maxTexture2D && D * D * 4 <= gpu.maxBinding;
 
 /** Unrolled TI×TI tile: i-texels xi{q}, j-texels xj{q}, accumulators s{r}_{c}, guarded stores. */
 function texTileCode(TI: number): { DECL: string; BODY: string; STORE: string } {

@@ -3,7 +3,7 @@
 import { type Batch, grid } from "../gpu/kernel.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { empty, rowWindows, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { need, shapeStr, windows } from "./common.ts";
+import { need, rowPartials, shapeStr, windows } from "./common.ts";
 
 /**
  * "texture" (rmsnorm_tex.wgsl, a thread per row, same bits) on a CPU adapter when rows are
@@ -18,17 +18,10 @@ const texFits = (gpu: Gpu, D: number) => D % 64 === 0 && D / 4 <= gpu.maxTexture
 
 /** The partials s{l} (l = element position mod 64), their sums per 16 texels, and the tree. */
 function texCode(): { DECL: string; SUM: string; TREE: string } {
-  const L = Array.from({ length: 64 }, (_, l) => l), U = Array.from({ length: 16 }, (_, u) => u);
-  const sum = U.map((u) =>
-    `{ let v = textureLoad(xt, vec2<u32>(q0 + ${u}u, r), 0); ` +
-    "xyzw".split("").map((c, i) => `s${4 * u + i} += v.${c} * v.${c};`).join(" ") + " }"
-  );
-  const tree: string[] = [];
-  for (let h = 32; h > 0; h >>= 1) tree.push(L.slice(0, h).map((l) => `s${l} += s${l + h};`).join(" "));
   return {
-    DECL: L.map((l) => `var s${l} = 0.0;`).join(" "),
-    SUM: sum.join("\n    "),
-    TREE: tree.join("\n  "),
+    DECL: rowPartials.decl("s", "0.0"),
+    SUM: rowPartials.pass("xt", (v, l) => `s${l} += ${v} * ${v};`),
+    TREE: rowPartials.tree((l, h) => `s${l} += s${l + h};`),
   };
 }
 

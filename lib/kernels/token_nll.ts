@@ -5,7 +5,7 @@
 import { type Batch, grid } from "../gpu/kernel.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { empty, rowWindows, type Tensor, windowBinding } from "../gpu/tensor.ts";
-import { need, shapeStr, windows } from "./common.ts";
+import { need, rowPartials, shapeStr, windows } from "./common.ts";
 
 /**
  * "texture" (token_nll_tex.wgsl: a thread per row, same bits) on a CPU adapter when rows are
@@ -19,24 +19,13 @@ const texFits = (gpu: Gpu, V: number) => V % 64 === 0 && V / 4 <= gpu.maxTexture
 
 /** Partials m{l}/s{l} (l = column mod 64) over 16 texels per step, and their trees. */
 function texCode(): Record<string, string> {
-  const L = Array.from({ length: 64 }, (_, l) => l), U = Array.from({ length: 16 }, (_, u) => u);
-  const pass = (f: (v: string, l: number) => string) =>
-    U.map((u) =>
-      `{ let v = textureLoad(lt, vec2<u32>(q0 + ${u}u, r), 0); ` +
-      "xyzw".split("").map((c, i) => f(`v.${c}`, 4 * u + i)).join(" ") + " }"
-    ).join("\n    ");
-  const tree = (f: (l: number, h: number) => string) => {
-    const t: string[] = [];
-    for (let h = 32; h > 0; h >>= 1) t.push(L.slice(0, h).map((l) => f(l, h)).join(" "));
-    return t.join("\n  ");
-  };
   return {
-    DECL_MAX: L.map((l) => `var m${l} = -3.4e38;`).join(" "),
-    MAX: pass((v, l) => `m${l} = max(m${l}, ${v});`),
-    TREE_MAX: tree((l, h) => `m${l} = max(m${l}, m${l + h});`),
-    DECL_SUM: L.map((l) => `var s${l} = 0.0;`).join(" "),
-    SUM: pass((v, l) => `s${l} += exp(${v} - mx);`),
-    TREE_SUM: tree((l, h) => `s${l} += s${l + h};`),
+    DECL_MAX: rowPartials.decl("m", "-3.4e38"),
+    MAX: rowPartials.pass("lt", (v, l) => `m${l} = max(m${l}, ${v});`),
+    TREE_MAX: rowPartials.tree((l, h) => `m${l} = max(m${l}, m${l + h});`),
+    DECL_SUM: rowPartials.decl("s", "0.0"),
+    SUM: rowPartials.pass("lt", (v, l) => `s${l} += exp(${v} - mx);`),
+    TREE_SUM: rowPartials.tree((l, h) => `s${l} += s${l + h};`),
   };
 }
 

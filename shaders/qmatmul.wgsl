@@ -13,9 +13,18 @@
 // gemv (M = 1): a thread owns WPT words (WPT·PER outputs), loads them as one vecWPT<u32>, and walks
 // the groups of its K-slice (2/4/8-bit codes are decoded four at a time: one vector shift and mask per four codes); with a K-split (hardware adapters need the threads) each slice
 // writes partial sums and `reduce` adds them. gemm: a thread owns TM rows × one word.
+//
+// Windows (weights over the adapter's max storage binding): a dispatch covers inputs [k0, k1) and
+// strips [s0, s0 + sn). k-major words are bound from row k0 (and scale/shift from group sg0),
+// strip-major words from strip s0. With `acc` set a dispatch continues the sums the previous
+// window left in y (in the unsplit order when windows end on group boundaries: the same bits);
+// only the last window adds the bias.
 {{ENABLE_F16}}
 
-struct Params { M: u32, N: u32, K: u32, W: u32, G: u32, gsize: u32, ksplit: u32, has_bias: u32 }
+struct Params {
+  M: u32, N: u32, K: u32, W: u32, G: u32, gsize: u32, ksplit: u32, has_bias: u32,
+  k0: u32, k1: u32, s0: u32, sn: u32, sg0: u32, acc: u32, _p0: u32, _p1: u32,
+}
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<{{WVEC}}>;
@@ -50,8 +59,8 @@ fn code(word: u32, i: u32) -> f32 {
 // threads read neighbouring words at the same k) or strip-major (CPU rasterisers: each thread
 // walks its own contiguous strip, friendly to prefetchers and the TLB).
 fn welem(k: u32, s: u32) -> {{WVEC}} {
-  if (STRIP_MAJOR) { return w[s * p.K + k]; }
-  return w[k * (p.W / WPT) + s];
+  if (STRIP_MAJOR) { return w[(s - p.s0) * p.K + k]; }
+  return w[(k - p.k0) * (p.W / WPT) + s];
 }
 
 fn word_at(k: u32, j: u32) -> u32 {
@@ -65,21 +74,35 @@ fn wsel(v: {{WVEC}}, c: u32) -> u32 { return {{WSEL}}; }
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let t = (wid.y * nwg.x + wid.x) * {{GEMV_WG}}u + lid;
-  let W4 = p.W / WPT;
-  if (t >= W4 * p.ksplit) { return; }
-  let j4 = t % W4;      // which vec4 of words
-  let slice = t / W4;   // which K-slice
-  let gPer = (p.G + p.ksplit - 1u) / p.ksplit;
-  let g0 = slice * gPer;
-  let g1 = min(p.G, g0 + gPer);
+  if (t >= p.sn * p.ksplit) { return; }
+  let j4 = p.s0 + t % p.sn; // which strip of WPT words
+  let slice = t / p.sn;     // which K-slice
+  // Inputs [ka, kb) of this thread: the window's, or (K-split, one window) its slice's groups.
+  var ka = p.k0;
+  var kb = p.k1;
+  if (p.ksplit > 1u) {
+    let gPer = (p.G + p.ksplit - 1u) / p.ksplit;
+    ka = min(p.G, slice * gPer) * p.gsize;
+    kb = min(p.G, slice * gPer + gPer) * p.gsize;
+  }
   let n0 = j4 * WPT * PER;
   var out: array<f32, WPT * PER>;
-  for (var i = 0u; i < WPT * PER; i++) { out[i] = 0.0; }
+  for (var i = 0u; i < WPT * PER; i++) {
+    out[i] = select(0.0, y[min(n0 + i, p.N - 1u)], p.acc != 0u);
+  }
   // Byte-lane path: partial outputs kept as vec4s in the acc4 layout, remapped once at the end.
   var out4: array<vec4<f32>, WPT * SUB>;
-  for (var i = 0u; i < WPT * SUB; i++) { out4[i] = vec4<f32>(0.0); }
-  for (var g = g0; g < g1; g++) {
-    let go = g * p.W * PER + n0; // this group's scales/shifts for our outputs
+  for (var c = 0u; c < WPT; c++) {
+    for (var sf = 0u; sf < SUB; sf++) {
+      var v = vec4<f32>(0.0);
+      for (var b = 0u; b < 4u; b++) { v[b] = out[c * PER + b * SUB + sf]; }
+      out4[c * SUB + sf] = v;
+    }
+  }
+  for (var g = ka / p.gsize; g * p.gsize < kb; g++) {
+    let gk0 = max(g * p.gsize, ka);
+    let gk1 = min((g + 1u) * p.gsize, kb);
+    let go = (g - p.sg0) * p.W * PER + n0; // this group's scales/shifts for our outputs
     var xs = 0.0;
     if (BYTE_LANES) {
       // 2/4/8-bit: sub-field s of every byte holds outputs b·SUB + s (b = byte 0…3); one
@@ -88,7 +111,7 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       // are summed; the centring C·Σx comes off once per group.
       var acc4: array<vec4<f32>, WPT * SUB>;
       for (var i = 0u; i < WPT * SUB; i++) { acc4[i] = vec4<f32>(0.0); }
-      for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
+      for (var k = gk0; k < gk1; k++) {
         let xk = x[k];
         xs += xk;
         let v = welem(k, j4);
@@ -111,7 +134,7 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       // iteration's values (naga → llvmpipe), though WGSL says it starts at zero.
       var acc: array<f32, WPT * PER>;
       for (var i = 0u; i < WPT * PER; i++) { acc[i] = 0.0; }
-      for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
+      for (var k = gk0; k < gk1; k++) {
         let xk = x[k];
         xs += xk;
         let v = welem(k, j4);
@@ -156,20 +179,26 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 
 @compute @workgroup_size(8, 8)
 fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let j = gid.x;          // word column: outputs j·PER … j·PER + PER − 1
+  let j = p.s0 * WPT + gid.x; // word column: outputs j·PER … j·PER + PER − 1
   let m0 = gid.y * TM;
-  if (j >= p.W || m0 >= p.M) { return; }
+  if (gid.x >= p.sn * WPT || m0 >= p.M) { return; }
   var xr: array<u32, TM>;
   for (var r = 0u; r < TM; r++) { xr[r] = min(m0 + r, p.M - 1u) * p.K; }
   var out: array<array<f32, PER>, TM>;
-  for (var g = 0u; g < p.G; g++) {
+  for (var r = 0u; r < TM; r++) {
+    for (var i = 0u; i < PER; i++) {
+      let yi = min(m0 + r, p.M - 1u) * p.N + min(j * PER + i, p.N - 1u);
+      out[r][i] = select(0.0, y[yi], p.acc != 0u);
+    }
+  }
+  for (var g = p.k0 / p.gsize; g * p.gsize < p.k1; g++) {
     var acc: array<array<f32, PER>, TM>;
     var xs: array<f32, TM>;
     for (var r = 0u; r < TM; r++) {
       xs[r] = 0.0;
       for (var i = 0u; i < PER; i++) { acc[r][i] = 0.0; }
     }
-    for (var k = g * p.gsize; k < (g + 1u) * p.gsize; k++) {
+    for (var k = max(g * p.gsize, p.k0); k < min((g + 1u) * p.gsize, p.k1); k++) {
       let word = word_at(k, j);
       var q: array<f32, PER>;
       for (var i = 0u; i < PER; i++) { q[i] = code(word, i); }
@@ -180,7 +209,7 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
     for (var i = 0u; i < PER; i++) {
-      let o = g * p.W * PER + j * PER + i;
+      let o = (g - p.sg0) * p.W * PER + j * PER + i;
       let s = scale[o];
       let sh = select(shift[o], 0.0, CODEBOOK);
       for (var r = 0u; r < TM; r++) { out[r][i] += s * acc[r][i] + sh * xs[r]; }

@@ -38,6 +38,17 @@ export function assertClose(a: ArrayLike<number>, ref: ArrayLike<number>, tol: n
   if (!(e < tol)) throw new Error(`${what}: relative error ${e.toExponential(3)} ≥ ${tol}`);
 }
 
+/** Bit-for-bit equality of two f32 arrays, naming the first difference (node's deepStrictEqual
+ * builds a diff of the whole array on failure, which for 10⁵ elements exhausts memory). */
+export function assertSameBits(a: Float32Array, b: Float32Array, what: string): void {
+  if (a.length !== b.length) throw new Error(`${what}: lengths ${a.length} and ${b.length}`);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (ua[i] !== ub[i]) throw new Error(`${what}: element ${i} is ${a[i]}, expected ${b[i]} (bits differ)`);
+  }
+}
+
 /** Run f with the adapter's binding limit lowered, to exercise the split-into-windows path. */
 export async function withBindingLimit<T>(gpu: Gpu, bytes: number, f: () => Promise<T>): Promise<T> {
   const saved = gpu.maxBinding;

@@ -96,7 +96,7 @@ export function grid(gpu: Gpu, n: number, wg: number): [number, number, number] 
   return [max, y, 1];
 }
 
-type Binding = Tensor | { buffer: GPUBuffer; offset?: number; size?: number } | GPUTextureView;
+export type Binding = Tensor | { buffer: GPUBuffer; offset?: number; size?: number } | GPUTextureView;
 
 /**
  * Every kernel (and entry point) dispatched since the last clear: result rows record which

@@ -292,6 +292,9 @@ export function rowWindows(rows: number, rowBytes: number[], maxBinding: number,
   if (widest > maxBinding) {
     throw new GpuError(`one row of ${widest} bytes exceeds the adapter's max storage binding ${maxBinding}`);
   }
+  // All rows in one binding need no aligned starts (rows of 2068 bytes would otherwise ask for
+  // 64-row steps even when every tensor fits).
+  if (rows * widest <= maxBinding) return [{ row0: 0, rows }];
   // Rows per window must keep every window start aligned for every tensor.
   const step = rowBytes.map((b) => align / gcd(b, align)).reduce((a, b) => (a * b) / gcd(a, b), 1);
   let per = Math.floor(maxBinding / widest);

@@ -1,8 +1,8 @@
-// Launcher for shaders/gather_cols.wgsl: out[m, j] = x[m, perm[j]].
+// Launcher for shaders/gather_cols.wgsl: out[m, j] = x[m, perm[j]] (rows windowed past one binding).
 
 import { type Batch, grid } from "../gpu/kernel.ts";
-import { empty, type Tensor } from "../gpu/tensor.ts";
-import { need, shapeStr } from "./common.ts";
+import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
+import { need, shapeStr, windows } from "./common.ts";
 
 export function gatherCols(b: Batch, x: Tensor, perm: Tensor): Tensor {
   const K = perm.numel;
@@ -13,11 +13,13 @@ export function gatherCols(b: Batch, x: Tensor, perm: Tensor): Tensor {
   );
   const M = x.numel / K;
   const out = empty(b.gpu, x.shape, "f32", "gather_cols.out");
-  b.dispatch(
-    { name: "gather_cols" },
-    [x, perm, out, b.uniform([M, K])],
-    grid(b.gpu, M * K, 256),
-    `M=${M} K=${K}`,
-  );
+  for (const w of windows(b.gpu, M, [K * 4])) {
+    b.dispatch(
+      { name: "gather_cols" },
+      [windowBinding(x, w, K), perm, windowBinding(out, w, K), b.uniform([w.rows, K])],
+      grid(b.gpu, w.rows * K, 256),
+      `M=${M} K=${K}`,
+    );
+  }
   return out;
 }

@@ -1,9 +1,10 @@
 // Launcher for shaders/qmatmul.wgsl: y = x · Ŵᵀ from packed codes (GEMV for one row, GEMM for
 // more). Split-K for GEMV on hardware adapters, where one thread per 4 words is too few threads.
 
-import { type Batch, grid } from "../gpu/kernel.ts";
-import { empty, type Tensor } from "../gpu/tensor.ts";
-import { checkLoopBudget, dummy, need, shapeStr } from "./common.ts";
+import { type Batch, type Binding, grid } from "../gpu/kernel.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
+import { checkLoopBudget, dummy, need, shapeStr, windows } from "./common.ts";
 import { matmul } from "./matmul.ts";
 
 /** GEMM variants for M > 1: codes decoded per product ("fused"), or Ŵ decoded once into an f32
@@ -47,6 +48,12 @@ const TM = 4;
  */
 export function stripMajor(isFallbackAdapter: boolean): boolean {
   return isFallbackAdapter;
+}
+
+/** Strip-major windows split by strips and bind the scales whole: when those exceed one binding
+ * (G·N·4 bytes over the limit), the layer is laid out k-major, which splits by input rows. */
+export function stripMajorFits(gpu: Gpu, d: PackedDims): boolean {
+  return d.G * d.W * d.per * 4 <= gpu.maxBinding;
 }
 
 /** Reorder k-major words [K, W] into strips [W / wpt, K, wpt]. */
@@ -98,6 +105,62 @@ function defines(w: PackedWeight) {
 /** Threads a hardware adapter wants busy in a GEMV before splitting K is not worth it. */
 const TARGET_THREADS = 16384;
 
+/**
+ * One dispatch's share of a weight over the binding limit: inputs [k0, k1), strips [s0, s0 + sn)
+ * (a strip = wordsPerThread words), scale/shift bound from group sg0. k-major words split by
+ * input rows — on group boundaries when one group fits (then the windowed sums are the unsplit
+ * sums, the same bits), else mid-group; strip-major words split by strips.
+ */
+interface WeightWindow {
+  k0: number;
+  k1: number;
+  s0: number;
+  sn: number;
+  sg0: number;
+  words: Binding;
+  scale: Binding;
+  shift: Binding | null;
+}
+
+export function weightWindows(gpu: Gpu, w: PackedWeight): WeightWindow[] {
+  const { K, W, G, groupSize: gs } = w;
+  const wpt = wordsPerThread(w.bits);
+  const S = W / wpt, NP = W * w.per;
+  const whole = { k0: 0, k1: K, s0: 0, sn: S, sg0: 0, scale: w.scale, shift: w.shift };
+  const scalesFit = stripMajorFits(gpu, w);
+  if (w.stripMajor) {
+    need(
+      scalesFit,
+      "qmatmul",
+      `strip-major ${w.words.label}: scales [${G}×${NP}] exceed the max storage binding (load it k-major)`,
+    );
+    return windows(gpu, S, [K * wpt * 4]).map((r) => ({
+      ...whole,
+      s0: r.row0,
+      sn: r.rows,
+      words: windowBinding(w.words, r, K * wpt),
+    }));
+  }
+  if (gs * W * 4 <= gpu.maxBinding) {
+    return windows(gpu, G, [gs * W * 4, NP * 4]).map((r) => ({
+      ...whole,
+      k0: r.row0 * gs,
+      k1: (r.row0 + r.rows) * gs,
+      sg0: r.row0,
+      words: windowBinding(w.words, { row0: r.row0 * gs, rows: r.rows * gs }, W),
+      scale: windowBinding(w.scale, r, NP),
+      shift: w.shift && windowBinding(w.shift, r, NP),
+    }));
+  }
+  need(scalesFit, "qmatmul", `${w.words.label}: scales [${G}×${NP}] exceed the max storage binding`);
+  return windows(gpu, K, [W * 4]).map((r) => ({
+    ...whole,
+    k0: r.row0,
+    k1: r.row0 + r.rows,
+    words: windowBinding(w.words, r, W),
+  }));
+}
+
 export function qmatmul(
   b: Batch,
   x: Tensor,
@@ -109,38 +172,63 @@ export function qmatmul(
   const M = x.numel / K;
   const d = dummy(b.gpu);
   if (M > 1 && (opts.gemm ?? qgemmVariant(b.gpu.isFallback, M, N, K, b.gpu.maxBinding)) === "dequant") {
+    need(N * K * 4 <= b.gpu.maxBinding, "qmatmul", `dequant variant: Ŵ [${N}×${K}] f32 exceeds one binding`);
     const wf = dequantPacked(b, w);
     const y = matmul(b, x, wf, w.bias ?? undefined);
     wf.release();
     return y;
   }
   const y = empty(b.gpu, [M, N], "f32", "qmatmul.out");
-  const common = [w.words, w.scale, w.shift ?? d, w.codebook ?? d, w.bias ?? d];
+  const wins = weightWindows(b.gpu, w);
+  // Params: sizes, then the window (see the shader's header). A window past input 0 continues
+  // the sums in y; the bias comes with the window that ends at input K.
+  const params = (rows: number, ksplit: number, v: WeightWindow) =>
+    b.uniform([
+      rows,
+      N,
+      K,
+      W,
+      G,
+      w.groupSize,
+      ksplit,
+      w.bias && v.k1 === K ? 1 : 0,
+      v.k0,
+      v.k1,
+      v.s0,
+      v.sn,
+      v.sg0,
+      v.k0 > 0 ? 1 : 0,
+      0,
+      0,
+    ]);
+  const binds = (v: WeightWindow) => [v.words, v.scale, v.shift ?? d, w.codebook ?? d, w.bias ?? d];
   if (M === 1) {
     const threads = W / wordsPerThread(w.bits);
-    const ks = opts.ksplit ??
+    const ks = wins.length > 1 ? 1 : opts.ksplit ??
       (b.gpu.isFallback ? 1 : Math.max(1, Math.min(G, Math.floor(TARGET_THREADS / threads))));
     checkLoopBudget(b.gpu, "qmatmul", Math.ceil(G / ks) * w.groupSize + G, `K=${K}`);
     const sizes = `gemv N=${N} K=${K} bits=${w.bits} ksplit=${ks}`;
-    const params = (ksplit: number) => b.uniform([1, N, K, W, G, w.groupSize, ksplit, w.bias ? 1 : 0]);
     if (ks === 1) {
-      b.dispatch(
-        { name: "qmatmul", entry: "gemv", defines: defines(w) },
-        [x, ...common, y, params(1)],
-        grid(b.gpu, threads, GEMV_WG),
-        sizes,
-      );
+      for (const v of wins) {
+        b.dispatch(
+          { name: "qmatmul", entry: "gemv", defines: defines(w) },
+          [x, ...binds(v), y, params(1, 1, v)],
+          grid(b.gpu, v.sn, GEMV_WG),
+          sizes,
+        );
+      }
     } else {
       const partial = empty(b.gpu, [ks, N], "f32", "qmatmul.partial");
+      const v = wins[0];
       b.dispatch(
         { name: "qmatmul", entry: "gemv", defines: defines(w) },
-        [x, ...common, partial, params(ks)],
+        [x, ...binds(v), partial, params(1, ks, v)],
         grid(b.gpu, threads * ks, GEMV_WG),
         sizes,
       );
       b.dispatch(
         { name: "qmatmul", entry: "reduce", defines: defines(w) },
-        [partial, null, null, null, null, w.bias ?? d, y, params(ks)],
+        [partial, null, null, null, null, w.bias ?? d, y, params(1, ks, v)],
         grid(b.gpu, N, 64),
         sizes,
       );
@@ -149,12 +237,16 @@ export function qmatmul(
     return y;
   }
   checkLoopBudget(b.gpu, "qmatmul", K + G, `K=${K}`);
-  b.dispatch(
-    { name: "qmatmul", entry: "gemm", defines: defines(w) },
-    [x, ...common, y, b.uniform([M, N, K, W, G, w.groupSize, 1, w.bias ? 1 : 0])],
-    [Math.ceil(W / 8), Math.ceil(M / (8 * TM)), 1],
-    `gemm M=${M} N=${N} K=${K} bits=${w.bits}`,
-  );
+  for (const mw of windows(b.gpu, M, [K * 4, N * 4])) {
+    for (const v of wins) {
+      b.dispatch(
+        { name: "qmatmul", entry: "gemm", defines: defines(w) },
+        [windowBinding(x, mw, K), ...binds(v), windowBinding(y, mw, N), params(mw.rows, 1, v)],
+        [Math.ceil((v.sn * wordsPerThread(w.bits)) / 8), Math.ceil(mw.rows / (8 * TM)), 1],
+        `gemm M=${M} N=${N} K=${K} bits=${w.bits}`,
+      );
+    }
+  }
   return y;
 }
 
@@ -173,7 +265,7 @@ export function dequantPacked(b: Batch, w: PackedWeight): Tensor {
       w.codebook ?? d,
       null,
       wf,
-      b.uniform([1, N, K, W, G, w.groupSize, 1, 0]),
+      b.uniform([1, N, K, W, G, w.groupSize, 1, 0, 0, K, 0, W / wordsPerThread(w.bits), 0, 0, 0, 0]),
     ],
     [Math.ceil(K / 64), W, 1],
     `dequant N=${N} K=${K} bits=${w.bits}`,

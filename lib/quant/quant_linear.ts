@@ -10,6 +10,7 @@ import {
   type QGemmVariant,
   qmatmul,
   stripMajor,
+  stripMajorFits,
   toStrips,
   wordsPerThread,
 } from "../kernels/qmatmul.ts";
@@ -33,7 +34,7 @@ export class QuantLinear implements Linear {
   /** `opts.stripMajor` overrides the adapter's default word order (tests run both). */
   static fromRecord(gpu: Gpu, r: QuantRecord, opts: { stripMajor?: boolean } = {}): QuantLinear {
     const L = toRuntimeLayout(r);
-    const strips = opts.stripMajor ?? stripMajor(gpu.isFallback);
+    const strips = opts.stripMajor ?? (stripMajor(gpu.isFallback) && stripMajorFits(gpu, L));
     const words = strips ? toStrips(L.words, L.K, L.W, wordsPerThread(L.bits)) : L.words;
     const packed: PackedWeight = {
       bits: L.bits,

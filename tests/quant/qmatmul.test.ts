@@ -8,11 +8,11 @@ import * as ref from "../../lib/cpu/ref.ts";
 import { randInts, randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { readF32, upload } from "../../lib/gpu/tensor.ts";
-import { qmatmul } from "../../lib/kernels/qmatmul.ts";
+import { qmatmul, weightWindows } from "../../lib/kernels/qmatmul.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
 import { dequantize, type QuantRecord } from "../../lib/quant/record.ts";
 import { quantizeUniform } from "../../lib/quant/uniform.ts";
-import { assertClose, getGpu } from "../helpers.ts";
+import { assertClose, assertSameBits, getGpu, poisonNext, withBindingLimit } from "../helpers.ts";
 
 const gpu = await getGpu();
 const TOL = 1e-5;
@@ -139,4 +139,72 @@ Deno.test("GEMV with a K-split sums the slices", async () => {
     await b.submit();
     assertClose(await readF32(y), ref.matmul(x, dequantize(r), 1, N, K, r.bias), TOL, `ksplit ${ksplit}`);
   }
+});
+
+Deno.test("past the binding limit: words, scales, x and y split into windows, same bits as unsplit", async () => {
+  // 516 outputs fill no packed word at 3/4-bit; K = 256 in 8 groups of 32 (or one, per-channel).
+  const [N, K] = [516, 256];
+  const w = randn(N * K, 12, 0.05);
+  const bias = randn(N, 13);
+  const run = async (layer: QuantLinear, x: Float32Array<ArrayBuffer>, M: number) => {
+    poisonNext(gpu, M * N);
+    const b = new Batch(gpu);
+    const y = layer.forward(b, upload(gpu, x, [M, K]), "fused");
+    await b.submit();
+    return await readF32(y);
+  };
+  const records: [string, QuantRecord][] = [];
+  for (const bits of [2, 3, 4, 8]) {
+    for (const groupSize of [32, -1]) {
+      const r = quantizeUniform("win", w, [N, K], { bits, groupSize, sym: false, range: "include-zero" });
+      r.bias = bias;
+      records.push([`W${bits} g${groupSize}`, r]);
+    }
+  }
+  const nf4 = quantizeUniform("win", w, [N, K], { bits: 4, groupSize: 32, sym: true, range: "include-zero" });
+  nf4.codebook = Float32Array.from({ length: 16 }, (_, i) => (i - 8) / 8);
+  nf4.zeros = null;
+  records.push(["codebook", nf4]);
+  for (const [what, r] of records) {
+    for (const strip of [false, true]) {
+      const layer = QuantLinear.fromRecord(gpu, r, { stripMajor: strip });
+      for (const M of [1, 5]) {
+        const x = randn(M * K, 14 + M);
+        const whole = await run(layer, x, M);
+        const split = await withBindingLimit(gpu, 20000, async () => {
+          assert.ok(weightWindows(gpu, layer.packed).length > 1, `${what}: words fit one binding`);
+          return await run(layer, x, M);
+        });
+        const label = `${what} ${strip ? "strip" : "k"}-major M=${M}`;
+        // Windows end on group boundaries (or split strips): the unsplit sums. Per-channel
+        // k-major words split inside the one group: same math, other rounding.
+        if (r.groupSize === K && !strip) {
+          assertClose(split, whole, TOL, label);
+          assertClose(split, ref.matmul(x, dequantize(r), M, N, K, r.bias), TOL, label);
+        } else assertSameBits(split, whole, label);
+      }
+      layer.release();
+    }
+  }
+  // 130 token rows (x is 133 KB, y 268 KB) at a 64 KiB limit: x, y and the act-order gather split.
+  const r = records[4][1]; // W4 g32
+  const order = Array.from({ length: K }, (_, k) => (k * 37) % K);
+  r.gIdx = new Int32Array(K);
+  order.forEach((k, j) => (r.gIdx![k] = Math.floor(j / 32)));
+  const layer = QuantLinear.fromRecord(gpu, r, { stripMajor: false });
+  const x = randn(130 * K, 20);
+  const whole = await run(layer, x, 130);
+  const split = await withBindingLimit(gpu, 65536, () => run(layer, x, 130));
+  assertSameBits(split, whole, "M=130 windows");
+  assertClose(split, ref.matmul(x, dequantize(r), 130, N, K, r.bias), TOL, "M=130 vs fake-quant");
+  // The dequant prefill variant needs Ŵ in one binding: forced past it, it says so.
+  await withBindingLimit(gpu, 65536, () => {
+    const b = new Batch(gpu);
+    assert.throws(
+      () => layer.forward(b, upload(gpu, x, [130, K]), "dequant"),
+      /dequant variant: Ŵ \[516×256\]/,
+    );
+    return Promise.resolve();
+  });
+  layer.release();
 });

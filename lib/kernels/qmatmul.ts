@@ -6,14 +6,21 @@ import type { Gpu } from "../gpu/device.ts";
 import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { checkLoopBudget, dummy, need, shapeStr, windows } from "./common.ts";
 import { matmul } from "./matmul.ts";
+import { qmatmulTexture, textureQgemmFits } from "./qmatmul_tex.ts";
 
-/** GEMM variants for M > 1: codes decoded per product ("fused"), or Ŵ decoded once into an f32
- * [N, K] scratch tensor then the FP GEMM ("dequant"; 1.5–3× faster on llvmpipe at M = 512, where
- * the register-blocked FP kernel is the fastest code there is). */
-export type QGemmVariant = "fused" | "dequant";
+/** GEMM variants for M > 1: codes decoded per product ("fused"); Ŵ decoded once into an f32
+ * [N, K] scratch tensor then the FP GEMM ("dequant"); or, on CPU adapters, x and the words read
+ * through textures with each code decoded once for 16 token rows ("texture", qmatmul_tex.ts). */
+export type QGemmVariant = "fused" | "dequant" | "texture";
 
-export function qgemmVariant(isFallback: boolean, M: number, N: number, K: number, maxBinding: number) {
-  return isFallback && M >= 16 && N * K * 4 <= maxBinding ? "dequant" : "fused";
+/**
+ * On llvmpipe (bench:qkernels, 4096² W4 g128, one run): "texture" 42 ms at M = 16 (0.92× the f32
+ * GEMM) against 272 ms for "dequant" (0.14×: it writes and re-reads Ŵ as f32), which had been
+ * 1.5–3× "fused" at M = 512; at M = 256 "texture" is 1.10× f32. Codebooks keep the old choice.
+ */
+export function qgemmVariant(gpu: Gpu, M: number, w: PackedWeight): QGemmVariant {
+  if (gpu.isFallback && M >= 2 && textureQgemmFits(gpu, w)) return "texture";
+  return gpu.isFallback && M >= 16 && w.N * w.K * 4 <= gpu.maxBinding ? "dequant" : "fused";
 }
 
 /** Sizes of the run-time layout (see shaders/qmatmul.wgsl): shared by host arrays and GPU tensors. */
@@ -171,7 +178,18 @@ export function qmatmul(
   need(x.dtype === "f32" && x.numel % K === 0, "qmatmul", `x ${shapeStr(x)} is not rows of ${K}`);
   const M = x.numel / K;
   const d = dummy(b.gpu);
-  if (M > 1 && (opts.gemm ?? qgemmVariant(b.gpu.isFallback, M, N, K, b.gpu.maxBinding)) === "dequant") {
+  const variant = M > 1 ? opts.gemm ?? qgemmVariant(b.gpu, M, w) : null;
+  if (variant === "texture") {
+    need(
+      textureQgemmFits(b.gpu, w),
+      "qmatmul",
+      `texture variant cannot take ${w.words.label} (K=${K}, ${w.bits}-bit)`,
+    );
+    const y = empty(b.gpu, [M, N], "f32", "qmatmul.out");
+    qmatmulTexture(b, x, w, y, `gemm M=${M} N=${N} K=${K} bits=${w.bits}`);
+    return y;
+  }
+  if (variant === "dequant") {
     need(N * K * 4 <= b.gpu.maxBinding, "qmatmul", `dequant variant: Ŵ [${N}×${K}] f32 exceeds one binding`);
     const wf = dequantPacked(b, w);
     const y = matmul(b, x, wf, w.bias ?? undefined);

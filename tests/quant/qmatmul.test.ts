@@ -9,6 +9,7 @@ import { randInts, randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { readF32, upload } from "../../lib/gpu/tensor.ts";
 import { qmatmul, weightWindows } from "../../lib/kernels/qmatmul.ts";
+import { textureQgemmFits } from "../../lib/kernels/qmatmul_tex.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
 import { dequantize, type QuantRecord } from "../../lib/quant/record.ts";
 import { quantizeUniform } from "../../lib/quant/uniform.ts";
@@ -24,7 +25,12 @@ async function check(r: QuantRecord, Ms: number[], what: string, stripMajor?: bo
   for (const M of Ms) {
     const x = randn(M * K, M + K);
     const want = ref.matmul(x, w, M, N, K, r.bias);
-    for (const gemm of M > 1 ? (["fused", "dequant"] as const) : [undefined]) {
+    const tex = textureQgemmFits(gpu, layer.packed);
+    for (
+      const gemm of M > 1
+        ? (["fused", "dequant", ...(tex ? ["texture"] as const : [])] as const)
+        : [undefined]
+    ) {
       const b = new Batch(gpu);
       const y = layer.forward(b, upload(gpu, x, [M, K]), gemm);
       await b.submit();

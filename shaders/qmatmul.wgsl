@@ -30,7 +30,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> w: array<{{WVEC}}>;
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
 @group(0) @binding(3) var<storage, read> shift: array<f32>;
-@group(0) @binding(4) var<storage, read> cb: array<f32>;
+{{CB_DECL}} // codebook [2^BITS]: storage, or (CPU adapters) a 2^BITS × 1 r32float texture
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 @group(0) @binding(7) var<uniform> p: Params;
@@ -51,7 +51,7 @@ const BYTE_SHIFTS = vec4<u32>(0u, 8u, 16u, 24u);
 
 fn code(word: u32, i: u32) -> f32 {
   let q = (word >> (BITS * i)) & MASK;
-  if (CODEBOOK) { return cb[q]; }
+  if (CODEBOOK) { return {{CB_LOOKUP}}; }
   return f32(q) - C;
 }
 

@@ -2,12 +2,12 @@
 // through textures — the CPU adapter's branchless gather (see matmul_tex.wgsl for why). A thread
 // owns TM token rows × SPT strips (a strip = WPT words = WPT·PER outputs, at every input k).
 // Codes are decoded once per (k, output) into f32 — Ŵ = s·q + h with h = shift − s·C per group,
-// held in registers for the group — and serve all TM rows: the "dequant + FP GEMM" variant wrote
+// held in registers for the group, or Ŵ = s·cb[q] from a codebook texture — and serve all TM rows: the "dequant + FP GEMM" variant wrote
 // and re-read Ŵ as f32 [N, K], 8× the bytes of 4-bit codes.
 //
 //   xt   rgba32float [M rows, K/4 texels]   four consecutive k per texel
 //   wt   r32uint / rg32uint [S rows, K texels]  strip s at input k (the strip-major words as they are)
-//   scale, shift f32 [G, W·PER] as in qmatmul.wgsl
+//   scale, shift f32 [G, W·PER] as in qmatmul.wgsl; cbt r32float [2^BITS × 1] (NF4/FP4)
 
 struct Params { M: u32, N: u32, K: u32, S: u32, G: u32, gs4: u32, NP: u32, has_bias: u32 }
 
@@ -18,6 +18,7 @@ struct Params { M: u32, N: u32, K: u32, S: u32, G: u32, gs4: u32, NP: u32, has_b
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>; // [M, N] window
 @group(0) @binding(6) var<uniform> p: Params;
+{{CB_DECL}}
 
 const MASK = (1u << {{BITS}}u) - 1u;
 const C = f32(1u << ({{BITS}}u - 1u));

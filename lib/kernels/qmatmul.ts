@@ -16,7 +16,7 @@ export type QGemmVariant = "fused" | "dequant" | "texture";
 /**
  * On llvmpipe (bench:qkernels, 4096² W4 g128, one run): "texture" 42 ms at M = 16 (0.92× the f32
  * GEMM) against 272 ms for "dequant" (0.14×: it writes and re-reads Ŵ as f32), which had been
- * 1.5–3× "fused" at M = 512; at M = 256 "texture" is 1.10× f32. Codebooks keep the old choice.
+ * 1.5–3× "fused" at M = 512; at M = 256 "texture" is 1.10× f32.
  */
 export function qgemmVariant(gpu: Gpu, M: number, w: PackedWeight): QGemmVariant {
   if (gpu.isFallback && M >= 2 && textureQgemmFits(gpu, w)) return "texture";
@@ -43,6 +43,9 @@ export interface PackedWeight extends PackedDims {
   scale: Tensor; // f32 [G, W·per]
   shift: Tensor | null; // f32 [G, W·per] (uniform formats)
   codebook: Tensor | null; // f32 [2^bits]
+  /** The codebook as a 2^bits × 1 r32float texture (CPU adapters: a per-lane storage load is a
+   * branchy loop on llvmpipe, a texel fetch a gather). */
+  codebookTex?: GPUTextureView | null;
   bias: Tensor | null;
 }
 
@@ -99,6 +102,10 @@ function defines(w: PackedWeight) {
     BITS: w.bits,
     PER: w.per,
     CODEBOOK: w.codebook ? "true" : "false",
+    CB_DECL: w.codebookTex
+      ? "@group(0) @binding(4) var cbt: texture_2d<f32>;"
+      : "@group(0) @binding(4) var<storage, read> cb: array<f32>;",
+    CB_LOOKUP: w.codebookTex ? "textureLoad(cbt, vec2<u32>(q, 0u), 0).x" : "cb[q]",
     BYTE_LANES: lanes ? "true" : "false",
     SUB: sub,
     GEMV_WG,
@@ -219,7 +226,9 @@ export function qmatmul(
       0,
       0,
     ]);
-  const binds = (v: WeightWindow) => [v.words, v.scale, v.shift ?? d, w.codebook ?? d, w.bias ?? d];
+  const binds = (
+    v: WeightWindow,
+  ) => [v.words, v.scale, v.shift ?? d, w.codebookTex ?? w.codebook ?? d, w.bias ?? d];
   if (M === 1) {
     const threads = W / wordsPerThread(w.bits);
     const ks = wins.length > 1 ? 1 : opts.ksplit ??
@@ -280,7 +289,7 @@ export function dequantPacked(b: Batch, w: PackedWeight): Tensor {
       w.words,
       w.scale,
       w.shift ?? d,
-      w.codebook ?? d,
+      w.codebookTex ?? w.codebook ?? d,
       null,
       wf,
       b.uniform([1, N, K, W, G, w.groupSize, 1, 0, 0, K, 0, W / wordsPerThread(w.bits), 0, 0, 0, 0]),

@@ -1,6 +1,6 @@
 // Launcher for shaders/qmatmul_tex.wgsl: the fused quantized GEMM for CPU adapters — x and the
 // strip-major words read through textures, codes decoded once per (k, output) for TM rows.
-// Uniform formats (2/3/4/8-bit); codebooks keep the other variants.
+// Uniform formats (2/3/4/8-bit) and codebooks (NF4/FP4, from the layer's codebook texture).
 
 import type { Batch } from "../gpu/kernel.ts";
 import { rowWindows, type Tensor, windowBinding } from "../gpu/tensor.ts";
@@ -17,13 +17,13 @@ export function texTile(bits: number): { TM: number; SPT: number; WPT: number; P
 export function textureQgemmFits(gpu: { maxTexture2D: number }, w: PackedWeight): boolean {
   const { WPT } = texTile(w.bits);
   const S = w.W / WPT;
-  return w.stripMajor && !w.codebook && !!w.shift && w.groupSize % 4 === 0 &&
+  return w.stripMajor && (w.codebook ? !!w.codebookTex : !!w.shift) && w.groupSize % 4 === 0 &&
     (w.K * 4) % 256 === 0 && (w.K * WPT * 4) % 256 === 0 && w.K <= gpu.maxTexture2D &&
     w.K / 4 <= gpu.maxTexture2D && S <= gpu.maxTexture2D;
 }
 
 /** Unrolled tile code: accumulators a{i}_{o}, per-group s{o}/h{o}, guarded stores. */
-function tileCode(bits: number, bias: boolean) {
+function tileCode(bits: number, bias: boolean, codebook: boolean) {
   const { TM, SPT, WPT, PER } = texTile(bits);
   const I = [...Array(TM).keys()], U = [...Array(SPT).keys()];
   // Output o of the thread: strip u, word c, code i → column (s_base + u)·WPT·PER + c·PER + i.
@@ -39,9 +39,9 @@ function tileCode(bits: number, bias: boolean) {
   ];
   const group = [
     O.map((o) =>
-      `let sc${o} = scale[g * p.NP + ${col(o)}]; let h${o} = shift[g * p.NP + ${col(o)}] - sc${o} * C;`
-    )
-      .join(" "),
+      `let sc${o} = scale[g * p.NP + ${col(o)}];` +
+      (codebook ? "" : ` let h${o} = shift[g * p.NP + ${col(o)}] - sc${o} * C;`)
+    ).join(" "),
   ];
   const body = [I.map((i) => `let x${i} = xload(k4, r${i});`).join(" ")];
   const comp = "xyzw";
@@ -50,7 +50,8 @@ function tileCode(bits: number, bias: boolean) {
     for (const o of O) {
       const { u, c, i } = outs[o];
       body.push(
-        `{ let w = sc${o} * f32((t${u}_${t}.${comp[c]} >> ${bits * i}u) & MASK) + h${o}; ` +
+        `{ let q = (t${u}_${t}.${comp[c]} >> ${bits * i}u) & MASK; ` +
+          (codebook ? `let w = sc${o} * cbload(q); ` : `let w = sc${o} * f32(q) + h${o}; `) +
           I.map((r) => `a${r}_${o} += x${r}.${comp[t]} * w;`).join(" ") + " }",
       );
     }
@@ -81,10 +82,20 @@ export function qmatmulTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, 
   const M = x.numel / K;
   const { TM, SPT, WPT, PER } = texTile(w.bits);
   const S = w.W / WPT;
-  const key = `${w.bits} ${!!w.bias}`;
+  const cb = !!w.codebook;
+  const key = `${w.bits} ${!!w.bias} ${cb}`;
   let code = codeCache.get(key);
-  if (!code) codeCache.set(key, code = tileCode(w.bits, !!w.bias));
-  const defines = { BITS: w.bits, TM, SPT, ...code };
+  if (!code) codeCache.set(key, code = tileCode(w.bits, !!w.bias, cb));
+  const defines = {
+    BITS: w.bits,
+    TM,
+    SPT,
+    CB_DECL: cb
+      ? "@group(0) @binding(7) var cbt: texture_2d<f32>;\n" +
+        "fn cbload(q: u32) -> f32 { return textureLoad(cbt, vec2<u32>(q, 0u), 0).x; }"
+      : "",
+    ...code,
+  };
   const wt = b.texture(
     { buffer: w.words.buffer, offset: 0 },
     K,
@@ -102,10 +113,11 @@ export function qmatmulTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, 
         xt,
         wt,
         w.scale,
-        w.shift!,
+        w.shift,
         w.bias ?? null,
         windowBinding(y, mw, N),
         b.uniform([mw.rows, N, K, S, G, w.groupSize / 4, w.W * PER, w.bias ? 1 : 0]),
+        w.codebookTex ?? null,
       ],
       [Math.ceil(S / (8 * SPT)), Math.ceil(mw.rows / TM), 1],
       sizes,

@@ -31,8 +31,13 @@ export class QuantLinear implements Linear {
     this.outFeatures = packed.N;
   }
 
-  /** `opts.stripMajor` overrides the adapter's default word order (tests run both). */
-  static fromRecord(gpu: Gpu, r: QuantRecord, opts: { stripMajor?: boolean } = {}): QuantLinear {
+  /** `opts.stripMajor` / `opts.codebookTexture` override the adapter's default word order and
+   * codebook binding (tests run both). */
+  static fromRecord(
+    gpu: Gpu,
+    r: QuantRecord,
+    opts: { stripMajor?: boolean; codebookTexture?: boolean } = {},
+  ): QuantLinear {
     const L = toRuntimeLayout(r);
     const strips = opts.stripMajor ?? (stripMajor(gpu.isFallback) && stripMajorFits(gpu, L));
     const words = strips ? toStrips(L.words, L.K, L.W, wordsPerThread(L.bits)) : L.words;
@@ -49,6 +54,9 @@ export class QuantLinear implements Linear {
       scale: upload(gpu, L.scale, [L.G, L.W * L.per], `${r.name}.qscale`),
       shift: L.codebook ? null : upload(gpu, L.shift, [L.G, L.W * L.per], `${r.name}.qshift`),
       codebook: L.codebook ? upload(gpu, L.codebook, [L.codebook.length], `${r.name}.codebook`) : null,
+      codebookTex: L.codebook && (opts.codebookTexture ?? gpu.isFallback)
+        ? codebookTexture(gpu, L.codebook)
+        : null,
       bias: r.bias ? upload(gpu, Float32Array.from(r.bias), [r.bias.length], `${r.name}.bias`) : null,
     };
     const perm = L.perm ? upload(gpu, L.perm, [L.K], `${r.name}.perm`) : null;
@@ -79,5 +87,27 @@ export class QuantLinear implements Linear {
 
   release(): void {
     for (const t of this.tensors()) t.release();
+    this.packed.codebookTex = null; // its texture is shared by every layer with the same table
   }
+}
+
+/** One 2^bits × 1 r32float texture per distinct codebook (NF4 and FP4 tables): 64 bytes each, kept
+ * for the device's life, shared by every layer (so streaming a block never touches it). */
+const cbTextures = new WeakMap<GPUDevice, Map<string, GPUTextureView>>();
+function codebookTexture(gpu: Gpu, cb: Float32Array<ArrayBuffer>): GPUTextureView {
+  let byTable = cbTextures.get(gpu.device);
+  if (!byTable) cbTextures.set(gpu.device, byTable = new Map());
+  const key = Array.from(cb).join(",");
+  let view = byTable.get(key);
+  if (!view) {
+    const tex = gpu.device.createTexture({
+      size: [cb.length, 1],
+      format: "r32float",
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+      label: "codebook",
+    });
+    gpu.device.queue.writeTexture({ texture: tex }, cb, { bytesPerRow: cb.length * 4 }, [cb.length, 1]);
+    byTable.set(key, view = tex.createView());
+  }
+  return view;
 }

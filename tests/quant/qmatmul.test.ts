@@ -18,8 +18,14 @@ import { assertClose, assertSameBits, getGpu, poisonNext, withBindingLimit } fro
 const gpu = await getGpu();
 const TOL = 1e-5;
 
-async function check(r: QuantRecord, Ms: number[], what: string, stripMajor?: boolean) {
-  const layer = QuantLinear.fromRecord(gpu, r, { stripMajor });
+async function check(
+  r: QuantRecord,
+  Ms: number[],
+  what: string,
+  stripMajor?: boolean,
+  codebookTexture?: boolean,
+) {
+  const layer = QuantLinear.fromRecord(gpu, r, { stripMajor, codebookTexture });
   const w = dequantize(r);
   const [N, K] = r.shape;
   for (const M of Ms) {
@@ -92,7 +98,7 @@ Deno.test("act-order g_idx: columns sorted by group at load, x permuted at run t
   );
 });
 
-Deno.test("16-entry codebook (NF4 table, blockwise absmax as scales)", async () => {
+Deno.test("16-entry codebook (NF4 table, blockwise absmax as scales), from storage and from a texture", async () => {
   const [N, K, bs] = [21, 128, 64];
   const nf4 = Float32Array.from([
     -1,
@@ -125,7 +131,11 @@ Deno.test("16-entry codebook (NF4 table, blockwise absmax as scales)", async () 
     codebook: nf4,
     method: "nf4",
   };
-  await check(r, [1, 6], "nf4");
+  for (const tex of [false, true]) {
+    for (const strip of [false, true]) {
+      await check(r, [1, 6], `nf4 texture ${tex} strip ${strip}`, strip, tex);
+    }
+  }
 });
 
 Deno.test("GEMV with a K-split sums the slices", async () => {

@@ -201,18 +201,34 @@ export function checkMemory(
   const shapes = modelLinears(c, () => true);
   const widest = Math.max(...shapes.map(([, , inp]) => inp));
   const largest = Math.max(...shapes.map(([, out, inp]) => out * inp));
-  let work = forwardWork(c, seqlen);
+  // Evaluation's work with `rows` rows of logits at a time; the quantization stage's below.
+  const evalWork = (rows: number) => forwardWork(c, seqlen, true, rows);
+  let work = 0;
   if (CALIBRATED.includes(s.method) && cal) {
     const states = cal.n * cal.seq * c.hidden * 4 * (s.method === "autoround" ? 4 : 2);
     const batch = forwardWork(c, Math.min(cal.n * cal.seq, Math.max(cal.seq, 4096)), false);
     // AutoRound keeps a batch's activations for the backward pass and trains a block's
     // rounding offsets and clipping (with gradients) beside its f32 weights.
     const train = s.method === "autoround" ? 3 * batch + 2 * footprint(c).blockF32 : 0;
-    work = Math.max(work, states + batch + train + 2 * widest * widest * 4);
-  } else if (s.method !== "fp") work = Math.max(work, 3 * largest * 4);
-  try {
-    return planMemory(c, o["gpu-memory"], work, s.method !== "fp");
-  } catch (e) {
-    throw new Error(`--model ${spec}, --methods ${s.method}: ${(e as Error).message}`);
+    work = states + batch + train + 2 * widest * widest * 4;
+  } else if (s.method !== "fp") work = 3 * largest * 4;
+  // A window's logits [seqlen, vocab] may not fit beside the rest (1 GiB at 2048 × 128256): then
+  // the head and the NLL run over row chunks, halved until the plan fits. Resident with chunked
+  // logits beats streaming the blocks (a chunk costs one more dispatch; a streamed block a copy).
+  let error: Error | null = null, streamed: MemoryPlan | null = null;
+  for (let rows = seqlen; rows >= 1; rows = rows > 1 ? Math.max(1, Math.floor(rows / 2)) : 0) {
+    try {
+      let plan = planMemory(c, o["gpu-memory"], Math.max(work, evalWork(rows)), s.method !== "fp");
+      if (rows < seqlen) {
+        plan = { ...plan, logitRows: rows, why: `${plan.why}; logits in chunks of ${rows} rows` };
+      }
+      if (plan.mode === "resident") return plan;
+      streamed ??= plan;
+    } catch (e) {
+      error ??= e as Error; // the message of the unchunked plan says what the model needs
+    }
+    if (evalWork(rows) <= work) break; // the logits are no longer what decides
   }
+  if (streamed) return streamed;
+  throw new Error(`--model ${spec}, --methods ${s.method}: ${error!.message}`);
 }

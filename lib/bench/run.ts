@@ -180,6 +180,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             seqlen: p.seqlen,
             maxWindows: o["max-windows"],
             windowsPerPass: windowsPerPass(plan, model.config.hidden, p.seqlen),
+            logitRows: plan.logitRows,
             onWindow: (k, total, ppl) => {
               const now = performance.now();
               if (now - last > 5000 || k === total) {
@@ -226,6 +227,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             eval_peak_gpu_bytes: gpu.pool.stats().peak,
             peak_gpu_held_bytes: Math.max(gpu.pool.stats().peakHeld, quantHeld),
             memory_mode: plan.mode,
+            logit_rows: plan.logitRows ?? null,
             peak_host_rss_bytes: rss.stop(),
             gpu_memory_budget: plan.budget,
             model_revision: p.model.revision,

@@ -4,9 +4,9 @@
 // ppl = exp(mean NLL over all predicted tokens). `maxWindows` K keeps windows 0..K−1.
 
 import { Batch } from "../gpu/kernel.ts";
-import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
+import { empty, readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { tokenNll } from "../kernels/token_nll.ts";
-import { encodeForward } from "../model/load.ts";
+import { encodeForward, encodeHidden } from "../model/load.ts";
 import type { CausalLM } from "../model/model.ts";
 import { blocksLayerMajor, embedAll } from "../model/stream.ts";
 
@@ -18,6 +18,13 @@ export interface PplOptions {
    * their hidden states [windows·seqlen, hidden] stay on the GPU meanwhile). Default 8.
    */
   windowsPerPass?: number;
+  /**
+   * Rows of a window whose logits [rows, vocab] exist at once: the head and the NLL run over row
+   * chunks of the hidden states when a window's logits alone would not fit the memory budget
+   * (2048 × 128256 f32 is 1 GiB). Default: the whole window. Rows are independent, so any
+   * chunking gives the same bits.
+   */
+  logitRows?: number;
   onWindow?: (done: number, total: number, runningPpl: number) => void;
 }
 
@@ -66,20 +73,28 @@ export async function perplexity(model: CausalLM, ids: ArrayLike<number>, o: Ppl
     o.onWindow?.(w + 1, windows, Math.exp(nllSum / ((w + 1) * (seqlen - 1))));
   };
   const per = model.streamed ? Math.max(1, o.windowsPerPass ?? 8) : 1;
+  const chunk = Math.min(seqlen, Math.max(1, Math.floor(o.logitRows ?? seqlen)));
   for (let w0 = 0; w0 < windows; w0 += per) {
     const ws = Array.from({ length: Math.min(per, windows - w0) }, (_, k) => window(w0 + k));
     let hs: Tensor[] | null = null;
     if (model.streamed) hs = await blocksLayerMajor(model, await embedAll(model, ws, seqlen), seqlen);
     for (const [k, win] of ws.entries()) {
       const b = new Batch(model.gpu);
-      let logits: Tensor;
-      if (hs) {
-        logits = model.head(b, hs[k]);
-        hs[k].release();
-      } else logits = encodeForward(b, model, win, seqlen);
       const T = targets(win);
-      const nll = tokenNll(b, logits, T, model.vocab);
-      logits.release();
+      let nll: Tensor;
+      if (chunk < seqlen) {
+        const h = hs ? hs[k] : encodeHidden(b, model, win, seqlen);
+        nll = chunkedNll(b, model, h, T, seqlen, chunk);
+        h.release();
+      } else {
+        let logits: Tensor;
+        if (hs) {
+          logits = model.head(b, hs[k]);
+          hs[k].release();
+        } else logits = encodeForward(b, model, win, seqlen);
+        nll = tokenNll(b, logits, T, model.vocab);
+        logits.release();
+      }
       T.release();
       await b.submit();
       const host = await readF32(nll);
@@ -97,4 +112,29 @@ export async function perplexity(model: CausalLM, ids: ArrayLike<number>, o: Ppl
     meanNll,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** NLL [rows] of hidden states h [rows, hidden] through the head, `chunk` rows of logits at a time. */
+function chunkedNll(
+  b: Batch,
+  model: CausalLM,
+  h: Tensor,
+  targets: Tensor,
+  rows: number,
+  chunk: number,
+): Tensor {
+  const D = h.numel / rows;
+  const nll = empty(model.gpu, [rows], "f32", "nll");
+  for (let r0 = 0; r0 < rows; r0 += chunk) {
+    const n = Math.min(chunk, rows - r0);
+    const hc = empty(model.gpu, [n, D], "f32", "hidden.chunk");
+    const tc = empty(model.gpu, [n], "u32", "targets.chunk");
+    b.copyBuffer(h.buffer, r0 * D * 4, hc.buffer, 0, n * D * 4);
+    b.copyBuffer(targets.buffer, r0 * 4, tc.buffer, 0, n * 4);
+    const logits = model.head(b, hc);
+    const part = tokenNll(b, logits, tc, model.vocab);
+    b.copyBuffer(part.buffer, 0, nll.buffer, r0 * 4, n * 4);
+    for (const t of [hc, tc, logits, part]) t.release();
+  }
+  return nll;
 }

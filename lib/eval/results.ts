@@ -50,6 +50,8 @@ export const ResultRow = z.object({
   peak_gpu_held_bytes: z.number().int().nonnegative().nullable().default(null),
   /** resident: every block on the GPU; streamed: blocks in host memory, one at a time (--gpu-memory). */
   memory_mode: z.enum(["resident", "streamed"]).default("resident"),
+  /** Rows of a window whose logits existed at once, when fewer than the window (the budget). */
+  logit_rows: z.number().int().positive().nullable().default(null),
   /** The process's peak resident set size during the cell (load, quantization, evaluation). */
   peak_host_rss_bytes: z.number().int().nonnegative().nullable().default(null),
   gpu_memory_budget: z.number().int().positive().nullable().default(null),

@@ -20,6 +20,14 @@ export async function loadModel(gpu: Gpu, dir: string, stream = false): Promise<
 
 /** Encode embed → all blocks → head for ids (B sequences of `seq` tokens) into `b`; logits [T, V]. */
 export function encodeForward(b: Batch, model: CausalLM, ids: ArrayLike<number>, seq: number): Tensor {
+  const h = encodeHidden(b, model, ids, seq);
+  const logits = model.head(b, h);
+  h.release();
+  return logits;
+}
+
+/** Encode embed → all blocks into `b`: the last hidden states [T, hidden], before the head. */
+export function encodeHidden(b: Batch, model: CausalLM, ids: ArrayLike<number>, seq: number): Tensor {
   if (model.streamed) {
     throw new Error("a streamed model runs block by block (lib/model/stream.ts), not in one encoded forward");
   }
@@ -33,9 +41,7 @@ export function encodeForward(b: Batch, model: CausalLM, ids: ArrayLike<number>,
     h.release();
     h = next;
   }
-  const logits = model.head(b, h);
-  h.release();
-  return logits;
+  return h;
 }
 
 /** Logits for one or more sequences, read back to the host ([T, V] row-major). */

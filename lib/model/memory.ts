@@ -72,15 +72,20 @@ export function footprint(
   return { block, blockF32, params: params + c.layers * block, rest: params + rope, blocks: c.layers };
 }
 
-/** GPU bytes of one forward over `rows` rows; `logits`: through the head (evaluation), not only the blocks. */
-export function forwardWork(c: ModelConfig, rows: number, logits = true): number {
+/**
+ * GPU bytes of one forward over `rows` rows; `logits`: through the head (evaluation), not only
+ * the blocks, with `logitRows` rows of logits at a time (perplexity's row chunks).
+ */
+export function forwardWork(c: ModelConfig, rows: number, logits = true, logitRows = rows): number {
   const inter = c.family === "llama" ? c.intermediate : c.ffn;
   // Hidden in/out, normed input, q/k/v/attention out, the MLP's intermediates, logits and NLL.
-  return rows * 4 * (6 * c.hidden + 3 * inter + (logits ? 2 * c.vocab : 0));
+  return rows * 4 * (6 * c.hidden + 3 * inter) + (logits ? Math.min(rows, logitRows) * 4 * 2 * c.vocab : 0);
 }
 
 export interface MemoryPlan {
   mode: "resident" | "streamed";
+  /** Evaluation: rows of a window whose logits exist at once (all of them unless that did not fit). */
+  logitRows?: number;
   budget: number | null;
   resident: number;
   streamed: number;

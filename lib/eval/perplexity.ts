@@ -129,11 +129,11 @@ function chunkedNll(
     const n = Math.min(chunk, rows - r0);
     const hc = empty(model.gpu, [n, D], "f32", "hidden.chunk");
     const tc = empty(model.gpu, [n], "u32", "targets.chunk");
-    b.copyBuffer(h.buffer, r0 * D * 4, hc.buffer, 0, n * D * 4);
-    b.copyBuffer(targets.buffer, r0 * 4, tc.buffer, 0, n * 4);
+    b.copy(h.buffer, r0 * D * 4, hc.buffer, 0, n * D * 4);
+    b.copy(targets.buffer, r0 * 4, tc.buffer, 0, n * 4);
     const logits = model.head(b, hc);
     const part = tokenNll(b, logits, tc, model.vocab);
-    b.copyBuffer(part.buffer, 0, nll.buffer, r0 * 4, n * 4);
+    b.copy(part.buffer, 0, nll.buffer, r0 * 4, n * 4);
     for (const t of [hc, tc, logits, part]) t.release();
   }
   return nll;

@@ -263,12 +263,6 @@ export class Batch {
     );
   }
 
-  /** Copy `size` bytes between buffers; ordered with the dispatches (ends the open pass). */
-  copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
-    this.#endPass();
-    this.enc.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
-  }
-
   #endPass() {
     if (this.#pass) this.#pass.end();
     this.#pass = null;

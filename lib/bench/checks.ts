@@ -203,32 +203,46 @@ export function checkMemory(
   const largest = Math.max(...shapes.map(([, out, inp]) => out * inp));
   // Evaluation's work with `rows` rows of logits at a time; the quantization stage's below.
   const evalWork = (rows: number) => forwardWork(c, seqlen, true, rows);
-  let work = 0;
+  // The quantization stage's work, with the calibration states on the GPU or in host memory.
+  let work = 0, workHost: number | null = null;
   if (CALIBRATED.includes(s.method) && cal) {
-    const states = cal.n * cal.seq * c.hidden * 4 * (s.method === "autoround" ? 4 : 2);
-    const batch = forwardWork(c, Math.min(cal.n * cal.seq, Math.max(cal.seq, 4096)), false);
+    const chains = s.method === "autoround" ? 4 : 2; // in and out (AutoRound: FP and quantized chains)
+    const batchTokens = Math.min(cal.n * cal.seq, Math.max(cal.seq, 4096));
+    const states = cal.n * cal.seq * c.hidden * 4 * chains;
+    const batch = forwardWork(c, batchTokens, false);
     // AutoRound keeps a batch's activations for the backward pass and trains a block's
     // rounding offsets and clipping (with gradients) beside its f32 weights.
     const train = s.method === "autoround" ? 3 * batch + 2 * footprint(c).blockF32 : 0;
-    work = states + batch + train + 2 * widest * widest * 4;
+    const rest = batch + train + 2 * widest * widest * 4;
+    work = states + rest;
+    // In host memory, a batch's states (in and out, each chain) visit the GPU at a time.
+    workHost = batchTokens * c.hidden * 4 * chains + rest;
   } else if (s.method !== "fp") work = 3 * largest * 4;
   // A window's logits [seqlen, vocab] may not fit beside the rest (1 GiB at 2048 × 128256): then
   // the head and the NLL run over row chunks, halved until the plan fits. Resident with chunked
   // logits beats streaming the blocks (a chunk costs one more dispatch; a streamed block a copy).
-  let error: Error | null = null, streamed: MemoryPlan | null = null;
-  for (let rows = seqlen; rows >= 1; rows = rows > 1 ? Math.max(1, Math.floor(rows / 2)) : 0) {
-    try {
-      let plan = planMemory(c, o["gpu-memory"], Math.max(work, evalWork(rows)), s.method !== "fp");
-      if (rows < seqlen) {
-        plan = { ...plan, logitRows: rows, why: `${plan.why}; logits in chunks of ${rows} rows` };
+  // Then, for a calibrated method, the states in host memory (a readback per batch and block)
+  // — after streaming the blocks, which the block-by-block methods do at no extra cost.
+  let error: Error | null = null;
+  for (const w of workHost === null ? [work] : [work, workHost]) {
+    let streamed: MemoryPlan | null = null;
+    for (let rows = seqlen; rows >= 1; rows = rows > 1 ? Math.max(1, Math.floor(rows / 2)) : 0) {
+      try {
+        let plan = planMemory(c, o["gpu-memory"], Math.max(w, evalWork(rows)), s.method !== "fp");
+        if (rows < seqlen) {
+          plan = { ...plan, logitRows: rows, why: `${plan.why}; logits in chunks of ${rows} rows` };
+        }
+        if (w !== work) {
+          plan = { ...plan, statesOnHost: true, why: `${plan.why}; calibration states in host memory` };
+        }
+        if (plan.mode === "resident") return plan;
+        streamed ??= plan;
+      } catch (e) {
+        error ??= e as Error; // the message of the first plan says what the model needs
       }
-      if (plan.mode === "resident") return plan;
-      streamed ??= plan;
-    } catch (e) {
-      error ??= e as Error; // the message of the unchunked plan says what the model needs
+      if (evalWork(rows) <= w) break; // the logits are no longer what decides
     }
-    if (evalWork(rows) <= work) break; // the logits are no longer what decides
+    if (streamed) return streamed;
   }
-  if (streamed) return streamed;
   throw new Error(`--model ${spec}, --methods ${s.method}: ${error!.message}`);
 }

@@ -149,7 +149,17 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       gpu.pool.resetPeak();
       let q;
       try {
-        q = await quantizeSetting(model, p.model.dir, s, o, p.cal, prov.git_commit, label, log);
+        q = await quantizeSetting(
+          model,
+          p.model.dir,
+          s,
+          o,
+          p.cal,
+          prov.git_commit,
+          label,
+          log,
+          plan.statesOnHost,
+        );
       } catch (e) {
         await fail("quantize", e);
         continue;
@@ -228,6 +238,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             peak_gpu_held_bytes: Math.max(gpu.pool.stats().peakHeld, quantHeld),
             memory_mode: plan.mode,
             logit_rows: plan.logitRows ?? null,
+            states_on_host: plan.statesOnHost ?? false,
             peak_host_rss_bytes: rss.stop(),
             gpu_memory_budget: plan.budget,
             model_revision: p.model.revision,

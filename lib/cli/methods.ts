@@ -42,6 +42,8 @@ export async function quantizeSetting(
   commit: string | null,
   label: string,
   log: (msg: string) => void,
+  /** The memory plan's choice: calibration hidden states in host memory between uses. */
+  statesOnHost = false,
 ): Promise<Quantized> {
   let quant: QuantizeResult | null = null;
   let int8Layers: Int8Linear[] = [];
@@ -97,7 +99,12 @@ export async function quantizeSetting(
       log(`${label}: HQQ checkpoint → ${dir}`);
     }
   } else if (s.method === "awq") {
-    const r = await quantizeAwq(model, cal!.windows, awqSettings(o, s), (m) => log(`  ${label}: ${m}`));
+    const r = await quantizeAwq(
+      model,
+      cal!.windows,
+      { ...awqSettings(o, s), statesOnHost },
+      (m) => log(`  ${label}: ${m}`),
+    );
     quant = r;
     extraInfo = { quant_peak_gpu_bytes: r.peakBytes };
     log(`${label}: quantized ${r.records.length} layers in ${r.seconds.toFixed(1)} s`);
@@ -114,7 +121,12 @@ export async function quantizeSetting(
     }
   } else if (s.method === "autoround") {
     const a = autoRoundSettings(o, s);
-    const r = await quantizeAutoRound(model, cal!.windows, a, (m) => log(`  ${label}: ${m}`));
+    const r = await quantizeAutoRound(
+      model,
+      cal!.windows,
+      { ...a, statesOnHost },
+      (m) => log(`  ${label}: ${m}`),
+    );
     quant = r;
     extraInfo = {
       ...autoRoundRowOptions(o, a),
@@ -139,7 +151,7 @@ export async function quantizeSetting(
     }
   } else if (s.method === "gptq") {
     const g = gptqSettings(o, s);
-    quant = await quantizeGptq(model, cal!.windows, g, (m) => log(`  ${label}: ${m}`));
+    quant = await quantizeGptq(model, cal!.windows, { ...g, statesOnHost }, (m) => log(`  ${label}: ${m}`));
     log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
     if (o.export) {
       const dir = `${o.export}/${basename(modelDir)}-gptq-w${s.bits}-g${s.groupSize}`;

@@ -52,6 +52,8 @@ export const ResultRow = z.object({
   memory_mode: z.enum(["resident", "streamed"]).default("resident"),
   /** Rows of a window whose logits existed at once, when fewer than the window (the budget). */
   logit_rows: z.number().int().positive().nullable().default(null),
+  /** Calibration hidden states were kept in host memory between uses (the budget). */
+  states_on_host: z.boolean().default(false),
   /** The process's peak resident set size during the cell (load, quantization, evaluation). */
   peak_host_rss_bytes: z.number().int().nonnegative().nullable().default(null),
   gpu_memory_budget: z.number().int().positive().nullable().default(null),

@@ -86,6 +86,8 @@ export interface MemoryPlan {
   mode: "resident" | "streamed";
   /** Evaluation: rows of a window whose logits exist at once (all of them unless that did not fit). */
   logitRows?: number;
+  /** Calibration: the hidden states in host memory between uses (they did not fit beside the rest). */
+  statesOnHost?: boolean;
   budget: number | null;
   resident: number;
   streamed: number;

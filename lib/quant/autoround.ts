@@ -23,7 +23,7 @@ import { ArLinear } from "./autoround_linear.ts";
 import { QuantLinear } from "./quant_linear.ts";
 import type { QuantRecord } from "./record.ts";
 import { fakeLinear, type QuantizeResult } from "./rtn.ts";
-import { calibrationChunks, embedChunks } from "./sequential.ts";
+import { calibrationChunks, embedChunks, States } from "./sequential.ts";
 import { f32Block } from "./targets.ts";
 import { checkUniform, GroupSize, UniformBits, type UniformOptions, uniformRecord } from "./uniform.ts";
 
@@ -44,6 +44,8 @@ export const AutoRoundOptions = z.object({
   fake: z.boolean().default(false),
   /** Bins of a histogram of each block's final V over [−0.5, 0.5] (0 = none; it costs a readback of V). */
   vHistogramBins: z.number().int().min(0).default(0),
+  /** Calibration hidden states in host memory between uses (they would not fit the GPU budget). */
+  statesOnHost: z.boolean().default(false),
 }).strict();
 export type AutoRoundOptions = z.input<typeof AutoRoundOptions>;
 type Opts = z.output<typeof AutoRoundOptions>;
@@ -136,7 +138,8 @@ export async function quantizeAutoRound(
   const hidden = model.config.hidden;
   const rowBytes = seq * hidden * 4;
   // Per-window hidden states: the FP chain and the quantized-prefix chain (the same at block 0).
-  let fpIn = await split(await embedChunks(model, chunks, seq));
+  const st = new States(o.statesOnHost);
+  let fpIn = await split(await embedChunks(model, chunks, seq, st));
   let qIn: Tensor[] | null = null; // null: same as fpIn
   const records: QuantRecord[] = [];
   const blocks: BlockLog[] = [];
@@ -165,6 +168,8 @@ export async function quantizeAutoRound(
         const sampler = o.iters > 0 ? new IndexSampler(n, batch, rng) : null;
         for (let it = 0; it < o.iters; it++) {
           const idx = sampler!.next();
+          const used = [...new Set([...idx.map((j) => xs[j]), ...idx.map((j) => fpOut[j])])];
+          await st.use(used);
           const b = new Batch(gpu);
           const x = gather(b, xs, idx), target = gather(b, fpOut, idx);
           const tape = new Tape(gpu);
@@ -174,6 +179,7 @@ export async function quantizeAutoRound(
           const step = lr * (1 - it / o.iters), mstep = minmaxLr * (1 - it / o.iters);
           for (const l of ar.values()) l.step(b, step, mstep);
           await b.done();
+          await st.park(used, false);
           const loss = await mseValue(m);
           tape.release(), x.release(), target.release(), m.partial.release();
           if (!Number.isFinite(loss)) {
@@ -232,14 +238,22 @@ export async function quantizeAutoRound(
   /** Batched forward tensors [k·seq, hidden] → one tensor per window. */
   async function split(batches: Tensor[]): Promise<Tensor[]> {
     const out: Tensor[] = [];
-    const b = new Batch(gpu);
+    let b = new Batch(gpu);
     for (const t of batches) {
+      await st.use([t]);
+      const mine: Tensor[] = [];
       for (let s = 0; s < t.numel / (seq * hidden); s++) {
         const w = empty(gpu, [seq, hidden], "f32", "autoround.h");
         b.copy(t.buffer, s * rowBytes, w.buffer, 0, rowBytes);
-        out.push(w);
+        mine.push(w);
       }
       t.release();
+      out.push(...mine);
+      if (st.onHost) { // one batch of states on the GPU at a time
+        await b.done();
+        await st.park(mine, true);
+        b = new Batch(gpu);
+      }
     }
     await b.done();
     return out;
@@ -256,11 +270,13 @@ export async function quantizeAutoRound(
     const outs: Tensor[] = [];
     for (let s = 0; s < hs.length; s += batch) {
       const idx = Array.from({ length: Math.min(batch, hs.length - s) }, (_, k) => s + k);
+      await st.use(idx.map((j) => hs[j]));
       const b = new Batch(gpu);
       const x = gather(b, hs, idx);
       const y = model.block(b, i, x, seq)!;
       x.release();
       await b.done();
+      await st.park(idx.map((j) => hs[j]), false);
       outs.push(...await split([y]));
     }
     return outs;

@@ -31,7 +31,7 @@ import {
   weightMean,
   zeros,
 } from "./awq_search.ts";
-import { calibrationChunks, embedChunks } from "./sequential.ts";
+import { calibrationChunks, embedChunks, States } from "./sequential.ts";
 import { f32Block } from "./targets.ts";
 import { checkUniform, GroupSize, quantizeUniform, UniformBits, type UniformOptions } from "./uniform.ts";
 
@@ -50,6 +50,8 @@ export const AwqOptions = z.object({
   clipTokens: z.number().int().positive().default(512),
   /** Windows per forward (default: as many as fit 4096 tokens). */
   samplesPerBatch: z.number().int().positive().optional(),
+  /** Calibration hidden states in host memory between uses (they would not fit the GPU budget). */
+  statesOnHost: z.boolean().default(false),
   /** Keep dequantized FP layers instead of packed ones. */
   fake: z.boolean().default(false),
   /** false: search, fold and clip only, leaving FP layers (AutoAWQ's export_compatible). */
@@ -101,7 +103,8 @@ export async function quantizeAwq(
   gpu.pool.resetPeak();
   const t0 = performance.now();
   const { seq, chunks } = calibrationChunks(model, windows, o.samplesPerBatch);
-  let hs = await embedChunks(model, chunks, seq);
+  const st = new States(o.statesOnHost);
+  let hs = await embedChunks(model, chunks, seq, st);
   const res: AwqResult = {
     records: [],
     seconds: 0,
@@ -115,7 +118,7 @@ export async function quantizeAwq(
       const tb = performance.now();
       await model.enterBlock(i);
       await f32Block(model, i); // scales fold into the weights in place
-      const next = await awqBlock(model, i, hs, chunks.map((c) => c.length), seq, o, uo, res);
+      const next = await awqBlock(model, i, hs, chunks.map((c) => c.length), seq, o, uo, res, st);
       for (const h of hs) h.release();
       hs = next;
       await model.leaveBlock(i, true);
@@ -139,6 +142,7 @@ async function awqBlock(
   o: Opts,
   uo: UniformOptions,
   res: AwqResult,
+  st: States,
 ): Promise<Tensor[]> {
   const gpu = model.gpu;
   const groups = model.awqGroups(i);
@@ -160,16 +164,17 @@ async function awqBlock(
   const next: Tensor[] = [];
   let t0 = 0;
   for (const [j, h] of hs.entries()) {
+    await st.use([h]);
     const b = new Batch(gpu), base = t0;
-    next.push(
-      model.block(b, i, h, seq, (name, x) => {
-        const gi = groups.findIndex((g) => g.linears[0] === name);
-        if (gi >= 0) colAbsSum(b, x, absSum[gi]);
-        const xs = sample.get(name);
-        if (xs) copySampled(b, x, xs, base, step);
-      })!,
-    );
+    const out = model.block(b, i, h, seq, (name, x) => {
+      const gi = groups.findIndex((g) => g.linears[0] === name);
+      if (gi >= 0) colAbsSum(b, x, absSum[gi]);
+      const xs = sample.get(name);
+      if (xs) copySampled(b, x, xs, base, step);
+    })!;
+    next.push(out);
     await b.done();
+    await st.park([h, out], false);
     t0 += sizes[j] * seq;
   }
 
@@ -195,6 +200,7 @@ async function awqBlock(
   const elems = groups.map(() => 0);
   const lastSite = groups[groups.length - 1].linears[0];
   for (const h of hs) {
+    await st.use([h]);
     const b = new Batch(gpu);
     model.block(b, i, h, seq, (name, x) => {
       const gi = groups.findIndex((gr) => gr.linears[0] === name);
@@ -208,6 +214,7 @@ async function awqBlock(
       return name === lastSite;
     });
     await b.done();
+    await st.park([h], false);
   }
   const parts = await readF32(part);
   part.release();

@@ -214,6 +214,8 @@ export async function gptqLayer(
 export const GptqRunOptions = GptqOptions.extend({
   /** Quantize [q, k, v] → o → [gate, up] → down in turn, each on inputs through the quantized ones. */
   trueSequential: z.boolean().default(true),
+  /** Calibration hidden states in host memory between uses (they would not fit the GPU budget). */
+  statesOnHost: z.boolean().default(false),
   /** Feed every block the FP model's hidden states instead of the quantized prefix's. */
   fpInputs: z.boolean().default(false),
   /** Keep dequantized FP layers instead of the packed run-time ones. */
@@ -244,7 +246,7 @@ export async function quantizeGptq(
   options: GptqRunOptions,
   log: (msg: string) => void = () => {},
 ): Promise<GptqRunResult> {
-  const { trueSequential, fpInputs, fake, ...rest } = GptqRunOptions.parse(options);
+  const { trueSequential, fpInputs, statesOnHost, fake, ...rest } = GptqRunOptions.parse(options);
   const layerOpts: Opts = rest;
   const uo: UniformOptions = {
     bits: rest.bits,
@@ -264,7 +266,7 @@ export async function quantizeGptq(
   await quantizeSequential(
     model,
     windows,
-    { trueSequential, fpInputs },
+    { trueSequential, fpInputs, statesOnHost },
     async (block, names, acc) => {
       for (const name of names) {
         const l = model.blockLinears(block).find((l) => l.name === name) as DenseLinear;

@@ -20,6 +20,24 @@ export interface SequentialOptions {
   fpInputs: boolean;
   /** Windows per forward (default: as many as fit 4096 tokens). */
   samplesPerBatch?: number;
+  /** Keep the calibration hidden states in host memory between uses (see `States`). */
+  statesOnHost?: boolean;
+}
+
+/**
+ * The calibration hidden states, on the GPU or — when they would not fit (GPTQ at 7B with
+ * 128 × 2048 tokens holds 2 × 4 GiB of them) — in host memory between uses: `use` brings
+ * tensors in before a batch reads them, `park` sends them out after (read back once, when a
+ * kernel wrote them; an input already copied keeps its host copy). Same values either way.
+ */
+export class States {
+  constructor(readonly onHost = false) {}
+  async use(ts: Tensor[]): Promise<void> {
+    await Promise.all(ts.map((t) => t.reload()));
+  }
+  async park(ts: Tensor[], written: boolean): Promise<void> {
+    if (this.onHost) await Promise.all(ts.map((t) => t.offload(written)));
+  }
 }
 
 /** Quantize the linears `names` (sharing one input) of block `block`, given their Hessian; must setLinear. */
@@ -35,8 +53,9 @@ export async function quantizeSequential(
   finishBlock?: (block: number) => Promise<void> | void,
 ): Promise<void> {
   const gpu = model.gpu;
+  const st = new States(o.statesOnHost);
   const { seq, chunks } = calibrationChunks(model, windows, o.samplesPerBatch);
-  let hs = await embedChunks(model, chunks, seq);
+  let hs = await embedChunks(model, chunks, seq, st);
   try {
     for (let i = 0; i < model.numBlocks; i++) {
       const t0 = performance.now();
@@ -54,6 +73,7 @@ export async function quantizeSequential(
         const keep = s === 0 && o.fpInputs ? [] as Tensor[] : null;
         const last = stage[stage.length - 1][0];
         for (const [j, h] of hs.entries()) {
+          await st.use([h]);
           const b = new Batch(gpu);
           const out = model.block(b, i, h, seq, (name, x) => {
             accs.get(name)?.add(b, x, chunks[j].length);
@@ -61,6 +81,7 @@ export async function quantizeSequential(
           });
           if (keep) keep.push(out!);
           await b.done();
+          await st.park(keep ? [h, out!] : [h], false);
         }
         if (keep) next = keep;
         for (const g of stage) {
@@ -75,9 +96,12 @@ export async function quantizeSequential(
       if (!next) {
         next = [];
         for (const h of hs) {
+          await st.use([h]);
           const b = new Batch(gpu);
-          next.push(model.block(b, i, h, seq)!);
+          const out = model.block(b, i, h, seq)!;
+          next.push(out);
           await b.done();
+          await st.park([h, out], false);
         }
       }
       for (const h of hs) h.release();
@@ -108,13 +132,24 @@ export function calibrationChunks(model: CausalLM, windows: number[][], samplesP
 }
 
 /** Embed each batch of windows once: the first block's inputs [windows·seq, hidden] per batch. */
-export async function embedChunks(model: CausalLM, chunks: number[][][], seq: number): Promise<Tensor[]> {
+export async function embedChunks(
+  model: CausalLM,
+  chunks: number[][][],
+  seq: number,
+  st = new States(),
+): Promise<Tensor[]> {
   const hs: Tensor[] = [];
-  const b = new Batch(model.gpu);
+  let b = new Batch(model.gpu);
   for (const c of chunks) {
     const ids = upload(model.gpu, Uint32Array.from(c.flat()), [c.length * seq], "calib.ids");
-    hs.push(model.embed(b, ids, seq));
+    const h = model.embed(b, ids, seq);
     ids.release();
+    hs.push(h);
+    if (st.onHost) { // one batch of states on the GPU at a time
+      await b.done();
+      await st.park([h], true);
+      b = new Batch(model.gpu);
+    }
   }
   await b.done();
   return hs;

@@ -4,7 +4,9 @@
 // under the budget, and refuses a budget too small with the arithmetic.
 
 import assert from "node:assert";
+import { checkMemory } from "../../lib/bench/checks.ts";
 import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
+import type { Setting } from "../../lib/cli/methods.ts";
 import { loadCalibration } from "../../lib/data/calibration.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readResults } from "../../lib/eval/results.ts";
@@ -35,16 +37,34 @@ const cal = await loadCalibration(tok, `${FIXTURES}/text/calibration.txt`, {
   seed: 0,
 });
 
-const METHODS: [string, (m: CausalLM) => Promise<{ records: QuantRecord[] }>][] = [
+// `statesOnHost`: the calibrated methods' hidden states in host memory between uses (the
+// streamed runs below use it, so it too must give the resident run's records).
+type Quantize = (m: CausalLM, statesOnHost?: boolean) => Promise<{ records: QuantRecord[] }>;
+const METHODS: [string, Quantize][] = [
   ["fp", () => Promise.resolve({ records: [] })],
   ["rtn", (m) => quantizeRtn(m, { bits: 4, groupSize: 128 })],
   ["hqq", (m) => quantizeHqq(m, { bits: 4, groupSize: 64, axis: 1 })],
   ["nf4", (m) => quantizeBnb4(m, { type: "nf4", doubleQuant: true })],
   ["fp4", (m) => quantizeBnb4(m, { type: "fp4", doubleQuant: false })],
   ["bnb-int8", (m) => quantizeInt8(m, 6)],
-  ["gptq", (m) => quantizeGptq(m, cal.windows, { bits: 4, groupSize: 128 })],
-  ["awq", (m) => quantizeAwq(m, cal.windows, { bits: 4, groupSize: 128, nGrid: 4, clipTokens: 64 })],
-  ["autoround", (m) => quantizeAutoRound(m, cal.windows, { bits: 4, groupSize: 128, iters: 2 })],
+  ["gptq", (m, statesOnHost) => quantizeGptq(m, cal.windows, { bits: 4, groupSize: 128, statesOnHost })],
+  [
+    "awq",
+    (m, statesOnHost) =>
+      quantizeAwq(m, cal.windows, {
+        bits: 4,
+        groupSize: 128,
+        nGrid: 4,
+        clipTokens: 64,
+        statesOnHost,
+        samplesPerBatch: 1,
+      }),
+  ],
+  [
+    "autoround",
+    (m, statesOnHost) =>
+      quantizeAutoRound(m, cal.windows, { bits: 4, groupSize: 128, iters: 2, statesOnHost }),
+  ],
 ];
 
 /** Host bytes the model's blocks keep (a streamed FP block keeps none: it is re-read from the file). */
@@ -54,7 +74,7 @@ const hostBytes = (m: CausalLM) =>
     0,
   );
 
-async function run(stream: boolean, quantize: (m: CausalLM) => Promise<{ records: QuantRecord[] }>) {
+async function run(stream: boolean, quantize: Quantize) {
   gpu.pool.trim();
   gpu.pool.resetPeak();
   const model = await loadModel(gpu, LLAMA, stream);
@@ -63,7 +83,7 @@ async function run(stream: boolean, quantize: (m: CausalLM) => Promise<{ records
     assert.ok(model.blockTensors(0).every((t) => !t.resident), "blocks start off the GPU");
     assert.strictEqual(hostBytes(model), 0, "an FP block is read from the checkpoint when it enters");
   }
-  const q = await quantize(model);
+  const q = await quantize(model, stream);
   if (stream && q.records.length) {
     // What the method keeps: the packed layers (and the norms it may have rescaled), no FP copy.
     const packed = q.records.reduce((n, r) => n + r.shape[0] * r.shape[1], 0);
@@ -78,7 +98,7 @@ async function run(stream: boolean, quantize: (m: CausalLM) => Promise<{ records
 }
 
 for (const [name, quantize] of METHODS) {
-  Deno.test(`streamed ${name}: perplexity and quantized records bit-identical to the resident run`, async () => {
+  Deno.test(`streamed ${name} (calibration states in host memory): perplexity and records bit-identical to the resident run`, async () => {
     const a = await run(false, quantize), b = await run(true, quantize);
     assert.strictEqual(b.ppl, a.ppl, `${name}: streamed ppl ${b.ppl} vs resident ${a.ppl}`);
     assert.strictEqual(b.bytes, a.bytes);
@@ -143,6 +163,48 @@ Deno.test("bench --gpu-memory below the model's needs streams the blocks and sta
   }
   assert.ok(rtn.quant_peak_gpu_bytes! > 0);
   assert.strictEqual(gpu.pool.budget, null, "the budget does not outlive the run");
+});
+
+Deno.test("a budget the calibration states do not fit: they go to host memory, after streaming", async () => {
+  const c = await readConfig(LLAMA);
+  const plan = (method: string, budget: string) => {
+    const o = parseBenchArgs([
+      ...["--model", LLAMA, "--methods", method, "--gpu-memory", budget],
+      ...["--calibration", `${FIXTURES}/text/calibration.txt`],
+    ]);
+    assert.ok(o !== "help");
+    return checkMemory(LLAMA, c, { method, bits: 4, groupSize: 128 } as Setting, o, 512, {
+      n: 128,
+      seq: 512,
+    });
+  };
+  // 128 × 512 tokens × 256 hidden × 4 bytes × (in, out) = 128 MiB of states.
+  const big = plan("gptq", "1GiB");
+  assert.strictEqual(big.mode, "resident");
+  assert.ok(!big.statesOnHost);
+  const small = plan("gptq", "100MiB");
+  assert.strictEqual(small.statesOnHost, true, small.why);
+  assert.match(small.why, /calibration states in host memory/);
+  assert.strictEqual(plan("awq", "100MiB").statesOnHost, true);
+  assert.strictEqual(plan("autoround", "300MiB").statesOnHost, true); // 256 MiB of states (two chains)
+  assert.throws(() => plan("gptq", "8MiB"), /--methods gptq: --gpu-memory 8\.0 MiB .* is too small/);
+});
+
+Deno.test("bench gptq under a budget its calibration states do not fit: states in host memory, under the budget", async () => {
+  const out = await Deno.makeTempDir();
+  // 16 × 512 calibration tokens: 16 MiB of states (in and out); 90 MiB holds 8 MiB of them.
+  const o = parseBenchArgs([
+    ...["--model", LLAMA, "--dataset", `${FIXTURES}/text/wiki.test.raw`, "--methods", "gptq"],
+    ...["--calibration", `${FIXTURES}/text/calibration.txt`, "--nsamples", "16", "--calib-seqlen", "512"],
+    ...["--seqlen", "128", "--max-windows", "1", "--decode-tokens", "4", "--gemv-reps", "0"],
+    ...["--no-figures", "--quiet", "--gpu-memory", "90MiB", "--out", out],
+  ]);
+  assert.ok(o !== "help");
+  await runBench(o);
+  const [r] = (await readResults(`${out}/results.jsonl`)).filter((r) => r.status === "ok");
+  assert.strictEqual(r.states_on_host, true);
+  assert.strictEqual(r.memory_mode, "resident");
+  assert.ok(r.peak_gpu_held_bytes! <= 90 * 2 ** 20, `held ${r.peak_gpu_held_bytes}`);
 });
 
 Deno.test("the memory plan's parameter bytes equal what the loaded fixtures hold", async () => {

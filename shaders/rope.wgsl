@@ -5,7 +5,7 @@
 // Token t of the batch sits at position pos0 + t % seq (rows are B sequences of seq tokens).
 // `inverse` rotates by −angle: the transpose of the rotation, which is RoPE's backward pass.
 
-struct Params { T: u32, H: u32, Dh: u32, seq: u32, pos0: u32, inverse: u32 }
+struct Params { T: u32, H: u32, Dh: u32, seq: u32, pos0: u32, inverse: u32, t0: u32 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read> cosT: array<f32>;
@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = idx % half;
   let th = idx / half; // t * H + h
   let t = th / p.H;
-  let pos = p.pos0 + t % p.seq;
+  let pos = p.pos0 + (p.t0 + t) % p.seq; // t0: the first row of this window of x
   let c = cosT[pos * half + i];
   let s = select(1.0, -1.0, p.inverse == 1u) * sinT[pos * half + i];
   let o = th * p.Dh + i;

@@ -5,8 +5,9 @@
 //          for prefill, used there while a thread's loop stays under llvmpipe's iteration cap.
 
 import { type Batch, grid } from "../gpu/kernel.ts";
-import { empty, type Tensor } from "../gpu/tensor.ts";
-import { LLVMPIPE_LOOP_CAP, need, shapeStr } from "./common.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
+import { LLVMPIPE_LOOP_CAP, need, shapeStr, windows } from "./common.ts";
 
 export type AttentionVariant = "keys" | "rows";
 
@@ -104,6 +105,75 @@ export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: Attentio
     `head_dim ${headDim} must be a multiple of 4, at most 256`,
   );
   const out = empty(b.gpu, q.shape, "f32", "attention.out");
+  for (const part of parts(b.gpu, T, k.numel / (kvHeads * headDim), s, sizes)) {
+    launch(b, q, k, v, out, s, part, sizes);
+  }
+  return out;
+}
+
+/** One dispatch's share: query rows [q0, q0 + rows) (sequences of `seq`, from position pos0)
+ * attending to K/V rows [k0, k0 + kRows). */
+interface Part {
+  q0: number;
+  rows: number;
+  k0: number;
+  kRows: number;
+  seq: number;
+  pos0: number;
+}
+
+/**
+ * Past the adapter's max storage binding, the batch splits by whole sequences; one sequence too
+ * long for that splits its query rows, each window attending to the keys before it as a KV-cache
+ * call does (pos0 = its first row). K/V of one sequence must fit one binding.
+ */
+function parts(gpu: Gpu, T: number, kvRows: number, s: AttentionShape, sizes: string): Part[] {
+  const { seq, heads, kvHeads, headDim } = s;
+  const pos0 = s.pos0 ?? 0;
+  const qRow = heads * headDim * 4, kvRow = kvHeads * headDim * 4;
+  if (T * qRow <= gpu.maxBinding && kvRows * kvRow <= gpu.maxBinding) {
+    return [{ q0: 0, rows: T, k0: 0, kRows: kvRows, seq, pos0 }];
+  }
+  if (pos0 === 0 && seq * Math.max(qRow, kvRow) <= gpu.maxBinding) {
+    return windows(gpu, T / seq, [seq * qRow, seq * kvRow]).map((w) => ({
+      q0: w.row0 * seq,
+      rows: w.rows * seq,
+      k0: w.row0 * seq,
+      kRows: w.rows * seq,
+      seq,
+      pos0: 0,
+    }));
+  }
+  need(
+    T === seq && (pos0 + T) * kvRow <= gpu.maxBinding,
+    "attention",
+    `K/V of one sequence (${pos0 + seq} positions × ${kvRow} bytes) exceed the max storage binding: ${sizes}`,
+  );
+  return windows(gpu, T, [qRow]).map((w) => ({
+    q0: w.row0,
+    rows: w.rows,
+    k0: 0,
+    kRows: pos0 + w.row0 + w.rows,
+    seq: w.rows,
+    pos0: pos0 + w.row0,
+  }));
+}
+
+function launch(
+  b: Batch,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  s: AttentionShape,
+  part: Part,
+  sizes: string,
+) {
+  const { heads, kvHeads, headDim } = s;
+  const { rows: T, seq, pos0 } = part;
+  const qw = { row0: part.q0, rows: T }, kw = { row0: part.k0, rows: part.kRows };
+  const qB = windowBinding(q, qw, heads * headDim), oB = windowBinding(out, qw, heads * headDim);
+  const kB = windowBinding(k, kw, kvHeads * headDim), vB = windowBinding(v, kw, kvHeads * headDim);
   const params = b.uniform([T, seq, heads, kvHeads, headDim, pos0], [1 / Math.sqrt(headDim)]);
   const variant = s.variant ?? attentionVariant(b.gpu.isFallback, T, seq + pos0);
   if (variant === "rows") {
@@ -121,31 +191,30 @@ export function attention(b: Batch, q: Tensor, k: Tensor, v: Tensor, s: Attentio
       `too many rows for one launch: ${sizes}`,
     );
     // K/V through textures on a CPU adapter when their rows copy as they are (256-byte rows).
-    const kvRow = kvHeads * headDim * 4, kvRows = k.numel / (kvHeads * headDim);
+    const kvRow = kvHeads * headDim * 4, kvRows = part.kRows;
     const fits = kvRow % 256 === 0 && kvRow / 16 <= b.gpu.maxTexture2D && kvRows <= b.gpu.maxTexture2D;
     need(!s.kvTexture || fits, "attention", `K/V rows of ${kvRow} bytes cannot be textures: ${sizes}`);
     const tex = s.kvTexture ?? (b.gpu.isFallback && fits);
-    const kvTex = (t: Tensor) =>
-      b.texture({ buffer: t.buffer, offset: 0 }, kvRow / 16, kvRows, "rgba32float", kvRow);
+    const kvTex = (t: { buffer: GPUBuffer; offset: number }) =>
+      b.texture(t, kvRow / 16, kvRows, "rgba32float", kvRow);
     const KV_DECL = tex
       ? "@group(0) @binding(1) var k: texture_2d<f32>;\n@group(0) @binding(2) var v: texture_2d<f32>;"
       : "@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;\n" +
         "@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;";
     b.dispatch(
       { name: "attention_rows", defines: { R, D4, KV_DECL, ...rowsCode(R, D4, tex) } },
-      [q, tex ? kvTex(k) : k, tex ? kvTex(v) : v, out, params],
+      [qB, tex ? kvTex(kB) : kB, tex ? kvTex(vB) : vB, oB, params],
       [Math.ceil(threads / 8), heads, 1],
       sizes,
     );
-    return out;
+    return;
   }
   // Private arrays sized to the head dim (in vec4, rounded to 8) keep registers small on real GPUs.
   const D4MAX = Math.ceil(headDim / 32) * 8;
   b.dispatch(
     { name: "attention", defines: { D4MAX } },
-    [q, k, v, out, params],
+    [qB, kB, vB, oB, params],
     grid(b.gpu, T * heads, 1),
     sizes,
   );
-  return out;
 }

@@ -1,11 +1,12 @@
 // Launcher for shaders/attention_backward.wgsl: dq, dk, dv of causal attention with grouped KV
 // heads, given q (after RoPE), k, v, the forward output o and dL/do. Three dispatches: the row
-// statistics (lse, D = dO·o), then dq per query row and dk/dv per key row.
+// statistics (lse, D = dO·o), then dq per query row and dk/dv per key row; split by whole
+// sequences past the adapter's max storage binding.
 
 import { type Batch, grid } from "../gpu/kernel.ts";
-import { empty, type Tensor } from "../gpu/tensor.ts";
+import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import type { AttentionShape } from "./attention.ts";
-import { checkLoopBudget, dummy, need, shapeStr } from "./common.ts";
+import { checkLoopBudget, dummy, need, shapeStr, windows } from "./common.ts";
 
 export function attentionBackward(
   b: Batch,
@@ -43,26 +44,39 @@ export function attentionBackward(
   const dq = empty(b.gpu, q.shape, "f32", "attention.dq");
   const dk = empty(b.gpu, k.shape, "f32", "attention.dk");
   const dv = empty(b.gpu, v.shape, "f32", "attention.dv");
-  const u = b.uniform([T, seq, heads, kvHeads, headDim], [1 / Math.sqrt(headDim)]);
   const dum = dummy(b.gpu);
-  b.dispatch(
-    { name: "attention_backward", entry: "stats", defines },
-    [q, k, null, o, dout, lse, dd, null, null, u],
-    grid(b.gpu, T * heads, 1),
-    sizes,
+  // Past the max storage binding, whole sequences at a time (rows of q/o/dq, k/v/dk/dv, lse/D).
+  const qE = heads * headDim, kE = kvHeads * headDim;
+  need(
+    seq * Math.max(qE, kE) * 4 <= b.gpu.maxBinding,
+    "attention_backward",
+    `one sequence (${seq} rows × ${qE * 4} bytes) exceeds the max storage binding: ${sizes}`,
   );
-  b.dispatch(
-    { name: "attention_backward", entry: "dq", defines },
-    [q, k, v, null, dout, lse, dd, dq, dum, u],
-    grid(b.gpu, T * heads, 1),
-    sizes,
-  );
-  b.dispatch(
-    { name: "attention_backward", entry: "dkv", defines },
-    [q, k, v, null, dout, lse, dd, dk, dv, u],
-    grid(b.gpu, T * kvHeads, 1),
-    sizes,
-  );
+  for (const w of windows(b.gpu, T / seq, [seq * qE * 4, seq * kE * 4, seq * heads * 4])) {
+    const rows = { row0: w.row0 * seq, rows: w.rows * seq }, n = rows.rows;
+    const [wq, wo, wdo, wdq] = [q, o, dout, dq].map((t) => windowBinding(t, rows, qE));
+    const [wk, wv, wdk, wdv] = [k, v, dk, dv].map((t) => windowBinding(t, rows, kE));
+    const [wl, wd] = [lse, dd].map((t) => windowBinding(t, rows, heads));
+    const u = b.uniform([n, seq, heads, kvHeads, headDim], [1 / Math.sqrt(headDim)]);
+    b.dispatch(
+      { name: "attention_backward", entry: "stats", defines },
+      [wq, wk, null, wo, wdo, wl, wd, null, null, u],
+      grid(b.gpu, n * heads, 1),
+      sizes,
+    );
+    b.dispatch(
+      { name: "attention_backward", entry: "dq", defines },
+      [wq, wk, wv, null, wdo, wl, wd, wdq, dum, u],
+      grid(b.gpu, n * heads, 1),
+      sizes,
+    );
+    b.dispatch(
+      { name: "attention_backward", entry: "dkv", defines },
+      [wq, wk, wv, null, wdo, wl, wd, wdk, wdv, u],
+      grid(b.gpu, n * kvHeads, 1),
+      sizes,
+    );
+  }
   lse.release(), dd.release();
   return { dq, dk, dv };
 }

@@ -2,9 +2,9 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import { type Batch, grid } from "../gpu/kernel.ts";
-import { type Tensor, upload } from "../gpu/tensor.ts";
+import { type Tensor, upload, windowBinding } from "../gpu/tensor.ts";
 import type { RopeScaling } from "../io/config.ts";
-import { need, shapeStr } from "./common.ts";
+import { need, shapeStr, windows } from "./common.ts";
 
 export interface RopeTable {
   cos: Tensor; // [positions, Dh/2]
@@ -98,10 +98,17 @@ export function rope(
     "rope",
     `positions up to ${pos0 + seq} exceed the table's ${table.positions}`,
   );
-  b.dispatch(
-    { name: "rope" },
-    [x, table.cos, table.sin, b.uniform([T, heads, Dh, seq, pos0, inverse ? 1 : 0])],
-    grid(b.gpu, T * heads * (Dh / 2), 256),
-    `T=${T} H=${heads} Dh=${Dh}`,
-  );
+  for (const w of windows(b.gpu, T, [heads * Dh * 4])) {
+    b.dispatch(
+      { name: "rope" },
+      [
+        windowBinding(x, w, heads * Dh),
+        table.cos,
+        table.sin,
+        b.uniform([w.rows, heads, Dh, seq, pos0, inverse ? 1 : 0, w.row0]),
+      ],
+      grid(b.gpu, w.rows * heads * (Dh / 2), 256),
+      `T=${T} H=${heads} Dh=${Dh}`,
+    );
+  }
 }

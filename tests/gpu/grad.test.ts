@@ -15,7 +15,7 @@ import { layernormBackward, rmsnormBackward } from "../../lib/kernels/norm_backw
 import { rope, ropeTable } from "../../lib/kernels/rope.ts";
 import { signSgdStep } from "../../lib/kernels/sign_sgd.ts";
 import { transpose } from "../../lib/kernels/transpose.ts";
-import { assertClose, getGpu, withBindingLimit } from "../helpers.ts";
+import { assertClose, assertSameBits, getGpu, withBindingLimit } from "../helpers.ts";
 
 const gpu = await getGpu();
 const TOL = 2e-5;
@@ -102,6 +102,32 @@ Deno.test("attention backward with grouped KV heads: reference = finite differen
     assertClose(dk, r.dk, 1e-4, `dk ${what}`);
     assertClose(dv, r.dv, 1e-4, `dv ${what}`);
   }
+});
+
+Deno.test("attention backward past the binding limit: split by whole sequences, same bits", async () => {
+  // 4 sequences of 16 rows; q rows of 1 KiB: a 16 KiB limit holds one sequence per window.
+  const [seq, B, Hq, Hkv, Dh] = [16, 4, 4, 2, 64], T = seq * B;
+  const q = randn(T * Hq * Dh, 17), k = randn(T * Hkv * Dh, 18), v = randn(T * Hkv * Dh, 19);
+  const dout = randn(T * Hq * Dh, 20);
+  const s = { seq, heads: Hq, kvHeads: Hkv, headDim: Dh, variant: "keys" as const };
+  const go = () =>
+    run((b) => {
+      const [tq, tk, tv] = [up(q, [T, Hq * Dh]), up(k, [T, Hkv * Dh]), up(v, [T, Hkv * Dh])];
+      const o = attention(b, tq, tk, tv, s);
+      const g = attentionBackward(b, tq, tk, tv, o, up(dout, [T, Hq * Dh]), s);
+      return [g.dq, g.dk, g.dv];
+    });
+  const whole = await go();
+  const split = await withBindingLimit(gpu, 16384, go);
+  for (const [i, name] of ["dq", "dk", "dv"].entries()) assertSameBits(split[i], whole[i], name);
+  await withBindingLimit(gpu, 8192, () => {
+    const [tq, tk] = [up(q, [T, Hq * Dh]), up(k, [T, Hkv * Dh])];
+    assert.throws(
+      () => attentionBackward(new Batch(gpu), tq, tk, tk, tq, tq, s),
+      /one sequence \(16 rows × 1024 bytes\) exceeds the max storage binding/,
+    );
+    return Promise.resolve();
+  });
 });
 
 Deno.test("SiLU·mul and ReLU backward: reference = finite differences, GPU = reference", async () => {

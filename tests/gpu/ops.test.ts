@@ -15,7 +15,7 @@ import { rmsnorm } from "../../lib/kernels/rmsnorm.ts";
 import { rope, ropeTable } from "../../lib/kernels/rope.ts";
 import { siluMul } from "../../lib/kernels/silu_mul.ts";
 import { logSoftmax, tokenNll } from "../../lib/kernels/token_nll.ts";
-import { assertClose, getGpu, poisoned, poisonNext, withBindingLimit } from "../helpers.ts";
+import { assertClose, assertSameBits, getGpu, poisoned, poisonNext, withBindingLimit } from "../helpers.ts";
 
 const TOL = 1e-5;
 const gpu = await getGpu();
@@ -190,6 +190,55 @@ Deno.test("attention rows: K/V through textures and from storage give the same b
     assert.deepStrictEqual(tex, await go(false), `T=${T} Dh=${Dh} pos0=${P}`);
     if (P === 0) assertClose(tex, ref.attention(q, k, v, T, seq, Hq, Hkv, Dh), TOL, `rows texture Dh=${Dh}`);
   }
+});
+
+Deno.test("attention and RoPE past the binding limit: split by sequences, a long sequence by query rows; same bits", async () => {
+  // [T, seq, Hq, Hkv, Dh, limit]: 3 sequences with one per window; one sequence of 96 rows in
+  // query windows of 48 (q rows are 1 KiB, K/V rows 512 B: K/V of the whole sequence fit 48 KiB).
+  for (
+    const [T, seq, Hq, Hkv, Dh, limit] of [[3 * 40, 40, 4, 2, 64, 40 * 1024], [
+      96,
+      96,
+      4,
+      2,
+      64,
+      48 * 1024,
+    ]] as const
+  ) {
+    const q = randn(T * Hq * Dh, 41), k = randn(T * Hkv * Dh, 42), v = randn(T * Hkv * Dh, 43);
+    const table = ropeTable(gpu, Dh, 128, 10000);
+    for (const variant of ["keys", "rows"] as const) {
+      const go = () => {
+        poisonNext(gpu, T * Hq * Dh);
+        return run((b) => {
+          const qt = upload(gpu, q, [T, Hq * Dh]);
+          rope(b, qt, table, Hq, seq);
+          return attention(b, qt, upload(gpu, k, [T, Hkv * Dh]), upload(gpu, v, [T, Hkv * Dh]), {
+            seq,
+            heads: Hq,
+            kvHeads: Hkv,
+            headDim: Dh,
+            variant,
+          });
+        });
+      };
+      const whole = await go();
+      const split = await withBindingLimit(gpu, limit, go);
+      assertSameBits(split, whole, `${variant} T=${T} seq=${seq} at ${limit} bytes`);
+    }
+    table.cos.release(), table.sin.release();
+  }
+  // K/V of one sequence over the limit: refused, naming it.
+  const b = new Batch(gpu);
+  const t = upload(gpu, randn(64 * 256, 1), [64, 256]);
+  await withBindingLimit(gpu, 16384, () => {
+    assert.throws(
+      () => attention(b, t, t, t, { seq: 64, heads: 4, kvHeads: 4, headDim: 64 }),
+      /K\/V of one sequence \(64 positions × 1024 bytes\) exceed the max storage binding/,
+    );
+    return Promise.resolve();
+  });
+  t.release();
 });
 
 Deno.test("attention: a KV-cache chunk (pos0 > 0) gives the same rows in both variants; rows refuses past the loop cap", async () => {

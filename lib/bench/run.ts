@@ -237,6 +237,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             eval_peak_gpu_bytes: gpu.pool.stats().peak,
             peak_gpu_held_bytes: Math.max(gpu.pool.stats().peakHeld, quantHeld),
             memory_mode: plan.mode,
+            gpu_bytes_needed: plan.mode === "resident" ? plan.resident : plan.streamed,
             logit_rows: plan.logitRows ?? null,
             states_on_host: plan.statesOnHost ?? false,
             peak_host_rss_bytes: rss.stop(),

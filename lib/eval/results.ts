@@ -50,6 +50,9 @@ export const ResultRow = z.object({
   peak_gpu_held_bytes: z.number().int().nonnegative().nullable().default(null),
   /** resident: every block on the GPU; streamed: blocks in host memory, one at a time (--gpu-memory). */
   memory_mode: z.enum(["resident", "streamed"]).default("resident"),
+  /** GPU bytes the memory plan counts for the mode that ran: weights, work, caches (with the pool's
+   * measured peak beside it, what a user sizes a GPU by). */
+  gpu_bytes_needed: z.number().int().nonnegative().nullable().default(null),
   /** Rows of a window whose logits existed at once, when fewer than the window (the budget). */
   logit_rows: z.number().int().positive().nullable().default(null),
   /** Calibration hidden states were kept in host memory between uses (the budget). */

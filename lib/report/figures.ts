@@ -50,6 +50,7 @@ export function data(rows: ResultRow[]): Datum[] {
     front: false,
     weight_mb: (r.weight_bytes ?? r.model_gpu_bytes) / 1e6,
     peak_mb: r.peak_gpu_bytes / 1e6,
+    needed_mb: r.gpu_bytes_needed === null ? null : r.gpu_bytes_needed / 1e6,
     quant_seconds: r.quant_seconds,
     decode: r.decode_tokens_per_second,
     roofline_decode: r.copy_gbps && r.weight_bytes ? (r.copy_gbps * 1e9) / r.weight_bytes : null,
@@ -198,7 +199,16 @@ export const gemvBandwidth = (rows: ResultRow[]) =>
     },
   );
 
-export const weightMemory = (rows: ResultRow[]) => bars(rows, "weight_mb", "Weight memory on the GPU", "MB");
+export const weightMemory = (rows: ResultRow[]) =>
+  bars(
+    rows,
+    "weight_mb",
+    "Weight memory on the GPU (tick: GPU bytes the run needs as planned — weights, work, caches)",
+    "MB",
+    rows.some((r) => r.gpu_bytes_needed !== null)
+      ? { field: "needed_mb", label: "GPU MB needed" }
+      : undefined,
+  );
 
 export const quantTime = (rows: ResultRow[]) =>
   bars(rows.filter((r) => r.quant_seconds !== null), "quant_seconds", "Quantization time", "seconds");

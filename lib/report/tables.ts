@@ -61,8 +61,8 @@ export function speedTable(rows: ResultRow[]): string {
   const out = [
     "### Speed and memory",
     "",
-    "| model | setting | bits/weight | weight MB | peak MB | quant s | eval tok/s | decode tok/s | GEMV µs (block 0) | GEMV GB/s | % of copy GB/s |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| model | setting | bits/weight | weight MB | GPU MB needed | peak MB | quant s | eval tok/s | decode tok/s | GEMV µs (block 0) | GEMV GB/s | % of copy GB/s |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const seen = new Set<string>();
   for (const r of rows) {
@@ -73,7 +73,7 @@ export function speedTable(rows: ResultRow[]): string {
     out.push(
       `| ${r.model.split("/").pop()} | ${settingOf(r)} | ${f(bpwOf(r), 3)} | ${
         f((r.weight_bytes ?? r.model_gpu_bytes) / 1e6, 1)
-      } | ` +
+      } | ${r.gpu_bytes_needed === null ? "—" : f(r.gpu_bytes_needed / 1e6, 1)} | ` +
         `${f(r.peak_gpu_bytes / 1e6, 1)} | ${f(r.quant_seconds, 1)} | ${f(r.tokens_per_second, 0)} | ` +
         `${f(r.decode_tokens_per_second, 1)} | ${f(r.gemv_us, 0)} | ${f(r.gemv_gbps, 2)} | ${f(pct, 0)} |`,
     );

@@ -160,6 +160,11 @@ Deno.test("bench --gpu-memory below the model's needs streams the blocks and sta
     assert.strictEqual(r.gpu_memory_budget, 15 * 2 ** 20);
     assert.ok(r.peak_gpu_held_bytes! <= 15 * 2 ** 20, `${r.method}: held ${r.peak_gpu_held_bytes}`);
     assert.ok(r.eval_peak_gpu_bytes! <= r.peak_gpu_bytes);
+    // What the plan counted for the mode that ran: under the budget, above the weights alone.
+    assert.ok(
+      r.gpu_bytes_needed! <= 15 * 2 ** 20 && r.gpu_bytes_needed! > r.weight_bytes!,
+      `${r.method}: needed`,
+    );
   }
   assert.ok(rtn.quant_peak_gpu_bytes! > 0);
   assert.strictEqual(gpu.pool.budget, null, "the budget does not outlive the run");

@@ -90,6 +90,9 @@ Speed, scale-out and output:
                        left no row and is recomputed)
   --force              with --resume: go on although OUT has rows of other options (they are kept)
   --no-figures         skip figures and tables at the end
+  --no-tune            no kernel sweep: each GEMM takes the adapter's rule variant
+  --retune             time the GEMM variants again (default: the choices cached per adapter, driver
+                       and Deno in HF_HOME/quantlab/kernel-choices.json, measured at first use)
   --list               print the matrix (cell index, shard, model, setting) and exit: nothing runs
   --out DIR            where results.jsonl, manifest.json, figures and tables go
                        (default results/runs/<timestamp>)

@@ -107,6 +107,9 @@ const BenchFlags = z.object({
   resume: z.boolean().default(false),
   force: z.boolean().default(false),
   "no-figures": z.boolean().default(false),
+  /** Kernel variants by measurement (lib/bench/tune.ts): cached per adapter; off = per-adapter rules. */
+  "no-tune": z.boolean().default(false),
+  retune: z.boolean().default(false),
   list: z.boolean().default(false),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
@@ -143,6 +146,8 @@ const NOT_IN_CONFIG = [
   "out",
   "quiet",
   "no-figures",
+  "no-tune",
+  "retune",
   "list",
 ];
 

@@ -20,6 +20,7 @@ import { loadedRow, quantizeSetting } from "../cli/methods.ts";
 import { meanBitsPerWeight } from "../quant/record.ts";
 import { loadText, type TextData } from "../../datasets/datasets.ts";
 import { type BenchOptions, CALIBRATED, calibrationSamples } from "./options.ts";
+import { tuneModel } from "./tune.ts";
 import { cellKey, matrix, rowOptions, settingLabel, settings, shardCells } from "./matrix.ts";
 import { summarize } from "./summary.ts";
 import {
@@ -165,6 +166,21 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
         continue;
       }
       const quantPeak = gpu.pool.stats().peak, quantHeld = gpu.pool.stats().peakHeld;
+      if (!o["no-tune"] && !streamed) {
+        // The sweep's kernels are not the cell's: the row lists what quantization and evaluation ran.
+        const used = [...kernelsUsed];
+        try {
+          await tuneModel(model, {
+            rows: Math.min(p.seqlen, 128),
+            retune: o.retune,
+            log: (m) => log(`  ${m}`),
+          });
+        } catch (e) {
+          log(`  kernel choices: sweep failed, the adapter's rules apply: ${(e as Error).message}`);
+        }
+        kernelsUsed.clear();
+        for (const k of used) kernelsUsed.add(k);
+      }
       let gemv = null, decode = null;
       if (streamed && (o["gemv-reps"] > 0 || o["decode-tokens"] > 0)) {
         log("  speed not measured: the blocks are streamed (a transfer-bound figure, not the kernels')");

@@ -13,6 +13,7 @@ import {
   shapeStr,
   windows,
 } from "./common.ts";
+import { chosen, gemmKey } from "./choice.ts";
 import { matmulTexture, textureMatmulFits } from "./matmul_tex.ts";
 
 // Outputs per thread [rows of y, columns of y]; a workgroup is 8×8 threads. On a CPU adapter
@@ -57,7 +58,8 @@ export function matmul(
   const y = out ?? empty(b.gpu, [M, N], "f32", "matmul.out");
   need(y.numel === M * N, "matmul", `out must be [${M}, ${N}], got [${y.shape}]`);
   checkLoopBudget(b.gpu, "matmul", Math.ceil(K / 4) + 4, `K=${K}`);
-  const v = variant ?? matmulVariant(b.gpu, K, w.dtype);
+  const v = variant ?? (chosen(b.gpu, gemmKey("matmul", M, N, K, w.dtype)) as MatmulVariant | undefined) ??
+    matmulVariant(b.gpu, K, w.dtype);
   if (v === "texture") {
     need(textureMatmulFits(b.gpu, K, w.dtype), "matmul", `texture variant cannot take K=${K} ${w.dtype}`);
     matmulTexture(b, x, w, bias, y, `${sizes} M=${M} N=${N} K=${K}`);

@@ -5,6 +5,7 @@ import { type Batch, type Binding, grid } from "../gpu/kernel.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import { checkLoopBudget, dummy, need, shapeStr, windows } from "./common.ts";
+import { chosen, gemmKey } from "./choice.ts";
 import { matmul } from "./matmul.ts";
 import { qmatmulTexture, textureQgemmFits } from "./qmatmul_tex.ts";
 
@@ -21,6 +22,11 @@ export type QGemmVariant = "fused" | "dequant" | "texture";
 export function qgemmVariant(gpu: Gpu, M: number, w: PackedWeight): QGemmVariant {
   if (gpu.isFallback && M >= 2 && textureQgemmFits(gpu, w)) return "texture";
   return gpu.isFallback && M >= 16 && w.N * w.K * 4 <= gpu.maxBinding ? "dequant" : "fused";
+}
+
+/** The weight format in a measured choice's key (lib/kernels/choice.ts). */
+export function qgemmFormat(w: PackedDims & { codebook: unknown }): string {
+  return w.codebook ? `codebook${w.bits} g${w.groupSize}` : `W${w.bits} g${w.groupSize}`;
 }
 
 /** Sizes of the run-time layout (see shaders/qmatmul.wgsl): shared by host arrays and GPU tensors. */
@@ -185,7 +191,10 @@ export function qmatmul(
   need(x.dtype === "f32" && x.numel % K === 0, "qmatmul", `x ${shapeStr(x)} is not rows of ${K}`);
   const M = x.numel / K;
   const d = dummy(b.gpu);
-  const variant = M > 1 ? opts.gemm ?? qgemmVariant(b.gpu, M, w) : null;
+  const variant = M > 1
+    ? opts.gemm ?? (chosen(b.gpu, gemmKey("qgemm", M, N, K, qgemmFormat(w))) as QGemmVariant | undefined) ??
+      qgemmVariant(b.gpu, M, w)
+    : null;
   if (variant === "texture") {
     need(
       textureQgemmFits(b.gpu, w),

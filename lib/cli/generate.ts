@@ -20,6 +20,7 @@ const GenOptions = z.object({
   temperature: z.coerce.number().min(0).default(0),
   "top-p": z.coerce.number().gt(0).max(1).default(1),
   seed: z.coerce.number().int().nonnegative().default(0),
+  stream: z.boolean().default(false),
 }).strict();
 
 const HELP = `deno task generate — continue a prompt with a model (and its quantized version)
@@ -32,7 +33,9 @@ const HELP = `deno task generate — continue a prompt with a model (and its qua
   --max-new-tokens N      default 64 (bounded by the model's positions)
   --temperature T         0 = greedy (default)
   --top-p P               nucleus sampling mass (default 1)
-  --seed N                sampling seed (default 0)`;
+  --seed N                sampling seed (default 0)
+  --stream                keep the decoder blocks in host memory and stream them through the GPU a
+                          block at a time (a model larger than the GPU; every token reads every block)`;
 
 async function main() {
   const { values } = parseArgs({
@@ -46,6 +49,7 @@ async function main() {
       temperature: { type: "string" },
       "top-p": { type: "string" },
       seed: { type: "string" },
+      stream: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -62,7 +66,7 @@ async function main() {
   const prompt = tok.encode(o.prompt);
   const methods = o.method === "fp" ? ["fp"] : ["fp", o.method];
   for (const m of methods) {
-    const model = await loadModel(gpu, o.model);
+    const model = await loadModel(gpu, o.model, o.stream);
     let label = "fp";
     if (m === "rtn") {
       await quantizeRtn(model, { bits: o.bits, groupSize: o["group-size"] });

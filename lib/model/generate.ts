@@ -1,10 +1,10 @@
 // Text generation with a KV cache, for FP and quantized models alike. The decode loop stays on
 // the GPU: the sampler writes each next id where the following step's embedding gather reads it,
 // and `stepsPerSubmit` steps are encoded per submit, with one readback at the end (every readback
-// costs ≥ 11 ms in Deno).
+// costs ≥ 11 ms in Deno). A streamed model (blocks in host memory) runs too, a block at a time.
 
 import { Batch } from "../gpu/kernel.ts";
-import { empty, read, upload } from "../gpu/tensor.ts";
+import { empty, read, type Tensor, upload } from "../gpu/tensor.ts";
 import { sample } from "../kernels/sample.ts";
 import { type CausalLM, checkIds, releaseCache } from "./model.ts";
 
@@ -54,6 +54,26 @@ export async function generate(
     "tokens",
   );
   const cur = empty(gpu, [1], "u32", "cur");
+  /** All blocks on x (T rows from position pos0) into the KV cache. A streamed model's blocks
+   * visit the GPU one at a time: a submit per block, so each step reads every block once. */
+  const blocks = async (b: Batch, x: Tensor, T: number, pos0: number) => {
+    for (let i = 0; i < model.numBlocks; i++) {
+      if (model.streamed) {
+        await b.submit();
+        await model.enterBlock(i);
+        b = new Batch(gpu);
+      }
+      const next = model.block(b, i, x, T, undefined, { cache, pos0 })!;
+      x.release();
+      x = next;
+      if (model.streamed) {
+        await b.submit();
+        await model.leaveBlock(i);
+        b = new Batch(gpu);
+      }
+    }
+    return { b, x };
+  };
 
   // Prefill: the whole prompt, keys/values into the cache, logits of the last position only.
   const t0 = performance.now();
@@ -61,11 +81,7 @@ export async function generate(
   const idsT = upload(gpu, Uint32Array.from(prompt), [P], "prompt");
   let h = model.embed(b, idsT, P, 0);
   idsT.release();
-  for (let i = 0; i < model.numBlocks; i++) {
-    const next = model.block(b, i, h, P, undefined, { cache, pos0: 0 })!;
-    h.release();
-    h = next;
-  }
+  ({ b, x: h } = await blocks(b, h, P, 0));
   const last = empty(gpu, [1, H], "f32", "last");
   b.copy(h.buffer, (P - 1) * H * 4, last.buffer, 0, H * 4);
   h.release();
@@ -82,20 +98,17 @@ export async function generate(
   for (let s = 1; s < N; s++) {
     const pos = P + s - 1;
     let x = model.embed(b, cur, 1, pos);
-    for (let i = 0; i < model.numBlocks; i++) {
-      const next = model.block(b, i, x, 1, undefined, { cache, pos0: pos })!;
-      x.release();
-      x = next;
-    }
+    ({ b, x } = await blocks(b, x, 1, pos));
     logits = model.head(b, x);
     x.release();
     sample(b, logits, tokens, cur, { ...so, step: s, outIndex: P + s });
     logits.release();
-    if (s % per === 0 || s === N - 1) {
+    if (s % per === 0 || s === N - 1 || model.streamed) {
       await b.submit();
       b = new Batch(gpu);
     }
   }
+  await b.submit();
   const all = [...(await read(tokens))];
   const t2 = performance.now();
   tokens.release();

@@ -13,6 +13,7 @@ import { readResults } from "../../lib/eval/results.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
+import { generate } from "../../lib/model/generate.ts";
 import { loadModel } from "../../lib/model/load.ts";
 import { footprint, parseBytes } from "../../lib/model/memory.ts";
 import { readConfig } from "../../lib/io/config.ts";
@@ -113,6 +114,20 @@ for (const [name, quantize] of METHODS) {
     }
   });
 }
+
+Deno.test("generation with the blocks streamed: the resident run's tokens, greedy and sampled", async () => {
+  const prompt = ids.slice(0, 12);
+  const out: number[][][] = [];
+  for (const stream of [false, true]) {
+    const model = await loadModel(gpu, LLAMA, stream);
+    const greedy = await generate(model, prompt, { maxNewTokens: 6 });
+    const sampled = await generate(model, prompt, { maxNewTokens: 6, temperature: 0.8, topP: 0.9, seed: 3 });
+    out.push([greedy.ids, sampled.ids]);
+    if (stream) assert.ok(model.blockTensors(0).every((t) => !t.resident), "blocks leave the GPU again");
+    model.release();
+  }
+  assert.deepStrictEqual(out[1], out[0]);
+});
 
 Deno.test("sizes: bytes, SI and binary suffixes; nonsense refused", () => {
   assert.strictEqual(parseBytes("1234"), 1234);

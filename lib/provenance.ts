@@ -72,4 +72,25 @@ export const writeTextAtomic = (path: string, text: string): Promise<void> =>
   writeFileAtomic(path, [new TextEncoder().encode(text)]);
 
 export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
-  writeTextAtomic(path, JSON.stringify(value, null, 2) + "\n");
+  writeTextAtomic(path, jsonText(value));
+
+const FLOAT_MARK = "\u0000float:";
+
+/**
+ * A number JSON must spell as a float (6 → 6.0): readers that parse JSON into Python check types
+ * (transformers' BitsAndBytesConfig raises unless llm_int8_threshold is a float).
+ */
+export class JsonFloat {
+  constructor(readonly value: number) {}
+  toJSON(): string {
+    return FLOAT_MARK + String(this.value);
+  }
+}
+
+/** Indented JSON with a newline, JsonFloat values written as float literals. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /"\\u0000float:([^"]*)"/g,
+    (_, v: string) => (/^-?\d+$/.test(v) ? `${v}.0` : v),
+  ) + "\n";
+}

@@ -14,6 +14,7 @@ import type { BnbQuantConfig } from "../io/config.ts";
 import type { TensorToWrite } from "../io/safetensors.ts";
 import type { Linear } from "../model/linear.ts";
 import { bnb4Linear } from "./bnb.ts";
+import { JsonFloat } from "../provenance.ts";
 import { writeQuantizedCheckpoint } from "./export.ts";
 import { Int8Linear } from "./llm_int8.ts";
 import { packBnb4, unpackBnb4 } from "./pack/bnb.ts";
@@ -42,7 +43,12 @@ export async function exportBnb(
         { name: `${r.name}.weight_format`, dtype: "U8", shape: [], data: new Uint8Array([0]) },
       );
     }
-    qc = { quant_method: "bitsandbytes", load_in_8bit: true, llm_int8_threshold: int8.threshold };
+    // A float literal: transformers' BitsAndBytesConfig refuses an integer threshold.
+    qc = {
+      quant_method: "bitsandbytes",
+      load_in_8bit: true,
+      llm_int8_threshold: new JsonFloat(int8.threshold),
+    };
   } else {
     const type = records[0].method as "nf4" | "fp4";
     const dq = records[0].scaleQuant !== undefined;

@@ -147,6 +147,16 @@ Deno.test({
         const loaded = (await perplexity(back, ids, { seqlen: 512, maxWindows: 2 })).ppl;
         back.release();
         assert.strictEqual(loaded, mem, kind);
+        if (kind === "int8") {
+          // transformers' BitsAndBytesConfig checks isinstance(llm_int8_threshold, float): Python's json
+          // gives a float only for a literal with a point or exponent.
+          const t = await runPython(
+            "import json, sys; q = json.load(open(sys.argv[1]))['quantization_config']; " +
+              "print(type(q['llm_int8_threshold']).__name__, q['llm_int8_threshold'])",
+            [`${dir}/int8/config.json`],
+          );
+          assert.strictEqual(t.trim(), "float 6.0");
+        }
         if (kind === "nf4") {
           await writeSafetensors(
             `${dir}/ours.safetensors`,

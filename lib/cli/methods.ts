@@ -155,10 +155,16 @@ export async function quantizeSetting(
     log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
     if (o.export) {
       const dir = `${o.export}/${basename(modelDir)}-gptq-w${s.bits}-g${s.groupSize}`;
-      await exportGptq(modelDir, dir, quant.records, { ...g, groupSize: s.groupSize! }, {
-        quantlab_commit: commit ?? "",
-      });
-      log(`${label}: AutoGPTQ checkpoint → ${dir}`);
+      try {
+        await exportGptq(modelDir, dir, quant.records, { ...g, groupSize: s.groupSize! }, {
+          quantlab_commit: commit ?? "",
+        });
+        log(`${label}: AutoGPTQ checkpoint → ${dir}`);
+      } catch (e) {
+        // The quantized model in memory is still whole: evaluate it, record why nothing was written.
+        extraInfo.export_error = (e as Error).message;
+        log(`${label}: export failed, nothing written: ${(e as Error).message}`);
+      }
     }
   }
   return {

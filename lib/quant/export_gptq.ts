@@ -93,6 +93,14 @@ async function writeGptqLayout(
   extra: Record<string, unknown>,
   metadata: Record<string, string>,
 ): Promise<void> {
+  const wraps = v1ZeroWraps(records);
+  if (wraps.length) {
+    throw new Error(
+      `${wraps.slice(0, 3).join(", ")}${wraps.length > 3 ? ` and ${wraps.length - 3} more layers` : ""}: ` +
+        "a zero-point of 0, which GPTQ v1 stores as 0 − 1 (all ones): GPTQModel's v1 → v2 conversion " +
+        "adds 1 to every stored zero and would overflow it; nothing written",
+    );
+  }
   const tensors: TensorToWrite[] = [];
   for (const r of records) {
     const [out, inp] = r.shape, G = inp / r.groupSize;
@@ -139,4 +147,9 @@ export async function readGptqLayer(
     if (!Number.isFinite(v)) throw new Error(`${ckpt.dir}: ${name}.scales holds ${v}`);
   }
   return r;
+}
+
+/** Layers with a zero-point of 0: v1 stores zero − 1, which GPTQModel's v1 → v2 (+1) overflows. */
+export function v1ZeroWraps(records: QuantRecord[]): string[] {
+  return records.filter((r) => r.zeros?.some((z) => z === 0)).map((r) => r.name);
 }

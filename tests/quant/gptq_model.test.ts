@@ -12,7 +12,8 @@ import { writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
 import { loadModel } from "../../lib/model/load.ts";
-import { exportGptq } from "../../lib/quant/export_gptq.ts";
+import { exportGptq, v1ZeroWraps } from "../../lib/quant/export_gptq.ts";
+import { quantizeUniform } from "../../lib/quant/uniform.ts";
 import { quantizeGptq } from "../../lib/quant/gptq.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
 import { dequantize } from "../../lib/quant/record.ts";
@@ -126,6 +127,38 @@ for name, w in ours.items():
     worst = max(worst, float(np.abs(deq.astype(np.float32) - w).max()))
 print(worst)
 `;
+
+Deno.test("GPTQ export: a zero-point of 0 (v1 stores all ones, GPTQModel's +1 overflows it) is refused by layer", async () => {
+  const r = quantizeUniform(
+    "model.layers.0.self_attn.q_proj",
+    Float32Array.from({ length: 256 * 256 }, (_, i) => (i % 7) / 7),
+    [256, 256],
+    {
+      bits: 4,
+      groupSize: 128,
+      sym: false,
+      range: "include-zero",
+    },
+  ); // every weight ≥ 0: the grid includes 0 at its bottom, zero-point 0
+  assert.ok(r.zeros!.some((z) => z === 0));
+  assert.deepStrictEqual(v1ZeroWraps([r]), [r.name]);
+  const dir = await Deno.makeTempDir();
+  const settings = {
+    bits: 4,
+    groupSize: 128,
+    percdamp: 0.01,
+    actOrder: false,
+    staticGroups: false,
+    sym: false,
+    trueSequential: true,
+  };
+  await assert.rejects(
+    exportGptq(LLAMA, `${dir}/out`, [r], settings),
+    /model\.layers\.0\.self_attn\.q_proj: a zero-point of 0, .* overflow it; nothing written/,
+  );
+  assert.deepStrictEqual([...Deno.readDirSync(dir)], [], "nothing written");
+  await Deno.remove(dir, { recursive: true });
+});
 
 Deno.test("GPTQ errors: a calibration text shorter than one window; NaN activations name the layer", async () => {
   const dir = await Deno.makeTempDir();

@@ -2,6 +2,9 @@
 
 import { getGpu, type Gpu } from "../lib/gpu/device.ts";
 import { empty, upload } from "../lib/gpu/tensor.ts";
+import { relErr } from "../lib/cpu/ref.ts";
+
+export { relErr };
 
 export { getGpu };
 export type { Gpu };
@@ -19,18 +22,6 @@ export function poisonNext(gpu: Gpu, numel: number): void {
 export function poisoned(gpu: Gpu, shape: number[]) {
   poisonNext(gpu, shape.reduce((a, b) => a * b, 1));
   return empty(gpu, shape, "f32", "poisoned");
-}
-
-/** max|a − ref| / max|ref|; Infinity when a has NaN/Inf or lengths differ. */
-export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  if (a.length !== ref.length) return Infinity;
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) return Infinity;
-    num = Math.max(num, Math.abs(a[i] - ref[i]));
-    den = Math.max(den, Math.abs(ref[i]));
-  }
-  return num / Math.max(den, 1e-30);
 }
 
 export function assertClose(a: ArrayLike<number>, ref: ArrayLike<number>, tol: number, what: string): void {

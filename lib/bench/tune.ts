@@ -9,11 +9,12 @@
 
 import { z } from "zod";
 import { randn } from "../cpu/random.ts";
+import { relErr } from "../cpu/ref.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
 import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { choose, gemmKey } from "../kernels/choice.ts";
-import { matmul, type MatmulVariant } from "../kernels/matmul.ts";
+import { matmul, type MatmulVariant, matmulVariant } from "../kernels/matmul.ts";
 import { textureMatmulFits } from "../kernels/matmul_tex.ts";
 import { qgemmFormat, type QGemmVariant, qgemmVariant, qmatmul } from "../kernels/qmatmul.ts";
 import { textureQgemmFits } from "../kernels/qmatmul_tex.ts";
@@ -21,7 +22,7 @@ import type { CausalLM } from "../model/model.ts";
 import { DenseLinear } from "../model/linear.ts";
 import { QuantLinear } from "../quant/quant_linear.ts";
 import { writeJsonAtomic } from "../provenance.ts";
-import { hubConfig } from "../hub/hub.ts";
+import { hfHome } from "../hub/hub.ts";
 import { time } from "./timing.ts";
 
 const Entry = z.object({ variant: z.string(), us: z.record(z.string(), z.number()), rows: z.number().int() });
@@ -29,8 +30,7 @@ const CacheFile = z.record(z.string(), z.record(z.string(), Entry));
 export type TuneEntry = z.infer<typeof Entry> & { key: string; cached: boolean };
 
 export function tuneCachePath(env = (k: string) => Deno.env.get(k)): string {
-  const hub = hubConfig(env).cacheDir.replace(/\/hub$/, "");
-  return `${env("HF_HOME") ?? hub}/quantlab/kernel-choices.json`;
+  return `${hfHome(env)}/quantlab/kernel-choices.json`;
 }
 
 /** What identifies an adapter's kernels' speed: its description (vendor, device, driver) and Deno. */
@@ -61,7 +61,7 @@ function candidates(model: CausalLM, rows: number): Candidate[] {
         out.set(key, {
           key,
           K,
-          rule: gpu.isFallback && variants.includes("texture") ? "texture" : "tiled",
+          rule: matmulVariant(gpu, K, w.dtype),
           variants,
           run: (b, x, v) => matmul(b, x, w, undefined, undefined, v as MatmulVariant),
         });
@@ -167,15 +167,4 @@ export function pickVariant(
     else if (us[v] < us[best]) best = v;
   }
   return best;
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) return Infinity;
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-30);
 }

@@ -203,3 +203,15 @@ export function trtri(l: Arr, n: number): Float64Array {
   }
   return inv;
 }
+
+/** max|a − ref| / max|ref|; Infinity when a has NaN/Inf or lengths differ. */
+export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (a.length !== ref.length) return Infinity;
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) return Infinity;
+    num = Math.max(num, Math.abs(a[i] - ref[i]));
+    den = Math.max(den, Math.abs(ref[i]));
+  }
+  return num / Math.max(den, 1e-30);
+}

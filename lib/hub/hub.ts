@@ -18,8 +18,13 @@ export interface HubConfig {
   offline: boolean;
 }
 
+/** HF_HOME, else XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
+export function hfHome(env: (k: string) => string | undefined = (k) => Deno.env.get(k)): string {
+  return env("HF_HOME") ?? `${env("XDG_CACHE_HOME") ?? `${env("HOME") ?? "."}/.cache`}/huggingface`;
+}
+
 export function hubConfig(env: (k: string) => string | undefined = (k) => Deno.env.get(k)): HubConfig {
-  const home = env("HF_HOME") ?? `${env("XDG_CACHE_HOME") ?? `${env("HOME") ?? "."}/.cache`}/huggingface`;
+  const home = hfHome(env);
   const off = env("HF_HUB_OFFLINE") ?? "";
   return {
     endpoint: (env("HF_ENDPOINT") ?? "https://huggingface.co").replace(/\/+$/, ""),

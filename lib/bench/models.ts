@@ -14,14 +14,18 @@ export interface ResolvedModel {
 }
 
 const WANTED =
-  /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.json|merges\.txt|model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|pytorch_model(-\d+-of-\d+)?\.bin|pytorch_model\.bin\.index\.json)$/;
+  /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.json|merges\.txt|model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|pytorch_model(-\d+-of-\d+)?\.bin|pytorch_model\.bin\.index\.json|qmodel\.pt)$/;
 
 const isBin = (p: string) => /^pytorch_model.*\.(bin|bin\.index\.json)$/.test(p);
 
-/** Safetensors weights when the repo has any (as transformers prefers them), else the .bin ones. */
+/**
+ * Safetensors weights when the repo has any (as transformers prefers them), else the .bin ones,
+ * else hqq's own qmodel.pt (Checkpoint.open's order).
+ */
 export function chooseWeights(paths: string[]): string[] {
   const st = paths.some((p) => p.endsWith(".safetensors"));
-  return paths.filter((p) => (st ? !isBin(p) : true));
+  const bin = paths.some((p) => isBin(p));
+  return paths.filter((p) => (st ? !isBin(p) && p !== "qmodel.pt" : bin ? p !== "qmodel.pt" : true));
 }
 
 export async function resolveModel(spec: string, log?: (s: string) => void): Promise<ResolvedModel> {
@@ -43,9 +47,9 @@ export async function resolveModel(spec: string, log?: (s: string) => void): Pro
   const [repo, revision] = spec.split("@");
   log?.(`model ${spec}: resolving on the Hub`);
   const snap = await snapshot(repo, { revision, allow: (p) => WANTED.test(p), choose: chooseWeights, log });
-  if (!snap.files.some((f) => f.path.endsWith(".safetensors") || f.path.endsWith(".bin"))) {
+  if (!snap.files.some((f) => /\.(safetensors|bin|pt)$/.test(f.path))) {
     throw new Error(
-      `--model ${spec}: the repo has no weights at ${snap.commit} (neither *.safetensors nor pytorch_model*.bin)`,
+      `--model ${spec}: the repo has no weights at ${snap.commit} (no *.safetensors, pytorch_model*.bin or qmodel.pt)`,
     );
   }
   return { spec, dir: snap.dir, revision: snap.commit, files: snap.files };

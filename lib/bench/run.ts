@@ -9,10 +9,8 @@ import { getGpu, type Gpu } from "../gpu/device.ts";
 import { kernelsUsed } from "../gpu/kernel.ts";
 import { perplexity, windowCount } from "../eval/perplexity.ts";
 import { appendResults, type ErrorRow, readRows, type ResultRow, type Row } from "../eval/results.ts";
-import { Checkpoint } from "../io/checkpoint.ts";
-import { readConfig } from "../io/config.ts";
 import { loadTokenizer, type TextTokenizer } from "../io/tokenizer.ts";
-import { loadModel } from "../model/load.ts";
+import { loadModel, openModel } from "../model/load.ts";
 import type { MemoryPlan } from "../model/memory.ts";
 import { type Provenance, provenance, writeJsonAtomic, writeTextAtomic } from "../provenance.ts";
 import { checkAutoRoundSamples } from "../quant/autoround.ts";
@@ -326,10 +324,9 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
   const wanted = settings(o);
   for (const spec of o.model) {
     const model = await resolveModel(spec, log);
-    const config = await readConfig(model.dir);
     // Every weight file's header (safetensors) or pickle (.bin, whitelisted) is read now, so a
     // broken or hostile checkpoint is refused before any cell starts.
-    const ckpt = await Checkpoint.open(model.dir);
+    const { config, ckpt } = await openModel(model.dir);
     for (const w of await quantizeConfigClashes(model.dir, config)) console.error(w);
     checkQuantizedLayers(model.dir, config, ckpt);
     checkTensors(model.dir, config, ckpt);

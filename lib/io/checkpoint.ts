@@ -1,7 +1,8 @@
 // A Hugging Face checkpoint directory: config.json, tokenizer files, and weights in one of the two
 // layouts the Hub serves — safetensors (model.safetensors, or shards listed by
 // model.safetensors.index.json) or PyTorch (pytorch_model.bin, or shards listed by
-// pytorch_model.bin.index.json). Safetensors win when both are present, as in transformers.
+// pytorch_model.bin.index.json), or hqq's qmodel.pt. Safetensors win when both are present, as in
+// transformers.
 // Whatever the source, callers see one API: names, dtype and shape, contiguous bytes read from the
 // file by offset when asked for, and float weights as f32 with NaN/Inf refused (file and tensor
 // named).
@@ -9,7 +10,7 @@
 import { z } from "zod";
 import { bf16ToF32, f16ToF32 } from "../gpu/tensor.ts";
 import { type SafeDType, SafetensorsError, SafetensorsFile } from "./safetensors.ts";
-import { TorchFile } from "./torch_bin.ts";
+import { TorchFile, type TorchValue } from "./torch_bin.ts";
 
 const IndexJson = z.object({ weight_map: z.record(z.string(), z.string()) });
 
@@ -27,6 +28,8 @@ export type CheckpointFormat = "safetensors" | "pytorch";
 const LAYOUTS: { format: CheckpointFormat; single: string; index: string }[] = [
   { format: "safetensors", single: "model.safetensors", index: "model.safetensors.index.json" },
   { format: "pytorch", single: "pytorch_model.bin", index: "pytorch_model.bin.index.json" },
+  // hqq's own writer (AutoHQQHFModel.save_quantized): one torch.save of {module: state dict}.
+  { format: "pytorch", single: "qmodel.pt", index: "" },
 ];
 
 const openFile = (format: CheckpointFormat, path: string): Promise<TensorFile> =>
@@ -43,7 +46,7 @@ export class Checkpoint {
     for (const { format, single, index } of LAYOUTS) {
       const indexPath = `${dir}/${index}`;
       const files = new Map<string, TensorFile>();
-      if (await exists(indexPath)) {
+      if (index && await exists(indexPath)) {
         let raw: unknown;
         try {
           raw = JSON.parse(await Deno.readTextFile(indexPath));
@@ -79,12 +82,22 @@ export class Checkpoint {
       return new Checkpoint(dir, format, files);
     }
     throw new Error(
-      `${dir}: no weights (looked for ${LAYOUTS.flatMap((l) => [l.single, l.index]).join(", ")})`,
+      `${dir}: no weights (looked for ${
+        LAYOUTS.flatMap((l) => [l.single, l.index]).filter(Boolean).join(", ")
+      })`,
     );
   }
 
   names(): string[] {
     return [...this.files.keys()];
+  }
+
+  /** A plain value stored beside the tensors (only torch pickles have them: hqq's meta records). */
+  value(name: string): TorchValue | undefined {
+    for (const f of new Set(this.files.values())) {
+      if (f instanceof TorchFile && f.values().has(name)) return f.values().get(name);
+    }
+    return undefined;
   }
 
   has(name: string): boolean {

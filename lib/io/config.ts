@@ -293,13 +293,19 @@ export const GptqQuantConfig = z.object({
 }).passthrough();
 export type GptqQuantConfig = z.infer<typeof GptqQuantConfig>;
 
-/** quantization_config of our HQQ export (per layer W_q planar-packed, scale and zero in float32). */
+/**
+ * quantization_config of an HQQ checkpoint (per layer W_q planar-packed, scale and zero): our
+ * export's, or (layout "hqq") derived from the per-layer meta of a checkpoint hqq itself wrote.
+ */
 export const HqqQuantConfig = z.object({
   quant_method: z.literal("hqq"),
   nbits: z.number().int().refine((b) => [1, 2, 3, 4, 5, 6, 8].includes(b), "must be 1–6 or 8"),
   group_size: z.number().int().positive(),
   axis: z.union([z.literal(0), z.literal(1)]),
-  compute_dtype: z.literal("float32", { message: 'only compute_dtype "float32" is read' }),
+  compute_dtype: z.enum(["float32", "float16", "bfloat16"], {
+    message: 'compute_dtype must be "float32", "float16" or "bfloat16"',
+  }),
+  layout: z.literal("hqq").optional(),
 }).passthrough();
 export type HqqQuantConfig = z.infer<typeof HqqQuantConfig>;
 

@@ -104,11 +104,24 @@ function stateDictGlobals(file: string): Record<string, PyCallable | "value"> {
     "torch._utils._rebuild_parameter": parameter,
     "torch._utils._rebuild_parameter_with_state": parameter,
     "torch.UntypedStorage": "value",
+    // torch.Size((256, 256)) in hqq's meta records: the shape as a plain list.
+    "torch.Size": ([dims]) => {
+      if (!(dims instanceof PyTuple) || !dims.items.every((n) => Number.isInteger(n) && (n as number) >= 0)) {
+        throw new PickleError(file, "torch.Size of something not a tuple of non-negative integers");
+      }
+      return [...dims.items] as number[];
+    },
   };
   for (const s of Object.keys(STORAGE_DTYPES)) g[`torch.${s}`] = "value";
   for (const d of TORCH_DTYPES) g[`torch.${d}`] = "value";
   return g;
 }
+
+/**
+ * A plain value stored beside the tensors (hqq's qmodel.pt keeps each layer's meta record this
+ * way): a number, string, boolean, null, a list of integers (torch.Size) or a torch dtype's name.
+ */
+export type TorchValue = number | string | boolean | null | number[];
 
 export class TorchFile {
   private constructor(
@@ -116,6 +129,7 @@ export class TorchFile {
     private zip: ZipFile,
     private prefix: string,
     private tensors: Map<string, TorchTensorInfo>,
+    private plain: Map<string, TorchValue>,
   ) {}
 
   static async open(path: string): Promise<TorchFile> {
@@ -167,11 +181,20 @@ export class TorchFile {
       throw new TorchFileError(path, "the pickle is not a dict of tensors (a state dict)");
     }
     const tensors = new Map<string, TorchTensorInfo>();
-    for (const [k, t] of root.map) {
-      if (typeof k !== "string") throw new TorchFileError(path, "a state-dict key is not a string");
-      if (!(t instanceof TensorRef)) throw new TorchFileError(path, `entry ${k} is not a tensor`);
-      tensors.set(k, t.info);
-    }
+    const plain = new Map<string, TorchValue>();
+    // A state dict, or (hqq's qmodel.pt) a dict of module name → that module's state dict, whose
+    // entries are flattened to "module.key" as nn.Module.state_dict names them.
+    const walk = (d: PyDict, prefix: string, depth: number) => {
+      for (const [k, t] of d.map) {
+        if (typeof k !== "string") throw new TorchFileError(path, "a state-dict key is not a string");
+        const name = prefix + k;
+        if (t instanceof TensorRef) tensors.set(name, t.info);
+        else if (t instanceof PyDict && depth < 2) walk(t, `${name}.`, depth + 1);
+        else if (prefix && isPlain(t)) plain.set(name, t instanceof PyGlobal ? t.qualname : t as TorchValue);
+        else throw new TorchFileError(path, `entry ${name} is not a tensor`);
+      }
+    };
+    walk(root, "", 0);
     // Every view must lie inside its storage, and the storage inside the archive.
     for (const [name, t] of tensors) {
       const entry = `${prefix}data/${t.storage}`;
@@ -196,7 +219,12 @@ export class TorchFile {
         );
       }
     }
-    return new TorchFile(path, zip, prefix, tensors);
+    return new TorchFile(path, zip, prefix, tensors, plain);
+  }
+
+  /** The plain (non-tensor) entries of a module's state dict, by flattened name. */
+  values(): Map<string, TorchValue> {
+    return this.plain;
   }
 
   names(): string[] {
@@ -231,6 +259,11 @@ export class TorchFile {
     }
     return out;
   }
+}
+
+function isPlain(v: unknown): boolean {
+  return v === null || ["number", "string", "boolean"].includes(typeof v) || v instanceof PyGlobal ||
+    (Array.isArray(v) && v.every((n) => Number.isInteger(n)));
 }
 
 /** Elements from the view's first to one past its last (0 for an empty tensor). */

@@ -1,18 +1,29 @@
-// Load a model directory (config.json + safetensors) onto the GPU, and run whole forward passes.
+// Load a model directory (config.json + weights) onto the GPU, and run whole forward passes.
 
 import type { Gpu } from "../gpu/device.ts";
 import { Batch } from "../gpu/kernel.ts";
 import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { Checkpoint } from "../io/checkpoint.ts";
-import { readConfig } from "../io/config.ts";
+import { type ModelConfig, readConfig } from "../io/config.ts";
+import { hqqConfigOf } from "../quant/hqq_meta.ts";
 import { LlamaModel } from "./llama.ts";
 import { type CausalLM, checkIds } from "./model.ts";
 import { OptModel } from "./opt.ts";
 
-/** `stream`: decoder blocks stay in host memory and visit the GPU one at a time (lib/model/stream.ts). */
-export async function loadModel(gpu: Gpu, dir: string, stream = false): Promise<CausalLM> {
+/**
+ * config.json and the checkpoint of a model folder. A checkpoint hqq wrote itself has no
+ * quantization_config: its layers' meta records say what it is (lib/quant/hqq_meta.ts).
+ */
+export async function openModel(dir: string): Promise<{ config: ModelConfig; ckpt: Checkpoint }> {
   const config = await readConfig(dir);
   const ckpt = await Checkpoint.open(dir);
+  const quant = config.quant ?? await hqqConfigOf(ckpt);
+  return { config: quant === config.quant ? config : { ...config, quant }, ckpt };
+}
+
+/** `stream`: decoder blocks stay in host memory and visit the GPU one at a time (lib/model/stream.ts). */
+export async function loadModel(gpu: Gpu, dir: string, stream = false): Promise<CausalLM> {
+  const { config, ckpt } = await openModel(dir);
   return config.family === "opt"
     ? await OptModel.load(gpu, ckpt, config, stream)
     : await LlamaModel.load(gpu, ckpt, config, stream);

@@ -120,7 +120,7 @@ export async function readGptqLayer(
   ckpt: Checkpoint,
   name: string,
   shape: [number, number],
-  q: Pick<GptqQuantConfig, "bits" | "group_size">,
+  q: Pick<GptqQuantConfig, "bits" | "group_size"> & { desc_act?: boolean },
 ): Promise<QuantRecord> {
   const [out, inp] = shape, b = q.bits;
   const g = q.group_size === -1 ? inp : q.group_size;
@@ -140,13 +140,22 @@ export async function readGptqLayer(
     qweight: new Int32Array((await raw("qweight", "I32", [(inp * b) / 32, out])).buffer),
     qzeros: new Int32Array((await raw("qzeros", "I32", [G, (out * b) / 32])).buffer),
     scales: f16ToF32(new Uint16Array((await raw("scales", "F16", [G, out])).buffer)),
-    gIdx: new Int32Array((await raw("g_idx", "I32", [inp])).buffer),
+    // g_idx is optional where groups are in order: auto-round's auto_gptq packing (and GPTQModel
+    // without desc_act) omit it. An act-order checkpoint without one cannot be decoded.
+    gIdx: ckpt.has(`${name}.g_idx`)
+      ? new Int32Array((await raw("g_idx", "I32", [inp])).buffer)
+      : orderedGroups(ckpt.dir, name, inp, g, q.desc_act === true),
   };
   const r = unpackGptq(name, t, shape, b, g);
   for (const v of t.scales) {
     if (!Number.isFinite(v)) throw new Error(`${ckpt.dir}: ${name}.scales holds ${v}`);
   }
   return r;
+}
+
+function orderedGroups(dir: string, name: string, inp: number, g: number, descAct: boolean) {
+  if (descAct) throw new Error(`${dir}: ${name}: desc_act is true but the checkpoint has no ${name}.g_idx`);
+  return Int32Array.from({ length: inp }, (_, k) => Math.floor(k / g));
 }
 
 /** Layers with a zero-point of 0: v1 stores zero − 1, which GPTQModel's v1 → v2 (+1) overflows. */

@@ -11,6 +11,7 @@ import type { Checkpoint } from "../io/checkpoint.ts";
 import type { HqqQuantConfig } from "../io/config.ts";
 import type { TensorToWrite } from "../io/safetensors.ts";
 import { writeQuantizedCheckpoint } from "./export.ts";
+import { hqqLayerMeta, metaFromConfig } from "./hqq_meta.ts";
 import { hqqPacking, hqqSlices, packHqq, unpackHqq } from "./pack/hqq.ts";
 import type { QuantRecord } from "./record.ts";
 
@@ -61,47 +62,65 @@ export async function exportHqq(
   await writeQuantizedCheckpoint(srcDir, outDir, records.map((r) => r.name), tensors, qc, {}, metadata);
 }
 
+/**
+ * One layer of an HQQ checkpoint: hqq's own (the layer's meta record beside W_q; W_q possibly
+ * viewed as a float dtype; scale and zero in any float dtype) or our export (settings from
+ * config.json's quantization_config). Shapes, dtypes and values are checked, the layer named.
+ */
 export async function readHqqLayer(
   ckpt: Checkpoint,
   name: string,
   shape: [number, number],
-  q: HqqQuantConfig,
+  q: HqqQuantConfig | null,
 ): Promise<QuantRecord> {
-  const g = q.group_size, axis = q.axis;
+  const m = await hqqLayerMeta(ckpt, name, shape) ?? (q ? metaFromConfig(q) : null);
+  if (!m) throw new Error(`${ckpt.dir}: ${name}: no hqq meta record and no quantization_config`);
+  const g = m.groupSize, axis = m.axis;
   const numel = shape[0] * shape[1];
   if (numel % g || (axis === 1 && shape[1] % g)) {
     throw new Error(`${ckpt.dir}: ${name}: group_size ${g} does not divide [${shape}] along axis ${axis}`);
   }
   const [rows, cols] = view(shape, g, axis);
-  const packedRows = Math.ceil(rows / hqqSlices(q.nbits));
+  const packedRows = Math.ceil(rows / hqqSlices(m.nbits));
   const metaShape = axis === 1 ? [rows, 1] : [1, cols];
-  const raw = async (suffix: string, dtype: string, want: number[]) => {
+  const has = (suffix: string) => {
     const t = `${name}.${suffix}`;
     if (!ckpt.has(t)) throw new Error(`${ckpt.dir}: HQQ checkpoint has no tensor ${t}`);
-    const info = ckpt.info(t);
-    if (info.dtype !== dtype || info.shape.join() !== want.join()) {
-      throw new Error(`${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected ${dtype} [${want}]`);
-    }
-    return await ckpt.readBytes(t);
+    return { t, info: ckpt.info(t) };
   };
-  const is3 = hqqPacking(q.nbits) === "3bit_32";
-  const wq = await raw("W_q", is3 ? "I32" : "U8", [packedRows, cols]);
-  const codes = unpackHqq(is3 ? new Int32Array(wq.buffer) : new Uint8Array(wq.buffer), rows, cols, q.nbits);
-  const scales = new Float32Array((await raw("scale", "F32", metaShape)).buffer);
-  const zeros = new Float32Array((await raw("zero", "F32", metaShape)).buffer);
-  for (const v of [...scales, ...zeros]) {
-    if (!Number.isFinite(v)) throw new Error(`${ckpt.dir}: ${name} has a non-finite scale or zero (${v})`);
+  const is3 = m.packing === "3bit_32";
+  const wq = has("W_q");
+  const packedBytes = packedRows * cols * (is3 ? 4 : 1);
+  const floatView = m.viewAsFloat && ["F16", "BF16", "F32"].includes(wq.info.dtype);
+  const shapeOk = floatView
+    ? wq.info.shape.reduce((a, b) => a * b, 1) * (wq.info.dtype === "F32" ? 4 : 2) === packedBytes
+    : wq.info.dtype === (is3 ? "I32" : "U8") && wq.info.shape.join() === [packedRows, cols].join();
+  if (!shapeOk) {
+    throw new Error(
+      `${ckpt.dir}: ${wq.t} is ${wq.info.dtype} [${wq.info.shape}], expected ${is3 ? "I32" : "U8"} ` +
+        `[${packedRows},${cols}]${m.viewAsFloat ? " (or those bytes viewed as a float dtype)" : ""}`,
+    );
   }
+  const raw = await ckpt.readBytes(wq.t);
+  const codes = unpackHqq(is3 ? new Int32Array(raw.buffer) : new Uint8Array(raw.buffer), rows, cols, m.nbits);
+  const meta = async (suffix: string) => {
+    const { t, info } = has(suffix);
+    if (!["F32", "F16", "BF16"].includes(info.dtype) || info.shape.join() !== metaShape.join()) {
+      throw new Error(`${ckpt.dir}: ${t} is ${info.dtype} [${info.shape}], expected a float [${metaShape}]`);
+    }
+    return { data: await ckpt.readF32(t), dtype: info.dtype };
+  };
+  const scale = await meta("scale"), zero = await meta("zero");
   return {
     name,
     shape,
-    dtype: "float32",
-    bits: q.nbits,
+    dtype: scale.dtype === "F32" ? "float32" : scale.dtype === "F16" ? "float16" : "bfloat16",
+    bits: m.nbits,
     groupSize: g,
     axis,
     codes,
-    scales,
-    zeros,
+    scales: scale.data,
+    zeros: zero.data,
     zeroKind: "float",
     method: "hqq",
   };

@@ -43,12 +43,7 @@ export async function exportBnb(
         { name: `${r.name}.weight_format`, dtype: "U8", shape: [], data: new Uint8Array([0]) },
       );
     }
-    // A float literal: transformers' BitsAndBytesConfig refuses an integer threshold.
-    qc = {
-      quant_method: "bitsandbytes",
-      load_in_8bit: true,
-      llm_int8_threshold: new JsonFloat(int8.threshold),
-    };
+    qc = bnbConfig({ load_in_8bit: true, llm_int8_threshold: int8.threshold });
   } else {
     const type = records[0].method as "nf4" | "fp4";
     const dq = records[0].scaleQuant !== undefined;
@@ -91,7 +86,7 @@ export async function exportBnb(
           data: Float32Array.from(r.scales),
         });
       }
-      const json = new TextEncoder().encode(JSON.stringify(state));
+      const json = new TextEncoder().encode(pythonJson(state));
       tensors.push({
         name: `${w}.quant_state.bitsandbytes__${type}`,
         dtype: "U8",
@@ -99,16 +94,54 @@ export async function exportBnb(
         data: json,
       });
     }
-    qc = {
-      quant_method: "bitsandbytes",
-      load_in_4bit: true,
-      bnb_4bit_quant_type: type,
-      bnb_4bit_use_double_quant: dq,
-      bnb_4bit_compute_dtype: "float32",
-      bnb_4bit_quant_storage: "uint8",
-    };
+    qc = bnbConfig({ load_in_4bit: true, bnb_4bit_quant_type: type, bnb_4bit_use_double_quant: dq });
   }
   await writeQuantizedCheckpoint(srcDir, outDir, records.map((r) => r.name), tensors, qc, {}, metadata);
+}
+
+/**
+ * transformers' BitsAndBytesConfig.to_dict(), every field with the type its dataclass checks
+ * (llm_int8_threshold a float literal: an integer is refused), defaults as transformers writes them.
+ */
+function bnbConfig(set: {
+  load_in_8bit?: boolean;
+  load_in_4bit?: boolean;
+  llm_int8_threshold?: number;
+  bnb_4bit_quant_type?: string;
+  bnb_4bit_use_double_quant?: boolean;
+}): Record<string, unknown> {
+  const c = {
+    load_in_4bit: false,
+    load_in_8bit: false,
+    llm_int8_threshold: 6.0,
+    bnb_4bit_quant_type: "fp4",
+    bnb_4bit_use_double_quant: false,
+    ...set,
+  };
+  return {
+    _load_in_4bit: c.load_in_4bit,
+    _load_in_8bit: c.load_in_8bit,
+    bnb_4bit_compute_dtype: "float32",
+    bnb_4bit_quant_storage: "uint8",
+    bnb_4bit_quant_type: c.bnb_4bit_quant_type,
+    bnb_4bit_use_double_quant: c.bnb_4bit_use_double_quant,
+    llm_int8_enable_fp32_cpu_offload: false,
+    llm_int8_has_fp16_weight: false,
+    llm_int8_skip_modules: null,
+    llm_int8_threshold: new JsonFloat(c.llm_int8_threshold),
+    load_in_4bit: c.load_in_4bit,
+    load_in_8bit: c.load_in_8bit,
+    quant_method: "bitsandbytes",
+  };
+}
+
+/** json.dumps' default separators (", " and ": "), as bitsandbytes writes its quant state. */
+function pythonJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(pythonJson).join(", ")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pythonJson(x)}`).join(", ")}}`;
+  }
+  return JSON.stringify(v);
 }
 
 /** One layer of a bitsandbytes checkpoint, as the run-time layer it becomes. */

@@ -40,6 +40,7 @@ export async function exportGptq(
     sym: s.sym,
     true_sequential: s.trueSequential,
     model_file_base_name: "model",
+    model_name_or_path: null,
     quant_method: "gptq",
     checkpoint_format: "gptq",
   };
@@ -79,10 +80,21 @@ export async function exportAutoRound(
     nsamples: s.nsamples,
     seqlen: s.seqlen,
     batch_size: 8,
+    // Where auto-round's loader finds the blocks, and its default of feeding each block the
+    // quantized blocks' outputs (our calibration chain "quantized-prefix" is that).
+    block_name_to_quantize: blockPrefix(records),
+    enable_quanted_input: true,
     quant_method: "auto-round",
     packing_format: "auto_round:auto_gptq",
   };
-  await writeGptqLayout(srcDir, outDir, records, qc, { "quantization_config.json": qc }, metadata);
+  // auto-round's format has no g_idx (its groups are always in order).
+  await writeGptqLayout(srcDir, outDir, records, qc, { "quantization_config.json": qc }, metadata, false);
+}
+
+/** "model.layers" of "model.layers.3.mlp.up_proj": the module list holding the decoder blocks. */
+function blockPrefix(records: QuantRecord[]): string {
+  const m = /^(.*?)\.\d+\./.exec(records[0]?.name ?? "");
+  return m ? m[1] : "model.layers";
 }
 
 async function writeGptqLayout(
@@ -92,6 +104,7 @@ async function writeGptqLayout(
   qc: Record<string, unknown>,
   extra: Record<string, unknown>,
   metadata: Record<string, string>,
+  gIdx = true,
 ): Promise<void> {
   const wraps = v1ZeroWraps(records);
   if (wraps.length) {
@@ -109,8 +122,8 @@ async function writeGptqLayout(
       { name: `${r.name}.qweight`, dtype: "I32", shape: [(inp * r.bits) / 32, out], data: t.qweight },
       { name: `${r.name}.qzeros`, dtype: "I32", shape: [G, (out * r.bits) / 32], data: t.qzeros },
       { name: `${r.name}.scales`, dtype: "F16", shape: [G, out], data: f32ToF16(t.scales) },
-      { name: `${r.name}.g_idx`, dtype: "I32", shape: [inp], data: t.gIdx },
     );
+    if (gIdx || r.gIdx) tensors.push({ name: `${r.name}.g_idx`, dtype: "I32", shape: [inp], data: t.gIdx });
   }
   await writeQuantizedCheckpoint(srcDir, outDir, records.map((r) => r.name), tensors, qc, extra, metadata);
 }

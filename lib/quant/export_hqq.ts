@@ -1,11 +1,17 @@
-// An HQQ-style checkpoint directory, and its reader. For every quantized linear `name`, as
-// hqq's HQQLinear holds it (hqq/core/quantize.py, bitpack.py):
+// An HQQ checkpoint directory in the layout hqq's own safetensors writer saves
+// (hqq/models/base.py save_to_safetensors: HQQLinear.state_dict with its meta encoded as tensors,
+// lib/quant/hqq_meta.ts), and its reader. For every quantized linear `name`:
 //   name.W_q    the codes of W viewed as [numel/g, g] (axis 1) or [g, numel/g] (axis 0), packed
 //               along that view's dim 0 in hqq's planar format (uint8, or int32 for 3bit_32)
-//   name.scale  float32 [numel/g, 1] (axis 1) or [1, numel/g] (axis 0), the dequantization scale
-//   name.zero   float32, same shape (float zero-points)
-// with W ≈ scale · (W_q − zero); config.json's quantization_config carries nbits, group_size,
-// axis, packing and the solver settings. Everything else is copied untouched (export.ts).
+//   name.scale  [numel/g, 1] (axis 1) or [1, numel/g] (axis 0), the dequantization scale
+//   name.zero   same shape (float zero-points), W ≈ scale · (W_q − zero)
+//   name.{nbits, group_size, axis, shape, packing, unpack_view_dtype, view_as_float, quant_scale,
+//        quant_zero, compute_dtype, offload_meta, encoded_state_dict, stores_quant_config,
+//        channel_wise, optimize, round_zero}   the meta record, encoded as hqq encodes it.
+// scale and zero are float32 with compute_dtype torch.float32 (our solver's precision; hqq casts
+// them to its own compute dtype at load). config.json gets transformers' HqqConfig.to_dict()
+// (quant_config, skip_modules), which hqq's own writer omits, plus our settings beside it
+// (nbits, group_size, axis, compute_dtype, the solver's). Everything else is copied (export.ts).
 
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { HqqQuantConfig } from "../io/config.ts";
@@ -21,6 +27,69 @@ function view(shape: [number, number], g: number, axis: 0 | 1): [number, number]
   return axis === 1 ? [numel / g, g] : [g, numel / g];
 }
 
+// hqq's encode_safetensor_type: bool → uint8 scalar, int → int32 scalar, str → uint8 codes,
+// torch.Size → int64 vector.
+const enc = {
+  bool: (name: string, v: boolean): TensorToWrite => ({
+    name,
+    dtype: "U8",
+    shape: [],
+    data: new Uint8Array([+v]),
+  }),
+  int: (name: string, v: number): TensorToWrite => ({
+    name,
+    dtype: "I32",
+    shape: [],
+    data: new Int32Array([v]),
+  }),
+  str: (name: string, v: string): TensorToWrite => ({
+    name,
+    dtype: "U8",
+    shape: [v.length],
+    data: Uint8Array.from(v, (c) => c.charCodeAt(0)),
+  }),
+  size: (name: string, v: number[]): TensorToWrite => ({
+    name,
+    dtype: "I64",
+    shape: [v.length],
+    data: BigInt64Array.from(v, BigInt),
+  }),
+};
+
+/** One layer's tensors as HQQLinear.state_dict() writes them (encoded_state_dict true). */
+function layerTensors(r: QuantRecord, optimize: boolean): TensorToWrite[] {
+  const [rows, cols] = view(r.shape, r.groupSize, r.axis);
+  const packed = packHqq(r.codes, rows, cols, r.bits);
+  const metaShape = r.axis === 1 ? [rows, 1] : [1, cols];
+  const packing = hqqPacking(r.bits), n = (k: string) => `${r.name}.${k}`;
+  return [
+    {
+      name: n("W_q"),
+      dtype: packed instanceof Int32Array ? "I32" : "U8",
+      shape: [packed.length / cols, cols],
+      data: packed,
+    },
+    { name: n("scale"), dtype: "F32", shape: metaShape, data: Float32Array.from(r.scales) },
+    { name: n("zero"), dtype: "F32", shape: metaShape, data: Float32Array.from(r.zeros!) },
+    enc.int(n("nbits"), r.bits),
+    enc.int(n("group_size"), r.groupSize),
+    enc.size(n("shape"), r.shape),
+    enc.int(n("axis"), r.axis),
+    enc.str(n("packing"), packing),
+    enc.str(n("unpack_view_dtype"), packing === "3bit_32" ? "torch.int32" : "torch.uint8"),
+    enc.bool(n("view_as_float"), false),
+    enc.bool(n("quant_scale"), false),
+    enc.bool(n("quant_zero"), false),
+    enc.str(n("compute_dtype"), "torch.float32"),
+    enc.bool(n("offload_meta"), false),
+    enc.bool(n("encoded_state_dict"), true),
+    enc.bool(n("stores_quant_config"), true),
+    enc.bool(n("channel_wise"), true),
+    enc.bool(n("optimize"), optimize),
+    enc.bool(n("round_zero"), false), // our zeros stay float (hqq rounds them only when asked)
+  ];
+}
+
 export async function exportHqq(
   srcDir: string,
   outDir: string,
@@ -31,27 +100,33 @@ export async function exportHqq(
   if (!records.length) throw new Error("HQQ export: no quantized layers");
   const { bits, groupSize, axis } = records[0];
   const tensors: TensorToWrite[] = [];
+  const optimize = settings.iters !== 0;
   for (const r of records) {
     if (r.bits !== bits || r.groupSize !== groupSize || r.axis !== axis || !r.zeros) {
       throw new Error(`${r.name}: HQQ export needs every layer at the same bits, group size and axis`);
     }
-    const [rows, cols] = view(r.shape, r.groupSize, r.axis);
-    const packed = packHqq(r.codes, rows, cols, r.bits);
-    const metaShape = r.axis === 1 ? [rows, 1] : [1, cols];
-    tensors.push(
-      {
-        name: `${r.name}.W_q`,
-        dtype: packed instanceof Int32Array ? "I32" : "U8",
-        shape: [packed.length / cols, cols],
-        data: packed,
-      },
-      { name: `${r.name}.scale`, dtype: "F32", shape: metaShape, data: Float32Array.from(r.scales) },
-      { name: `${r.name}.zero`, dtype: "F32", shape: metaShape, data: Float32Array.from(r.zeros) },
-    );
+    tensors.push(...layerTensors(r, optimize));
   }
+  // transformers' HqqConfig.from_dict reads quant_config and skip_modules; the rest is ours.
+  const weightParams = {
+    nbits: bits,
+    channel_wise: true,
+    group_size: groupSize,
+    optimize,
+    round_zero: false,
+    axis,
+    view_as_float: false,
+  };
   const qc = {
     ...settings,
     quant_method: "hqq",
+    quant_config: {
+      weight_quant_params: weightParams,
+      scale_quant_params: null,
+      zero_quant_params: null,
+      offload_meta: false,
+    },
+    skip_modules: records.some((r) => r.name === "lm_head") ? [] : ["lm_head"],
     nbits: bits,
     group_size: groupSize,
     axis,

@@ -34,18 +34,24 @@ for (const [bits, want] of [[4, 175.1572], [3, 184.5913], [2, 270.6579]]) {
   });
 }
 
-// hqq's planar formats read without our code: slice s of the packed rows sits at the s-th shift
-// from the top; 3bit_32 holds 10 slices at shifts 27, 24, …, 0.
+// hqq's planar formats and per-layer meta read without our code: slice s of the packed rows sits at
+// the s-th shift from the top; 3bit_32 holds 10 slices at shifts 27, 24, …, 0. (hqq's own
+// HQQLinear.load_state_dict was run on these exports by hand: README, HQQ.)
 const PY_DEQUANT = `
 import sys, json, numpy as np
 from safetensors.numpy import load_file
 ckpt, ours = load_file(sys.argv[1]), load_file(sys.argv[2])
-q = json.load(open(sys.argv[3]))['quantization_config']
-b, g, axis = q['nbits'], q['group_size'], q['axis']
-step, S = (3, 10) if b == 3 else (b, 8 // b)
-top = 27 if b == 3 else 8 - step
+assert 'quant_config' in json.load(open(sys.argv[3]))['quantization_config']
 worst = 0.0
 for name, w in ours.items():
+    # each layer's own meta record, encoded as hqq's encode_safetensor_type does
+    meta = lambda k: ckpt[name + '.' + k]
+    b, g, axis = int(meta('nbits')), int(meta('group_size')), int(meta('axis'))
+    assert tuple(meta('shape').tolist()) == w.shape and meta('shape').dtype == np.int64
+    assert bytes(meta('packing')).decode() == {3: '3bit_32', 2: '2bit_u8', 4: '4bit_u8'}[b]
+    assert bytes(meta('compute_dtype')).decode() == 'torch.float32' and int(meta('encoded_state_dict')) == 1
+    step, S = (3, 10) if b == 3 else (b, 8 // b)
+    top = 27 if b == 3 else 8 - step
     packed = ckpt[name + '.W_q'].astype(np.int64) & 0xFFFFFFFF
     rows = w.size // g if axis == 1 else g
     codes = np.concatenate([(packed >> (top - step * s)) & ((1 << step) - 1) for s in range(S)])[:rows]

@@ -29,6 +29,15 @@ export function windows(gpu: Gpu, rows: number, rowBytes: number[]): RowWindow[]
   return rowWindows(rows, rowBytes, gpu.maxBinding, gpu.offsetAlign);
 }
 
+/**
+ * Windows of an [n, n] f32 matrix's rows made of whole `block`-row blocks, each within one
+ * storage binding (one window when it all fits): the blocked factorizations' row windows.
+ */
+export function blockRowWindows(gpu: Gpu, n: number, block: number): RowWindow[] {
+  const blocks = windows(gpu, Math.ceil(n / block), [block * n * 4]);
+  return blocks.map((w) => ({ row0: w.row0 * block, rows: Math.min(w.rows * block, n - w.row0 * block) }));
+}
+
 /** One 16-bit value of packed u32 word `u`, half `h` (0 = low), as f32. */
 function half16(dtype: "f16" | "bf16", u: string, h: string): string {
   return dtype === "f16"

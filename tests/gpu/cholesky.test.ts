@@ -7,7 +7,7 @@ import { randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { read, readF32, upload } from "../../lib/gpu/tensor.ts";
 import { cholesky } from "../../lib/kernels/cholesky.ts";
-import { assertClose, getGpu } from "../helpers.ts";
+import { assertClose, assertSameBits, getGpu, withBindingLimit } from "../helpers.ts";
 
 const gpu = await getGpu();
 
@@ -50,4 +50,24 @@ Deno.test("a matrix that is not positive definite is reported with its column", 
   await b.submit();
   const col = (await read(status))[0] - 1;
   assert.throws(() => ref.cholesky(a, n), new RegExp(`at column ${col}$`));
+});
+
+Deno.test("Cholesky over the binding limit (row windows of 16-row blocks) gives the unsplit bits", async () => {
+  for (const n of [100, 130]) {
+    const a = spd(n, 7 + n);
+    const run = async () => {
+      const A = upload(gpu, a, [n, n]), status = upload(gpu, new Uint32Array([0]), [1]);
+      const b = new Batch(gpu);
+      cholesky(b, A, status);
+      await b.submit();
+      assert.strictEqual((await read(status))[0], 0);
+      const out = await readF32(A);
+      A.release(), status.release();
+      return out;
+    };
+    const whole = await run();
+    // 32 rows of n floats per binding: several windows, the diagonal block in one of them.
+    const split = await withBindingLimit(gpu, 32 * n * 4, run);
+    assertSameBits(split, whole, `cholesky n=${n} in windows`);
+  }
 });

@@ -6,7 +6,7 @@ import { randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { readF32, upload } from "../../lib/gpu/tensor.ts";
 import { trtri } from "../../lib/kernels/trtri.ts";
-import { assertClose, getGpu } from "../helpers.ts";
+import { assertClose, assertSameBits, getGpu, withBindingLimit } from "../helpers.ts";
 
 const gpu = await getGpu();
 
@@ -51,5 +51,24 @@ Deno.test("blocked triangular inverse matches float64 (n = 1, 7, 16, 33, 90)", a
     trtri(b, upload(gpu, l, [n, n]), X);
     await b.submit();
     assertClose(await readF32(X), ref.trtri(l, n), 1e-5, `trtri n=${n}`);
+  }
+});
+
+Deno.test("triangular inverse over the binding limit (x in windows of 16-row blocks) gives the unsplit bits", async () => {
+  for (const n of [90, 128]) {
+    const l = lower(n);
+    const run = async () => {
+      const L = upload(gpu, l, [n, n]), X = upload(gpu, new Float32Array(n * n), [n, n]);
+      const b = new Batch(gpu);
+      trtri(b, L, X, "buffer");
+      await b.submit();
+      const out = await readF32(X);
+      L.release(), X.release();
+      return out;
+    };
+    const whole = await run();
+    assertClose(whole, ref.trtri(l, n), 1e-5, `trtri n=${n}`);
+    const split = await withBindingLimit(gpu, 32 * n * 4, run); // windows of 32 rows
+    assertSameBits(split, whole, `trtri n=${n} in windows`);
   }
 });

@@ -179,3 +179,22 @@ Deno.test("GPTQ sweep split into row windows (binding limit lowered) gives the s
   for (let i = 0; i < want.codes.length; i++) same += want.codes[i] === whole.codes[i] ? 1 : 0;
   assert.ok(same > 0.99 * want.codes.length, `${same} of ${want.codes.length} codes equal the reference`);
 });
+
+Deno.test("GPTQ on a Hessian over the binding limit (Cholesky, inverse and sweep in windows) gives the same codes", async () => {
+  // H [200, 200] is 156 KiB against a 40 KiB limit: the factorizations run in windows of 48 rows
+  // (the sweep binds U's block rows only: 16 of them here, 5.6 MB at K = 11008 with 128).
+  const rows = 24, cols = 200;
+  const w = randn(rows * cols, 5, 0.05), h = randomHessian(cols, 11);
+  const o = { bits: 4 as const, groupSize: 40, actOrder: true, blocksize: 16 };
+  const run = async () => {
+    const ht = upload(gpu, h, [cols, cols], "H");
+    const r = await gptqLayer(gpu, "big-H", w, [rows, cols], ht, o);
+    ht.release();
+    return r;
+  };
+  const whole = await run();
+  const split = await withBindingLimit(gpu, 40 * 1024, run);
+  assert.deepStrictEqual(split.record.codes, whole.record.codes);
+  assert.deepStrictEqual(split.record.scales, whole.record.scales);
+  assert.strictEqual(split.loss, whole.loss);
+});

@@ -28,6 +28,8 @@ memory rows (OUT/results.jsonl), a manifest, figures and tables. With no flags: 
   --seqlen N           window length in tokens (default 2048, capped at the model's positions)
   --max-windows K      evaluate only the first K windows (default: all)
   --seed N             seed for calibration sampling (default 0)
+  --rtn-grid G         RTN's grid: include-zero (GPTQ's, default) or minmax (AWQ's
+                       pseudo_quantize_tensor: raw min/max with a zero-point)
   --quantize-head      quantize lm_head too (rtn, hqq, nf4, fp4, bnb-int8; embeddings stay FP,
                        a tied head gets its own tensors); gptq, awq, autoround refuse it
 

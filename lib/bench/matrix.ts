@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import type { Setting } from "../cli/methods.ts";
-import type { BenchOptions } from "./options.ts";
+import { BenchFlags, type BenchOptions } from "./options.ts";
 
 export interface Cell {
   /** Position in the whole (unsharded) matrix. */
@@ -51,7 +51,7 @@ export function listMatrix(o: BenchOptions): string {
     `${mine.has(c.index) ? "*" : " "} ${String(c.index).padStart(4)}  shard ${
       c.index % o.shard.count
     }/${o.shard.count}  ` +
-    `${c.model}  ${settingLabel(c.setting)}`
+    `${c.model}  ${settingLabel(c.setting)}${protocolLabel(c.setting.method, o)}`
   );
   return [
     `${all.length} cells × ${o.dataset.length} datasets (${o.dataset.join(", ")})${
@@ -60,6 +60,27 @@ export function listMatrix(o: BenchOptions): string {
     `* = in shard ${o.shard.index}/${o.shard.count} (${mine.size} cells)`,
     ...lines,
   ].join("\n");
+}
+
+/** The protocol flags each method reads (what `--list` shows beside a cell when not at its default). */
+const PROTOCOL_FLAGS: Record<string, string[]> = {
+  rtn: ["rtn-grid"],
+  gptq: ["sym", "act-order", "static-groups", "no-true-sequential", "fp-inputs", "percdamp", "blocksize"],
+  awq: ["no-duo-scaling", "no-clip"],
+  autoround: ["recipe", "iters", "lr", "minmax-lr", "autoround-asym", "no-minmax"],
+  hqq: ["axis", "hqq-slow", "hqq-meta"],
+  "bnb-int8": ["int8-threshold"],
+};
+
+/** "  [act-order, static-groups]": a cell's protocol flags that differ from the defaults. */
+function protocolLabel(method: string, o: BenchOptions): string {
+  const defaults = BenchFlags.parse({ model: ["x"] }) as Record<string, unknown>;
+  const set = (PROTOCOL_FLAGS[method] ?? []).flatMap((k) => {
+    const v = (o as Record<string, unknown>)[k];
+    if (v === undefined || JSON.stringify(v) === JSON.stringify(defaults[k])) return [];
+    return [v === true ? k : `${k} ${v}`];
+  });
+  return set.length ? `  [${set.join(", ")}]` : "";
 }
 
 export function settingLabel(s: Setting): string {

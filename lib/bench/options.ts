@@ -24,7 +24,7 @@ const csvInts = (name: string) =>
   });
 
 /** The flags, before the cross-flag checks: its keys are the command line's flags. */
-const BenchFlags = z.object({
+export const BenchFlags = z.object({
   model: z.array(z.string().min(1)).min(1, "--model is required (a Hub id or a local model folder)"),
   dataset: z.array(z.string().min(1)).default(["wikitext2"]),
   preset: z.string().optional(),
@@ -55,6 +55,8 @@ const BenchFlags = z.object({
   nsamples: z.coerce.number().int().positive().optional(),
   "calib-seqlen": z.coerce.number().int().min(2).default(2048),
   sym: z.boolean().default(false),
+  /** RTN's grid: GPTQ's (range widened to include 0) or AWQ's pseudo_quantize_tensor (raw min/max). */
+  "rtn-grid": z.enum(["include-zero", "minmax"]).default("include-zero"),
   "act-order": z.boolean().default(false),
   "static-groups": z.boolean().default(false),
   "no-true-sequential": z.boolean().default(false),

@@ -46,8 +46,13 @@ export const PRESETS: Record<string, Preset> = {
       seqlen: "2048",
       nsamples: "128",
       "calib-seqlen": "2048",
+      // IST-DASLab's opt.py collects all Hessians of a block in one FP pass.
+      "no-true-sequential": true,
     },
-    notes: ["OPT-175B is not on the Hub; weights are evaluated in float32 (the paper: FP16)"],
+    notes: [
+      "OPT-175B is not on the Hub; weights are evaluated in float32 (the paper: FP16)",
+      "GPTQ as IST-DASLab's opt.py: every Hessian of a block from one pass (--no-true-sequential)",
+    ],
   },
   "paper-awq": {
     description:
@@ -62,10 +67,14 @@ export const PRESETS: Record<string, Preset> = {
       seqlen: "2048",
       nsamples: "128",
       "calib-seqlen": "512",
+      // Table 4 comes from llm-awq: s = s_x^α, no duo scaling; its RTN is pseudo_quantize_tensor.
+      "no-duo-scaling": true,
+      "rtn-grid": "minmax",
     },
     notes: [
       "calibration: 128 × 512 tokens of C4 train (AWQ used the Pile validation set, GPTQ C4 at 2048)",
       "GPTQ here without reordering (the paper's GPTQ-R row is act-order)",
+      "AWQ's scale search as llm-awq's (s = s_x^α, --no-duo-scaling); RTN on AWQ's min/max grid (--rtn-grid minmax)",
     ],
   },
   "paper-bnb": {
@@ -110,8 +119,12 @@ export const PRESETS: Record<string, Preset> = {
       seqlen: "2048",
       nsamples: "128",
       "calib-seqlen": "2048",
+      // The paper's GPTQ baseline: act-order, true-sequential, static groups.
+      "act-order": true,
+      "static-groups": true,
     },
     notes: [
+      "GPTQ baseline with act-order and static groups, true-sequential, as the AutoRound paper ran it",
       "AutoRound's tables report 11-task zero-shot accuracy; this preset regenerates the ppl columns its paper adds (GPTQ-style wikitext2/ptb-new/c4-new at 2048)",
       "calibration: C4 train for every method (the paper: 512 samples of NeelNanda/pile-10k)",
     ],

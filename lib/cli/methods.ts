@@ -52,6 +52,7 @@ export async function quantizeSetting(
     quant = await quantizeRtn(model, {
       bits: s.bits!,
       groupSize: s.groupSize!,
+      range: o["rtn-grid"],
       quantizeHead: o["quantize-head"],
     });
     log(`${label}: quantized ${quant.records.length} layers in ${quant.seconds.toFixed(1)} s`);
@@ -170,6 +171,7 @@ export async function quantizeSetting(
   return {
     quant,
     methodOptions: async () => {
+      if (s.method === "rtn") return { grid: o["rtn-grid"] };
       if (s.method === "gptq") return gptqRowOptions(o);
       if (s.method === "awq") return { ...awqRowOptions(o), ...extraInfo };
       if (s.method === "autoround") return extraInfo;

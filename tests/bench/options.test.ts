@@ -54,3 +54,17 @@ Deno.test("--list prints the cells with their shards", () => {
   assert.match(lines[2], /^\* +1 {2}shard 1\/4 {2}facebook\/opt-125m {2}rtn W4 per-channel$/);
   assert.strictEqual(lines.filter((l) => l.startsWith("*")).length, 10);
 });
+
+Deno.test("presets follow their papers' protocols, and --list shows each cell's non-default protocol flags", () => {
+  const list = (preset: string) => listMatrix(parse(["--preset", preset, "--list"])).split("\n");
+  const cell = (lines: string[], what: RegExp) => lines.find((l) => what.test(l)) ?? "";
+  const gptq = list("paper-gptq"), awq = list("paper-awq"), ar = list("paper-autoround");
+  // IST-DASLab's opt.py: one FP pass per block; llm-awq: s = s_x^α and its min/max RTN grid;
+  // AutoRound's GPTQ baseline: act-order with static groups.
+  assert.match(cell(gptq, / gptq W4 /), /\[no-true-sequential\]$/);
+  assert.match(cell(awq, / awq W4 /), /\[no-duo-scaling\]$/);
+  assert.match(cell(awq, / rtn W4 /), /\[rtn-grid minmax\]$/);
+  assert.match(cell(ar, / gptq W4 /), /\[act-order, static-groups\]$/);
+  assert.doesNotMatch(cell(ar, / awq W4 /), /\[/); // AutoAWQ's defaults there
+  assert.strictEqual(parse(["--model", "m"])["rtn-grid"], "include-zero");
+});

@@ -1,6 +1,6 @@
 // AWQ on the fixture models end to end: folding leaves the FP model's function unchanged (Llama
-// with grouped KV heads, OPT with biases and the o/v group), the fixture perplexities against RTN,
-// FP and an independent torch implementation of AutoAWQ's algorithm (bench/awq_reference.py), the
+// with grouped KV heads, OPT with biases and the o/v group), the chosen scales and the fixture
+// perplexities against AutoAWQ's own code (and RTN), the
 // AutoAWQ GEMM export read back by our loader and dequantized independently in Python, and errors.
 
 import assert from "node:assert";
@@ -28,10 +28,23 @@ const ids = tok.encode((await readEvalText(`${FIXTURES}/text/wiki.test.raw`)).te
 const CALIB = `${FIXTURES}/text/calibration.txt`;
 const hasPython = (await python()) !== null;
 
-// SOURCES.md (first 32 windows of 512), and bench/awq_reference.py — AutoAWQ's algorithm in torch
-// float32 — with the same 4 calibration windows (Python random, seed 0).
-const FP = 171.6299, RTN_W3 = 186.3091;
-const TORCH_AWQ: Record<number, number> = { 3: 182.5990, 4: 173.0277 };
+// SOURCES.md (first 32 windows of 512), and the peer's own code on the same 4 calibration windows
+// (Python random, seed 0): casper-hansen/AutoAWQ @88e4c76b, quantize(calib_data=these windows,
+// duo scaling, clip, export_compatible) on CPU in float32, then its pseudo_quantize_tensor — with
+// one line changed: _compute_best_scale's `org_sd = {k: v.cpu() ...}` copies the weights
+// (v.clone()). On CUDA .cpu() is that copy; on CPU it returns the live parameter, which the
+// search's in-place `fc.weight.mul_(scales)` then modifies, so every α > 0 is scored on W·s₀ and
+// the block leaves the search scaled by an uncompensated s₀. That CPU-only aliasing is why
+// SOURCES.md's AutoAWQ rows (W4 168.1075 / W3 176.1311 here; "scaled + clipped, unquantized:
+// 166.0", below FP) are not AWQ's numbers: the block-0 dump shows its q_proj = Q(W·s₀²) exactly.
+// bench/awq_reference.py (our own torch port) gives 173.0277 / 182.5990.
+const RTN_W3 = 186.3091, RTN_W4 = 173.2806;
+const AUTOAWQ: Record<number, number> = { 3: 182.6008, 4: 173.0265 };
+// The α AutoAWQ chose for each scaling group (blocks 0–3 × [q,k,v], [gate,up], down), same run.
+const AUTOAWQ_ALPHA: Record<number, number[]> = {
+  3: [0.4, 0.2, 0.25, 0.1, 0.25, 0.4, 0.15, 0.2, 0.25, 0, 0.25, 0.25],
+  4: [0.7, 0.35, 0.3, 0, 0.25, 0.35, 0.25, 0.2, 0.25, 0.25, 0.4, 0.25],
+};
 
 for (const dir of [LLAMA, OPT]) {
   Deno.test(`AWQ folding leaves the FP model unchanged: ${dir.split("/").at(-1)} logits within 1e-5`, async () => {
@@ -55,7 +68,7 @@ for (const dir of [LLAMA, OPT]) {
   });
 }
 
-Deno.test("AWQ on the fixture: W3 g128 below RTN, W4 g128 within 1.5% of FP, both near AutoAWQ's algorithm in torch", async () => {
+Deno.test("AWQ on the fixture equals AutoAWQ's own code: every chosen α; ppl W3 g128 within 0.75%, W4 within 0.12% and below RTN", async () => {
   // 4 calibration windows (the benchmark uses the reference's 128) keep this test a few minutes.
   const cal = await loadCalibration(tok, CALIB, { nsamples: 4, seqlen: 512, seed: 0 });
   const got: string[] = [];
@@ -65,19 +78,21 @@ Deno.test("AWQ on the fixture: W3 g128 below RTN, W4 g128 within 1.5% of FP, bot
     assert.ok(model.blockLinears(3).every((l) => l instanceof QuantLinear));
     const { ppl } = await perplexity(model, ids, { seqlen: 512, maxWindows: 32 });
     model.release();
+    // The scale search exactly: the same α in every group of every block.
+    assert.deepStrictEqual(r.searches.map((x) => x.best), AUTOAWQ_ALPHA[bits], `W${bits}: chosen α`);
+    const want = AUTOAWQ[bits], off = Math.abs(ppl - want) / want;
     got.push(
-      `W${bits}: ${ppl.toFixed(4)} (torch ${TORCH_AWQ[bits]}, ${
+      `W${bits}: ${ppl.toFixed(4)} (AutoAWQ ${want}, ${(100 * off).toFixed(3)}% off, ${
         r.seconds.toFixed(0)
-      } s, peak ${r.peakBytes} B)`,
+      } s)`,
     );
-    if (bits === 3) assert.ok(ppl < RTN_W3, `AWQ W3 ppl ${ppl} is not below RTN ${RTN_W3}`);
-    else assert.ok(Math.abs(ppl - FP) / FP < 0.015, `AWQ W4 ppl ${ppl} vs FP ${FP}`);
-    // Float32 rounding of the clipping search's .5 ties alone moves the result by up to ~1%
-    // (torch float32 vs float64 on the same windows); 1.5% bounds that.
-    assert.ok(
-      Math.abs(ppl - TORCH_AWQ[bits]) / TORCH_AWQ[bits] < 0.015,
-      `W${bits}: ${ppl} vs ${TORCH_AWQ[bits]}`,
-    );
+    // The clipping search's float32 ties move the whole model with the adapter's rounding (W3:
+    // 0.26% off on GL, 0.50% on Vulkan llvmpipe; W4 0.07% / 0.09%). RTN sits 2.0% (W3) and 0.15%
+    // (W4) from AutoAWQ's numbers: each tolerance excludes it, and W4 must also beat RTN.
+    const tol = bits === 3 ? 0.0075 : 0.0012, rtn = bits === 3 ? RTN_W3 : RTN_W4;
+    assert.ok(Math.abs(rtn - want) / want > tol, `the test cannot tell RTN from AWQ at W${bits}`);
+    assert.ok(off < tol, `AWQ W${bits} ppl ${ppl} vs AutoAWQ's ${want} (${(100 * off).toFixed(3)}%)`);
+    assert.ok(ppl < rtn, `AWQ W${bits} ppl ${ppl} is not below RTN's ${rtn}`);
   }
   console.log(got.join("; "));
 });

@@ -3,7 +3,7 @@
 //   cols:  input columns with any |x| ≥ threshold are outliers (threshold 0: none); `seen` keeps
 //          every column that was one in any call
 //   rows:  per token, absmax over its non-outlier elements; CA = round(x · 127 / absmax), 0 in
-//          outlier columns
+//          outlier columns (cols and rows see x rounded to float16, as bitsandbytes casts it)
 //   mm:    y = (CA · CBᵀ)_i32 · absmax_t · SCB_n / 127²  +  x[:, outliers] · (CB[:, outliers] · SCB / 127)ᵀ
 //          + bias; the outlier columns take the FP path with the dequantized weight columns.
 //          (1/127² is bitsandbytes' literal 6.200124e-05 in int8_mm_dequant, kept.)
@@ -25,6 +25,20 @@ struct Params { T: u32, K: u32, N: u32, hasBias: u32, n0: u32, Ntot: u32, first:
 @group(0) @binding(8) var<storage, read_write> y: array<f32>;       // [T, Ntot]
 @group(0) @binding(9) var<uniform> p: Params;
 
+// bitsandbytes quantizes the activations after casting them to float16 (MatMul8bitLt: A.to(fp16));
+// the outlier columns' FP product uses x as it is. Round-to-nearest-even to binary16, in f32.
+fn half(v: f32) -> f32 {
+  let b = bitcast<u32>(v);
+  let a = b & 0x7fffffffu;
+  let s = b & 0x80000000u;
+  if (a >= 0x477ff000u) { return bitcast<f32>(s | 0x7f800000u); } // ≥ 65520 (or Inf/NaN): ±Inf
+  if (a < 0x38800000u) { // below 2^-14: binary16 subnormals, steps of 2^-24 (exact scalings)
+    return bitcast<f32>(s | bitcast<u32>(round(bitcast<f32>(a) * 16777216.0) / 16777216.0));
+  }
+  let r = a + 0xfffu + ((a >> 13u) & 1u);
+  return bitcast<f32>(s | (r & 0xffffe000u));
+}
+
 fn outlier(v: f32) -> bool {
   return p.threshold > 0.0 && abs(v) >= p.threshold;
 }
@@ -35,7 +49,7 @@ fn cols(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (k >= p.K) { return; }
   var f = 0u;
   for (var t = 0u; t < p.T; t++) {
-    if (outlier(x[t * p.K + k])) { f = 1u; }
+    if (outlier(half(x[t * p.K + k]))) { f = 1u; }
   }
   if (p.first == 0u) { f = f | flags[k]; }
   flags[k] = f;
@@ -48,13 +62,13 @@ fn rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (t >= p.T) { return; }
   var m = 0.0;
   for (var k = 0u; k < p.K; k++) {
-    let v = x[t * p.K + k];
+    let v = half(x[t * p.K + k]);
     if (!outlier(v)) { m = max(m, abs(v)); }
   }
   rowstat[t] = m;
   let inv = select(0.0, 127.0 / m, m > 0.0);
   for (var k = 0u; k < p.K; k++) {
-    let v = x[t * p.K + k];
+    let v = half(x[t * p.K + k]);
     ca[t * p.K + k] = select(i32(round(v * inv)), 0, flags[k] == 1u || outlier(v));
   }
 }

@@ -34,6 +34,22 @@ fn code(n: u32, k: u32) -> f32 {
   return f32(i32(word << (24u - 8u * (k % 4u))) >> 24u);
 }
 
+// bitsandbytes quantizes the activations after casting them to float16 (MatMul8bitLt: A.to(fp16));
+// the outlier columns' FP product uses x as it is. Round-to-nearest-even to binary16, in f32.
+fn half(v: f32) -> f32 {
+  let b = bitcast<u32>(v);
+  let a = b & 0x7fffffffu;
+  let s = b & 0x80000000u;
+  if (a >= 0x477ff000u) { return bitcast<f32>(s | 0x7f800000u); } // ≥ 65520 (or Inf/NaN): ±Inf
+  if (a < 0x38800000u) { // below 2^-14: binary16 subnormals, steps of 2^-24 (exact scalings)
+    return bitcast<f32>(s | bitcast<u32>(round(bitcast<f32>(a) * 16777216.0) / 16777216.0));
+  }
+  let r = a + 0xfffu + ((a >> 13u) & 1u);
+  return bitcast<f32>(s | (r & 0xffffe000u));
+}
+
+fn half4(v: vec4<f32>) -> vec4<f32> { return vec4<f32>(half(v.x), half(v.y), half(v.z), half(v.w)); }
+
 fn outlier(v: f32) -> bool {
   return p.threshold > 0.0 && abs(v) >= p.threshold;
 }
@@ -50,7 +66,7 @@ fn cols(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
   if (c >= p.K / 4u) { return; }
   var f = vec4<u32>(0u);
-  for (var t = 0u; t < p.T; t++) { f = f | outlier4(textureLoad(xt, vec2<u32>(c, t), 0)); }
+  for (var t = 0u; t < p.T; t++) { f = f | outlier4(half4(textureLoad(xt, vec2<u32>(c, t), 0))); }
   if (p.first == 0u) { f = f | flags4[c]; }
   flags4[c] = f;
   seen4[c] = seen4[c] | f;
@@ -63,7 +79,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let K4 = p.K / 4u;
   var m = 0.0;
   for (var q = 0u; q < K4; q++) {
-    let v = textureLoad(xt, vec2<u32>(q, t), 0);
+    let v = half4(textureLoad(xt, vec2<u32>(q, t), 0));
     let o = outlier4(v);
     if (o.x == 0u) { m = max(m, abs(v.x)); }
     if (o.y == 0u) { m = max(m, abs(v.y)); }
@@ -73,7 +89,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   rowstat_w[t] = m;
   let inv = select(0.0, 127.0 / m, m > 0.0);
   for (var q = 0u; q < K4; q++) {
-    let v = textureLoad(xt, vec2<u32>(q, t), 0);
+    let v = half4(textureLoad(xt, vec2<u32>(q, t), 0));
     let drop = (flags4[q] == vec4<u32>(1u)) | (outlier4(v) == vec4<u32>(1u));
     ca4[t * K4 + q] = select(vec4<i32>(round(v * inv)), vec4<i32>(0), drop);
   }

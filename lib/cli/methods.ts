@@ -178,7 +178,12 @@ export async function quantizeSetting(
       if (s.method === "hqq") return hqqRowOptions(o);
       if (s.method === "bnb-int8") {
         const counts = await Promise.all(int8Layers.map(async (l) => [l.name, await l.outlierColumns()]));
-        return { threshold: o["int8-threshold"], outlier_columns: Object.fromEntries(counts) };
+        return {
+          threshold: o["int8-threshold"],
+          // bitsandbytes' MatMul8bitLt quantizes A.to(float16); the outlier columns stay in x's dtype
+          activations_quantized_from: "float16",
+          outlier_columns: Object.fromEntries(counts),
+        };
       }
       if (s.doubleQuant !== undefined) {
         return { double_quant: s.doubleQuant, blocksize: s.groupSize, nested_blocksize: 256 };

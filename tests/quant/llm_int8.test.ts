@@ -1,5 +1,5 @@
 // LLM.int8() on the GPU against a float64 CPU version of bitsandbytes' decomposition, the outlier
-// count, and the fixture within 1% of FP.
+// count, and the fixture against bitsandbytes' own number.
 
 import assert from "node:assert";
 import { randn } from "../../lib/cpu/random.ts";
@@ -11,6 +11,7 @@ import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loadModel } from "../../lib/model/load.ts";
 import { Int8Linear, quantizeInt8, quantizeInt8Rows } from "../../lib/quant/llm_int8.ts";
 import { int8Matmul, type Int8Weight } from "../../lib/kernels/int8_matmul.ts";
+import { roundHalfEven } from "../../lib/quant/uniform.ts";
 import { getGpu, withBindingLimit } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 
@@ -26,18 +27,22 @@ function int8Ref(
   N: number,
   thr: number,
 ) {
+  // Quantization sees the activations cast to float16 (MatMul8bitLt's A.to(torch.float16)); the
+  // outlier columns' FP product uses them as they are.
+  const xh = Float32Array.from(x, Math.f16round);
   const out = (v: number) => thr > 0 && Math.abs(v) >= thr;
   const flag = Array.from(
     { length: K },
-    (_, k) => Array.from({ length: T }, (_, t) => out(x[t * K + k])).some(Boolean),
+    (_, k) => Array.from({ length: T }, (_, t) => out(xh[t * K + k])).some(Boolean),
   );
   const y = new Float64Array(T * N);
   for (let t = 0; t < T; t++) {
     let m = 0;
-    for (let k = 0; k < K; k++) if (!out(x[t * K + k])) m = Math.max(m, Math.abs(x[t * K + k]));
+    for (let k = 0; k < K; k++) if (!out(xh[t * K + k])) m = Math.max(m, Math.abs(xh[t * K + k]));
+    const inv = Math.fround(127 / m); // torch: 127.0 / row_stats in float32, then A · inv
     const ca = Array.from(
       { length: K },
-      (_, k) => (flag[k] || out(x[t * K + k]) ? 0 : Math.round(x[t * K + k] * 127 / m)),
+      (_, k) => (flag[k] || out(xh[t * K + k]) ? 0 : roundHalfEven(Math.fround(xh[t * K + k] * inv))),
     );
     for (let n = 0; n < N; n++) {
       let acc = 0, fp = 0;
@@ -100,19 +105,28 @@ Deno.test("int8 decomposition split over a lowered binding limit equals the unsp
   assert.strictEqual(want.outliers, 4);
 });
 
-Deno.test("LLM.int8 on the fixture: within 1% of FP; outlier columns counted", async () => {
+// bitsandbytes' own MatMul8bitLt (default backend, float32 model, threshold 6; SOURCES.md via
+// issue 22) on the first 32 windows of 512: 171.6365. Ours, a window per forward: 171.6793
+// (0.025% off; 171.6808 before the activations' float16 cast, which bnb does). The rest is the
+// outlier-column set, which is per forward call: with all 32 windows in one call ours is 171.6503
+// (0.008%), so the peer's batching (not recorded) decides it. FP (171.6299) is closer to bnb's
+// number than that, so the test also demands that the int8 path ran: ppl moved off FP's.
+const BNB_INT8 = 171.6365, FP = 171.6299;
+
+Deno.test("LLM.int8 on the fixture: within 0.05% of bitsandbytes' own, off FP; outlier columns counted", async () => {
   const LLAMA = `${FIXTURES}/tiny-llama`;
   const ids = (await loadTokenizer(LLAMA)).encode(
     (await readEvalText(`${FIXTURES}/text/wiki.test.raw`)).text,
   );
   const model = await loadModel(gpu, LLAMA);
-  const fp = (await perplexity(model, ids, { seqlen: 512, maxWindows: 8 })).ppl;
   const r = await quantizeInt8(model, 6.0);
-  const q = (await perplexity(model, ids, { seqlen: 512, maxWindows: 8 })).ppl;
+  const q = (await perplexity(model, ids, { seqlen: 512, maxWindows: 32 })).ppl;
   const outliers = await Promise.all(r.layers.map((l) => l.outlierColumns()));
   model.release();
-  assert.ok(Math.abs(q - fp) / fp < 0.01, `int8 ${q} vs FP ${fp}`);
-  console.log(`outlier columns per layer: ${outliers.join(",")}`);
+  assert.ok(Math.abs(q - BNB_INT8) / BNB_INT8 < 5e-4, `int8 ${q} vs bitsandbytes' ${BNB_INT8}`);
+  assert.ok(Math.abs(q - FP) / FP > 1e-4, `int8 ${q} is FP's ${FP}: nothing was quantized`);
+  assert.ok(outliers.some((n) => n > 0), "no layer saw an outlier column: the decomposition is untested");
+  console.log(`ppl ${q}; outlier columns per layer: ${outliers.join(",")}`);
 });
 
 // Both variants, whichever this adapter picks: the texture one (x, CA, CB through textures, an 8×16

@@ -8,8 +8,9 @@ import { loadCalibration } from "../../lib/data/calibration.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
-import { readF32 } from "../../lib/gpu/tensor.ts";
+import { f32ToBf16, readF32 } from "../../lib/gpu/tensor.ts";
 import { Checkpoint } from "../../lib/io/checkpoint.ts";
+import { type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
 import { loadModel } from "../../lib/model/load.ts";
@@ -159,4 +160,38 @@ Deno.test("AutoRound errors: bad options, too many samples for the text, NaN sto
   } finally {
     model.release();
   }
+});
+
+Deno.test("AutoRound iters = 0 equals intel/auto-round's own RTN: the peer-written autoround-w4g128's codes and scales", async () => {
+  // auto-round on CPU casts the model to bf16 before its RTN (README-peer-checkpoints.md): the
+  // same weights here, from a bf16 copy of the fixture.
+  const dir = await Deno.makeTempDir(), ck = await Checkpoint.open(LLAMA);
+  const ts: TensorToWrite[] = [];
+  for (const name of ck.names()) {
+    ts.push({ name, dtype: "BF16", shape: ck.info(name).shape, data: f32ToBf16(await ck.readF32(name)) });
+  }
+  await writeSafetensors(`${dir}/model.safetensors`, ts);
+  for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${LLAMA}/${f}`, `${dir}/${f}`);
+  const model = await loadModel(gpu, dir);
+  const cal = await loadCalibration(tok, CALIB, { nsamples: 2, seqlen: 64, seed: 0 });
+  const r = await quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, iters: 0 });
+  model.release();
+  const peer = await Checkpoint.open(`${FIXTURES}/peers/autoround-w4g128`);
+  let codes = 0, off = 0, negative = 0;
+  for (const rec of r.records) {
+    const theirs = await readGptqLayer(peer, rec.name, rec.shape, { bits: 4, group_size: 128 });
+    rec.codes.forEach((q, i) => (off += q === theirs.codes[i] ? 0 : 1));
+    codes += rec.codes.length;
+    // auto-round stores float16 scales; ours are f32 until export rounds them the same way.
+    assert.deepStrictEqual(
+      Array.from(rec.scales, Math.f16round),
+      Array.from(theirs.scales),
+      `${rec.name} scales`,
+    );
+    assert.deepStrictEqual(rec.zeros, theirs.zeros, `${rec.name} zeros`);
+    negative += rec.scales.filter((s) => s < 0).length;
+  }
+  assert.strictEqual(r.records.length, 28);
+  assert.ok(off <= codes * 1e-4, `${off} of ${codes} codes differ from auto-round's`);
+  assert.ok(negative > 0, "auto-round's signed scales: some are negative");
 });

@@ -175,7 +175,7 @@ Deno.test("bad checkpoints are refused naming the file and tensor", async () => 
   await Deno.copyFile(`${OPT}/config.json`, `${empty}/config.json`);
   await assert.rejects(
     loadModel(gpu, empty),
-    /no weights \(looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json\)/,
+    /no weights \(looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json, qmodel.pt\)/,
   );
 });
 

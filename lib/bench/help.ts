@@ -24,7 +24,8 @@ memory rows (OUT/results.jsonl), a manifest, figures and tables. With no flags: 
                        text file used as-is; repeatable (default wikitext2)
   --methods LIST       comma-separated; available now: ${METHODS.join(", ")} (default fp)
   --bits LIST          bit widths for quantizing methods (default 4; e.g. 8,4,3)
-  --group-size LIST    group sizes along the input dimension (default 128; -1 = per-channel)
+  --group-size LIST    group sizes along the input dimension (-1 = per-channel); default per
+                       method as its reference: gptq -1, hqq 64, nf4/fp4 64, rtn/awq/autoround 128
   --seqlen N           window length in tokens (default 2048, capped at the model's positions)
   --max-windows K      evaluate only the first K windows (default: all)
   --seed N             seed for calibration sampling (default 0)

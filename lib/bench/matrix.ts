@@ -13,18 +13,35 @@ export interface Cell {
 }
 
 /** One setting per method × bits × group size (nf4/fp4: × double quantization). */
+/**
+ * Group size of each method when --group-size is absent, as its reference code defaults it:
+ * GPTQ per-channel (IST-DASLab, AutoGPTQ), HQQ 64 (hqq's configs), bitsandbytes' blocks of 64,
+ * AWQ and AutoRound 128; RTN 128 (the group size the papers compare it at).
+ */
+export const DEFAULT_GROUP_SIZE: Record<string, number> = {
+  rtn: 128,
+  gptq: -1,
+  awq: 128,
+  autoround: 128,
+  hqq: 64,
+  nf4: 64,
+  fp4: 64,
+};
+
 export function settings(o: BenchOptions): Setting[] {
   const out: Setting[] = [];
   for (const method of o.methods) {
     if (method === "fp") out.push({ method, bits: null, groupSize: null });
     else if (method === "bnb-int8") out.push({ method, bits: 8, groupSize: -1 });
     else if (method === "nf4" || method === "fp4") {
-      for (const groupSize of o["group-size"] ?? [64]) {
+      for (const groupSize of o["group-size"] ?? [DEFAULT_GROUP_SIZE[method]]) {
         for (const doubleQuant of o["double-quant"]) out.push({ method, bits: 4, groupSize, doubleQuant });
       }
     } else {
       for (const bits of o.bits ?? [4]) {
-        for (const groupSize of o["group-size"] ?? [128]) out.push({ method, bits, groupSize });
+        for (const groupSize of o["group-size"] ?? [DEFAULT_GROUP_SIZE[method]]) {
+          out.push({ method, bits, groupSize });
+        }
       }
     }
   }

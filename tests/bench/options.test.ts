@@ -3,7 +3,7 @@
 
 import assert from "node:assert";
 import { HELP } from "../../lib/bench/help.ts";
-import { listMatrix, matrix, shardCells } from "../../lib/bench/matrix.ts";
+import { listMatrix, matrix, settings, shardCells } from "../../lib/bench/matrix.ts";
 import { FLAG_NAMES, parseBenchArgs } from "../../lib/bench/options.ts";
 import { PRESETS } from "../../lib/bench/presets.ts";
 
@@ -67,4 +67,14 @@ Deno.test("presets follow their papers' protocols, and --list shows each cell's 
   assert.match(cell(ar, / gptq W4 /), /\[act-order, static-groups\]$/);
   assert.doesNotMatch(cell(ar, / awq W4 /), /\[/); // AutoAWQ's defaults there
   assert.strictEqual(parse(["--model", "m"])["rtn-grid"], "include-zero");
+});
+
+Deno.test("without --group-size each method takes its reference's default group size", () => {
+  const o = parse(["--model", "m", "--methods", "rtn,gptq,awq,autoround,hqq,nf4,fp4", "--calibration", "c"]);
+  assert.deepStrictEqual(
+    settings(o).map((s) => [s.method, s.groupSize]),
+    [["rtn", 128], ["gptq", -1], ["awq", 128], ["autoround", 128], ["hqq", 64], ["nf4", 64], ["fp4", 64]],
+  );
+  const given = parse(["--model", "m", "--methods", "gptq,hqq", "--calibration", "c", "--group-size", "32"]);
+  assert.deepStrictEqual(settings(given).map((s) => s.groupSize), [32, 32]);
 });

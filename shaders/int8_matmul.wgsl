@@ -26,18 +26,8 @@ struct Params { T: u32, K: u32, N: u32, hasBias: u32, n0: u32, Ntot: u32, first:
 @group(0) @binding(9) var<uniform> p: Params;
 
 // bitsandbytes quantizes the activations after casting them to float16 (MatMul8bitLt: A.to(fp16));
-// the outlier columns' FP product uses x as it is. Round-to-nearest-even to binary16, in f32.
-fn half(v: f32) -> f32 {
-  let b = bitcast<u32>(v);
-  let a = b & 0x7fffffffu;
-  let s = b & 0x80000000u;
-  if (a >= 0x477ff000u) { return bitcast<f32>(s | 0x7f800000u); } // ≥ 65520 (or Inf/NaN): ±Inf
-  if (a < 0x38800000u) { // below 2^-14: binary16 subnormals, steps of 2^-24 (exact scalings)
-    return bitcast<f32>(s | bitcast<u32>(round(bitcast<f32>(a) * 16777216.0) / 16777216.0));
-  }
-  let r = a + 0xfffu + ((a >> 13u) & 1u);
-  return bitcast<f32>(s | (r & 0xffffe000u));
-}
+// the outlier columns' FP product uses x as it is.
+{{include half_round}}
 
 fn outlier(v: f32) -> bool {
   return p.threshold > 0.0 && abs(v) >= p.threshold;

@@ -12,7 +12,6 @@ export interface Cell {
   setting: Setting;
 }
 
-/** One setting per method × bits × group size (nf4/fp4: × double quantization). */
 /**
  * Group size of each method when --group-size is absent, as its reference code defaults it:
  * GPTQ per-channel (IST-DASLab, AutoGPTQ), HQQ 64 (hqq's configs), bitsandbytes' blocks of 64,
@@ -28,6 +27,7 @@ export const DEFAULT_GROUP_SIZE: Record<string, number> = {
   fp4: 64,
 };
 
+/** One setting per method × bits × group size (nf4/fp4: × double quantization). */
 export function settings(o: BenchOptions): Setting[] {
   const out: Setting[] = [];
   for (const method of o.methods) {
@@ -64,11 +64,12 @@ export function shardCells(cells: Cell[], shard: { index: number; count: number 
 /** The --list text: every cell with its index and shard, and the shard's size. */
 export function listMatrix(o: BenchOptions): string {
   const all = matrix(o), mine = new Set(shardCells(all, o.shard).map((c) => c.index));
+  const defaults = BenchFlags.parse({ model: ["x"] }) as Record<string, unknown>;
   const lines = all.map((c) =>
     `${mine.has(c.index) ? "*" : " "} ${String(c.index).padStart(4)}  shard ${
       c.index % o.shard.count
     }/${o.shard.count}  ` +
-    `${c.model}  ${settingLabel(c.setting)}${protocolLabel(c.setting.method, o)}`
+    `${c.model}  ${settingLabel(c.setting)}${protocolLabel(c.setting.method, o, defaults)}`
   );
   return [
     `${all.length} cells × ${o.dataset.length} datasets (${o.dataset.join(", ")})${
@@ -90,8 +91,7 @@ const PROTOCOL_FLAGS: Record<string, string[]> = {
 };
 
 /** "  [act-order, static-groups]": a cell's protocol flags that differ from the defaults. */
-function protocolLabel(method: string, o: BenchOptions): string {
-  const defaults = BenchFlags.parse({ model: ["x"] }) as Record<string, unknown>;
+function protocolLabel(method: string, o: BenchOptions, defaults: Record<string, unknown>): string {
   const set = (PROTOCOL_FLAGS[method] ?? []).flatMap((k) => {
     const v = (o as Record<string, unknown>)[k];
     if (v === undefined || JSON.stringify(v) === JSON.stringify(defaults[k])) return [];

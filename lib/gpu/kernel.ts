@@ -34,12 +34,14 @@ export function shaderSource(name: string): string {
 }
 
 /**
- * `{{KEY}}` → defines[KEY]. A shader may start with `{{ENABLE_F16}}`, which becomes `enable f16;`
- * when defines.F16 is set. An unknown key is an error, not an empty string.
+ * `{{include NAME}}` → the text of shaders/NAME.wgsl (helper functions several shaders share),
+ * then `{{KEY}}` → defines[KEY]. A shader may start with `{{ENABLE_F16}}`, which becomes
+ * `enable f16;` when defines.F16 is set. An unknown key is an error, not an empty string.
  */
 export function preprocess(name: string, src: string, defines: Defines): string {
   const all: Defines = { ENABLE_F16: defines.F16 ? "enable f16;" : "", ...defines };
-  return src.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+  const withIncludes = src.replace(/\{\{include (\w+)\}\}/g, (_, file: string) => shaderSource(file));
+  return withIncludes.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
     if (!(key in all)) throw new GpuError(`kernel ${name}: shader uses {{${key}}} but no value was given`);
     return String(all[key]);
   });

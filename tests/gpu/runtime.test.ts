@@ -4,7 +4,7 @@
 
 import assert from "node:assert";
 import { createGpu } from "../../lib/gpu/device.ts";
-import { Batch } from "../../lib/gpu/kernel.ts";
+import { Batch, preprocess } from "../../lib/gpu/kernel.ts";
 import {
   bf16ToF32,
   empty,
@@ -237,4 +237,10 @@ Deno.test("an upload never reuses a buffer that an unsubmitted kernel still read
   assert.ok((await readF32(out)).every((v) => v === 3));
   const d = upload(gpu, new Float32Array(n).fill(5), [n], "d"); // after the submit, reuse is safe
   assert.strictEqual(d.buffer, a.buffer);
+});
+
+Deno.test("the preprocessor inlines {{include NAME}} (a shared shaders/NAME.wgsl), then the defines", () => {
+  const out = preprocess("t", "{{include half_round}}\nconst N = {{N}};", { N: 3 });
+  assert.ok(out.includes("fn half(v: f32) -> f32"), "helper inlined");
+  assert.ok(out.endsWith("const N = 3;"), "defines substituted");
 });

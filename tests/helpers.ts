@@ -3,6 +3,8 @@
 import { getGpu, type Gpu } from "../lib/gpu/device.ts";
 import { empty, upload } from "../lib/gpu/tensor.ts";
 import { relErr } from "../lib/cpu/ref.ts";
+import { Checkpoint } from "../lib/io/checkpoint.ts";
+import { type TensorToWrite, writeSafetensors } from "../lib/io/safetensors.ts";
 
 export { relErr };
 
@@ -61,4 +63,24 @@ export function poisonEmbeddingRow(model: { gpu: Gpu; config: { hidden: number }
     ? new Float32Array(hidden).fill(NaN)
     : new Uint16Array(hidden).fill(embed.dtype === "f16" ? 0x7e00 : 0x7fc0);
   model.gpu.device.queue.writeBuffer(embed.buffer, token * hidden * row.BYTES_PER_ELEMENT, row);
+}
+
+/**
+ * A copy of model folder `src` (its config.json and tokenizer.json) whose tensors are written as
+ * one safetensors file, each passed through `change` first (as they are by default): the same
+ * bytes in another format, another dtype, or with one field altered.
+ */
+export async function rewriteCheckpoint(
+  src: string,
+  change: (t: TensorToWrite, ck: Checkpoint) => TensorToWrite | Promise<TensorToWrite> = (t) => t,
+): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  const ck = await Checkpoint.open(src);
+  const ts: TensorToWrite[] = [];
+  for (const name of ck.names()) {
+    ts.push(await change({ ...ck.info(name), name, data: await ck.readBytes(name) }, ck));
+  }
+  await writeSafetensors(`${dir}/model.safetensors`, ts);
+  for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${src}/${f}`, `${dir}/${f}`);
+  return dir;
 }

@@ -7,12 +7,11 @@ import assert from "node:assert";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
-import { Checkpoint } from "../../lib/io/checkpoint.ts";
-import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
+import { SafetensorsFile } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loadModel, logits } from "../../lib/model/load.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
-import { assertClose, relErr } from "../helpers.ts";
+import { assertClose, relErr, rewriteCheckpoint } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 
 const gpu = await getGpu();
@@ -36,17 +35,6 @@ Deno.test("tiny-opt-bin (.bin shards + index) logits equal transformers' within 
   model.release();
 });
 
-/** The .bin's own tensors written as one safetensors file: the same bytes in the other format. */
-async function asSafetensors(src: string): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  const ck = await Checkpoint.open(src);
-  const ts: TensorToWrite[] = [];
-  for (const name of ck.names()) ts.push({ ...ck.info(name), name, data: await ck.readBytes(name) });
-  await writeSafetensors(`${dir}/model.safetensors`, ts);
-  for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${src}/${f}`, `${dir}/${f}`);
-  return dir;
-}
-
 Deno.test("tiny-opt-bin: FP and RTN perplexity equal the same bytes read as safetensors, and tiny-opt's up to fp16", async () => {
   const tok = await loadTokenizer(BIN);
   const ids = tok.encode((await readEvalText(`${FIXTURES}/text/wiki.test.raw`)).text);
@@ -57,7 +45,7 @@ Deno.test("tiny-opt-bin: FP and RTN perplexity equal the same bytes read as safe
     model.release();
     return r.ppl;
   };
-  const st = await asSafetensors(BIN);
+  const st = await rewriteCheckpoint(BIN); // the .bin's own bytes as safetensors
   for (const rtn of [false, true]) {
     const [viaBin, viaSt, f32] = [
       await ppl(BIN, rtn),

@@ -8,29 +8,19 @@ import { randn } from "../../lib/cpu/random.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, readF32, upload } from "../../lib/gpu/tensor.ts";
-import { Checkpoint } from "../../lib/io/checkpoint.ts";
-import { type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { expandToF32 } from "../../lib/kernels/expand.ts";
 import { loadModel, logits } from "../../lib/model/load.ts";
-import { withBindingLimit } from "../helpers.ts";
+import { rewriteCheckpoint, withBindingLimit } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 
 const gpu = await getGpu();
 
-/** A copy of a model folder with every float tensor rewritten by `cast` (dtype and bytes). */
-async function recast(src: string, to: "F32" | "BF16"): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  const ck = await Checkpoint.open(src);
-  const ts: TensorToWrite[] = [];
-  for (const name of ck.names()) {
+/** A copy of a model folder with every tensor stored as `to` (f32, or bf16 rounded to nearest even). */
+const recast = (src: string, to: "F32" | "BF16") =>
+  rewriteCheckpoint(src, async ({ name, shape }, ck) => {
     const f32 = await ck.readF32(name);
-    const data = to === "F32" ? f32 : f32ToBf16(f32);
-    ts.push({ name, dtype: to, shape: ck.info(name).shape, data });
-  }
-  await writeSafetensors(`${dir}/model.safetensors`, ts);
-  for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${src}/${f}`, `${dir}/${f}`);
-  return dir;
-}
+    return { name, dtype: to, shape, data: to === "F32" ? f32 : f32ToBf16(f32) };
+  });
 
 const ids = [0, 1499, 490, 15, 813, 280, 80, 1157, 13, 353, 450, 77, 396];
 

@@ -12,14 +12,12 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { upload } from "../../lib/gpu/tensor.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
-import { Checkpoint } from "../../lib/io/checkpoint.ts";
-import { type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loadModel, openModel } from "../../lib/model/load.ts";
 import type { CausalLM } from "../../lib/model/model.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
 import { dequantize, type QuantRecord } from "../../lib/quant/record.ts";
-import { assertSameBits } from "../helpers.ts";
+import { assertSameBits, rewriteCheckpoint } from "../helpers.ts";
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 import { FIXTURES } from "../python.ts";
@@ -143,20 +141,9 @@ Deno.test("hqq's qmodel.pt (its other writer: a pickle of per-module state dicts
   pt.release();
 });
 
-/** hqq-w4g64's safetensors rewritten with `change` applied to its tensors (config and tokenizer linked). */
-async function hqqVariant(change: (t: TensorToWrite) => TensorToWrite): Promise<string> {
-  const src = `${PEERS}/hqq-w4g64`, dir = await Deno.makeTempDir();
-  const ck = await Checkpoint.open(src);
-  const ts: TensorToWrite[] = [];
-  for (const name of ck.names()) ts.push(change({ name, ...ck.info(name), data: await ck.readBytes(name) }));
-  await writeSafetensors(`${dir}/model.safetensors`, ts);
-  for (const f of ["config.json", "tokenizer.json"]) await Deno.symlink(`${src}/${f}`, `${dir}/${f}`);
-  return dir;
-}
-
 Deno.test("hqq layout: W_q viewed as float16 (view_as_float) reads the same codes; quantized scales are refused by layer", async () => {
   const L = "model.layers.1.mlp.up_proj";
-  const asFloat = await hqqVariant((t) => {
+  const asFloat = await rewriteCheckpoint(`${PEERS}/hqq-w4g64`, (t) => {
     if (t.name.endsWith(".view_as_float")) return { ...t, data: new Uint8Array([1]) };
     if (!t.name.endsWith(".W_q")) return t;
     return { ...t, dtype: "F16", shape: [t.shape[0], t.shape[1] / 2] };
@@ -166,8 +153,9 @@ Deno.test("hqq layout: W_q viewed as float16 (view_as_float) reads the same code
     (m.blockLinears(1).find((l) => l.name === L) as unknown as { record: QuantRecord }).record;
   assert.deepStrictEqual(rec(a).codes, rec(b).codes);
   a.release(), b.release();
-  const quantScale = await hqqVariant((t) =>
-    t.name === `${L}.quant_scale` ? { ...t, data: new Uint8Array([1]) } : t
+  const quantScale = await rewriteCheckpoint(
+    `${PEERS}/hqq-w4g64`,
+    (t) => t.name === `${L}.quant_scale` ? { ...t, data: new Uint8Array([1]) } : t,
   );
   await assert.rejects(
     loadModel(gpu, quantScale),

@@ -10,13 +10,13 @@ import { readEvalText } from "../../lib/eval/text.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { f32ToBf16, readF32 } from "../../lib/gpu/tensor.ts";
 import { Checkpoint } from "../../lib/io/checkpoint.ts";
-import { type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
 import { loadModel } from "../../lib/model/load.ts";
 import { checkAutoRoundSamples, quantizeAutoRound } from "../../lib/quant/autoround.ts";
 import { exportAutoRound, readGptqLayer } from "../../lib/quant/export_gptq.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
+import { rewriteCheckpoint } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 import { qdqRef } from "./autoround_ref.ts";
 
@@ -165,13 +165,12 @@ Deno.test("AutoRound errors: bad options, too many samples for the text, NaN sto
 Deno.test("AutoRound iters = 0 equals intel/auto-round's own RTN: the peer-written autoround-w4g128's codes and scales", async () => {
   // auto-round on CPU casts the model to bf16 before its RTN (README-peer-checkpoints.md): the
   // same weights here, from a bf16 copy of the fixture.
-  const dir = await Deno.makeTempDir(), ck = await Checkpoint.open(LLAMA);
-  const ts: TensorToWrite[] = [];
-  for (const name of ck.names()) {
-    ts.push({ name, dtype: "BF16", shape: ck.info(name).shape, data: f32ToBf16(await ck.readF32(name)) });
-  }
-  await writeSafetensors(`${dir}/model.safetensors`, ts);
-  for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${LLAMA}/${f}`, `${dir}/${f}`);
+  const dir = await rewriteCheckpoint(LLAMA, async ({ name, shape }, ck) => ({
+    name,
+    dtype: "BF16",
+    shape,
+    data: f32ToBf16(await ck.readF32(name)),
+  }));
   const model = await loadModel(gpu, dir);
   const cal = await loadCalibration(tok, CALIB, { nsamples: 2, seqlen: 64, seed: 0 });
   const r = await quantizeAutoRound(model, cal.windows, { bits: 4, groupSize: 128, iters: 0 });

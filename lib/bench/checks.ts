@@ -7,14 +7,10 @@ import type { Checkpoint } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
 import { footprint, forwardWork, type MemoryPlan, planMemory } from "../model/memory.ts";
 import { modelLinears, otherTensors } from "../model/shapes.ts";
-import { hqqGroupSize } from "../quant/hqq.ts";
-import { checkUniform } from "../quant/uniform.ts";
-import { type BenchOptions, CALIBRATED } from "./options.ts";
-import type { Setting } from "../cli/methods.ts";
-
-const UNIFORM = ["rtn", "gptq", "awq", "autoround"];
-/** Tensors only a packed layer has (GPTQ/AWQ/auto-round, HQQ, bnb int8, bnb 4-bit). */
-const PACKED = ["qweight", "W_q", "SCB", "weight.quant_map"];
+import { formatOf } from "../model/format.ts";
+import type { Setting } from "../methods/contract.ts";
+import { FORMATS, getMethod } from "../methods/registry.ts";
+import type { BenchOptions } from "./options.ts";
 
 /** Each setting's group size against every decoder linear (and lm_head with --quantize-head). */
 export function checkSettings(
@@ -29,18 +25,10 @@ export function checkSettings(
     layers.push(["lm_head", c.vocab, c.family === "opt" ? c.wordEmbedDim : c.hidden, false]);
   }
   for (const s of settings) {
+    const m = getMethod(s.method);
     for (const [name, out, inp] of layers) {
       try {
-        if (UNIFORM.includes(s.method)) {
-          checkUniform(name, inp, {
-            bits: s.bits!,
-            groupSize: s.groupSize!,
-            sym: false,
-            range: "include-zero",
-          });
-        } else if (s.method === "hqq") {
-          hqqGroupSize(name, [out, inp], { groupSize: s.groupSize!, axis: o.axis });
-        }
+        m.checkLayer?.(name, [out, inp], s, o);
       } catch (e) {
         throw new Error(
           `--model ${spec}, --methods ${s.method} --group-size ${s.groupSize}: ${(e as Error).message}`,
@@ -50,14 +38,6 @@ export function checkSettings(
   }
 }
 
-/** The tensor names a quantized layer of each format has (besides, or instead of, `.weight`). */
-const QUANT_TENSORS: Record<string, string[]> = {
-  gptq: ["qweight", "qzeros", "scales"],
-  "auto-round": ["qweight", "qzeros", "scales"],
-  awq: ["qweight", "qzeros", "scales"],
-  hqq: ["W_q", "scale", "zero"],
-};
-
 /**
  * A checkpoint with a quantization_config must hold each decoder layer either packed, with every
  * tensor its format needs, or as a plain FP weight (a layer the quantizer skipped).
@@ -65,15 +45,14 @@ const QUANT_TENSORS: Record<string, string[]> = {
 export function checkQuantizedLayers(dir: string, c: ModelConfig, ckpt: Checkpoint) {
   const q = c.quant;
   if (!q) return;
-  const need = q.quant_method === "bitsandbytes"
-    ? (q.load_in_8bit ? ["weight", "SCB"] : ["weight", "weight.quant_map", "weight.absmax"])
-    : QUANT_TENSORS[q.quant_method];
+  const need = formatOf(FORMATS, q).tensors(q);
   for (const [name] of modelLinears(c, (n) => ckpt.has(n))) {
     const present = need.filter((t) => ckpt.has(`${name}.${t}`));
     if (present.length === need.length) continue;
     // A plain .weight with none of the format's tensors is an FP layer left unquantized — except
-    // for bitsandbytes, whose codes sit under .weight too: there it is a layer missing its state.
-    if (q.quant_method !== "bitsandbytes" && !present.length && ckpt.has(`${name}.weight`)) continue;
+    // where the format keeps its codes under .weight too (bitsandbytes): there it is a layer
+    // missing its state.
+    if (!need.includes("weight") && !present.length && ckpt.has(`${name}.weight`)) continue;
     const missing = need.filter((t) => !ckpt.has(`${name}.${t}`)).map((t) => `${name}.${t}`);
     throw new Error(
       `${dir}: config.json's quantization_config is ${q.quant_method}, but layer ${name} has ` +
@@ -107,7 +86,7 @@ export function checkTensors(dir: string, c: ModelConfig, ckpt: Checkpoint) {
   const want: [string, number[]][] = otherTensors(c, has);
   // A packed layer (any format's tensors present) is checkQuantizedLayers' job; bnb keeps its codes
   // under .weight, with another shape.
-  const packed = (n: string) => !!c.quant && PACKED.some((t) => ckpt.has(`${n}.${t}`));
+  const packed = (n: string) => !!c.quant && FORMATS.some((f) => f.packed(ckpt, n, c.quant!));
   for (const [name, out, inp, bias] of modelLinears(c, has)) {
     if (bias) want.push([`${name}.bias`, [out]]);
     if (!packed(name)) want.push([`${name}.weight`, [out, inp]]);
@@ -205,19 +184,21 @@ export function checkMemory(
   const evalWork = (rows: number) => forwardWork(c, seqlen, true, rows);
   // The quantization stage's work, with the calibration states on the GPU or in host memory.
   let work = 0, workHost: number | null = null;
-  if (CALIBRATED.includes(s.method) && cal) {
-    const chains = s.method === "autoround" ? 4 : 2; // in and out (AutoRound: FP and quantized chains)
+  const m = getMethod(s.method);
+  if (m.calibrated && cal) {
+    // In and out (AutoRound: FP and quantized chains), as the method declares.
+    const chains = m.memory?.chains ?? 2;
     const batchTokens = Math.min(cal.n * cal.seq, Math.max(cal.seq, 4096));
     const states = cal.n * cal.seq * c.hidden * 4 * chains;
     const batch = forwardWork(c, batchTokens, false);
     // AutoRound keeps a batch's activations for the backward pass and trains a block's
     // rounding offsets and clipping (with gradients) beside its f32 weights.
-    const train = s.method === "autoround" ? 3 * batch + 2 * footprint(c).blockF32 : 0;
+    const train = m.memory?.trains ? 3 * batch + 2 * footprint(c).blockF32 : 0;
     const rest = batch + train + 2 * widest * widest * 4;
     work = states + rest;
     // In host memory, a batch's states (in and out, each chain) visit the GPU at a time.
     workHost = batchTokens * c.hidden * 4 * chains + rest;
-  } else if (s.method !== "fp") work = 3 * largest * 4;
+  } else if (!m.baseline) work = 3 * largest * 4;
   // A window's logits [seqlen, vocab] may not fit beside the rest (1 GiB at 2048 × 128256): then
   // the head and the NLL run over row chunks, halved until the plan fits. Resident with chunked
   // logits beats streaming the blocks (a chunk costs one more dispatch; a streamed block a copy).
@@ -228,7 +209,7 @@ export function checkMemory(
     let streamed: MemoryPlan | null = null;
     for (let rows = seqlen; rows >= 1; rows = rows > 1 ? Math.max(1, Math.floor(rows / 2)) : 0) {
       try {
-        let plan = planMemory(c, o["gpu-memory"], Math.max(w, evalWork(rows)), s.method !== "fp");
+        let plan = planMemory(c, o["gpu-memory"], Math.max(w, evalWork(rows)), !m.baseline);
         if (rows < seqlen) {
           plan = { ...plan, logitRows: rows, why: `${plan.why}; logits in chunks of ${rows} rows` };
         }

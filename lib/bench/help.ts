@@ -1,11 +1,67 @@
-// The --help text of `deno task bench`.
+// The --help text of `deno task bench`: the harness's own flags, then each registered method's
+// section with its flags (lib/methods/registry.ts), so that a method registered at run time is
+// documented like the built-in ones.
 
 import { DATASET_NAMES } from "../../datasets/datasets.ts";
-import { METHODS } from "./options.ts";
+import type { Method } from "../methods/contract.ts";
+import { allMethods } from "../methods/registry.ts";
 import { PRESETS } from "./presets.ts";
 
-export const HELP =
-  `deno task bench — models × datasets × methods × bits × group sizes → perplexity, speed and
+const COL = 23;
+const indent = (text: string) => text.split("\n").join(`\n${" ".repeat(COL)}`);
+/** "  --flag VALUE        text" with continuation lines under the text. */
+const line = (flag: string, text: string) => `  ${flag}`.padEnd(COL - 1) + " " + indent(text);
+
+/** Items joined by ", ", wrapped under the help text's column (the first line starts at `first`). */
+function wrapList(items: string[], first = COL): string {
+  const lines: string[] = [];
+  let cur = "", width = 100 - first;
+  for (const it of items) {
+    const next = cur ? `${cur}, ${it}` : it;
+    if (next.length > width && cur) {
+      lines.push(`${cur},`);
+      cur = it;
+      width = 100 - COL;
+    } else cur = next;
+  }
+  lines.push(cur);
+  return lines.join(`\n${" ".repeat(COL)}`);
+}
+
+/**
+ * Each method's section: its heading, its flags not listed before (a composed method's are its
+ * parts'), its notes. A method without a heading adds its flags to the section before it.
+ */
+function methodSections(ms: Method[]): string {
+  const seen = new Set<string>(), out: string[] = [];
+  for (const m of ms) {
+    const flags = Object.entries(m.flags).filter(([n]) => !seen.has(n));
+    if (m.help) out.push("", m.help.title);
+    else if (flags.length && !out.length) out.push("", `${m.name}:`);
+    for (const [n, f] of flags) {
+      seen.add(n);
+      out.push(line(`--${n}${f.value ? ` ${f.value}` : ""}`, f.help));
+    }
+    for (const note of m.help?.notes ?? []) out.push(`  ${note}`);
+  }
+  return out.join("\n");
+}
+
+export function benchHelp(): string {
+  const ms = allMethods();
+  const list = ms.map((m) => `    ${m.name.padEnd(15)}${m.summary}`).join("\n");
+  const groups = wrapList(
+    ms.filter((m) => m.defaultGroupSize !== undefined).map((m) => `${m.name} ${m.defaultGroupSize}`),
+    COL + "method as its reference: ".length,
+  );
+  const calibrated = wrapList(ms.filter((m) => m.calibrated).map((m) => m.name), COL + 21);
+  const heads = ms.filter((m) => m.quantizesHead && !m.baseline).map((m) => m.name).join(", ");
+  const exports = ms.filter((m) => m.exportName).map((m) =>
+    `${m.name}: DIR/<model>-${
+      m.exportName!({ method: m.name, bits: 4, groupSize: m.defaultGroupSize ?? 128, doubleQuant: true })
+    }`
+  );
+  return `deno task bench — models × datasets × methods × bits × group sizes → perplexity, speed and
 memory rows (OUT/results.jsonl), a manifest, figures and tables. With no flags: --preset smoke.
 
   deno task bench [flags]            run a matrix
@@ -22,60 +78,24 @@ memory rows (OUT/results.jsonl), a manifest, figures and tables. With no flags: 
                        Llama, Mistral, Qwen2 and OPT architectures.
   --dataset NAME|FILE  ${DATASET_NAMES.join(", ")} (from the Hub, GPTQ's protocols) or a UTF-8
                        text file used as-is; repeatable (default wikitext2)
-  --methods LIST       comma-separated; available now: ${METHODS.join(", ")} (default fp)
+  --methods LIST       comma-separated (default fp); available now:
+${list}
   --bits LIST          bit widths for quantizing methods (default 4; e.g. 8,4,3)
   --group-size LIST    group sizes along the input dimension (-1 = per-channel); default per
-                       method as its reference: gptq -1, hqq 64, nf4/fp4 64, rtn/awq/autoround 128
+                       method as its reference: ${groups}
   --seqlen N           window length in tokens (default 2048, capped at the model's positions)
   --max-windows K      evaluate only the first K windows (default: all)
   --seed N             seed for calibration sampling (default 0)
-  --rtn-grid G         RTN's grid: include-zero (GPTQ's, default) or minmax (AWQ's
-                       pseudo_quantize_tensor: raw min/max with a zero-point)
-  --quantize-head      quantize lm_head too (rtn, hqq, nf4, fp4, bnb-int8; embeddings stay FP,
-                       a tied head gets its own tensors); gptq, awq, autoround refuse it
-
-GPTQ (defaults are the IST-DASLab reference's):
-  --calibration NAME|FILE  calibration data for gptq, awq, autoround: a dataset name (its train
-                       split) or a UTF-8 text file
+  --quantize-head      quantize lm_head too (${heads}; embeddings stay FP,
+                       a tied head gets its own tensors); the others refuse it
+  --calibration NAME|FILE  calibration data (a dataset name: its train split; or a UTF-8
+                       text file) for ${calibrated}
   --nsamples N         calibration windows (default 128)
   --calib-seqlen N     tokens per window (default 2048, capped at the model's positions)
-  --sym                symmetric grid (default asymmetric)
-  --act-order          quantize columns by descending diag H (desc_act), with g_idx
-  --static-groups      group params from the original weights (g_idx stays monotone)
-  --no-true-sequential collect every layer's inputs in one FP pass per block
-  --fp-inputs          feed each block the FP model's hidden states (default: quantized prefix)
-  --percdamp X         damping, fraction of mean diag H (default 0.01; raised on failure)
-  --blocksize N        columns per lazy batch (default 128)
-  --export DIR         write each GPTQ model as an AutoGPTQ v1 checkpoint DIR/<model>-gptq-w<b>-g<g>
-                       (AWQ: AutoAWQ GEMM, 4-bit; HQQ: DIR/<model>-hqq-w<b>-g<g>; nf4/fp4/bnb-int8:
-                       bitsandbytes layouts)
-
-AWQ (AutoAWQ's defaults: asymmetric with zero-point, grid of 20 α, duo scaling, clipping search;
-its calibration is 128 windows of 512 tokens: pass --calib-seqlen 512):
-  --no-duo-scaling     s = s_x^α alone (the paper's form) instead of s_x^α / s_w^(1−α)
-  --no-clip            skip the clipping search
-
-AutoRound (intel/auto-round's defaults: 200 iterations of signed gradient descent per block, batch 8,
-lr 1/iters, min/max tuning, symmetric full-range grid; its calibration is 128 windows of 2048):
-  --recipe NAME        default (200 iters), light (50 iters, lr 5e-3) or best (1000 iters; with
-                       512 samples when --nsamples is not given)
-  --iters N            iterations per block (overrides the recipe; 0 = rounding to the same grid)
-  --lr X               learning rate (default 1/iters; 2/iters for ≤ 3 bits with ≥ 1000 iters)
-  --minmax-lr X        learning rate of the min/max scale factors (default: lr)
-  --autoround-asym     asymmetric grid with zero-point (default symmetric, as the reference)
-  --no-minmax          tune only the rounding, not the min/max scale factors
-  (--export writes auto-round's own format, auto_round:auto_gptq: DIR/<model>-autoround-w<b>-g<g>)
-
-HQQ (calibration-free; defaults are mobiusml/hqq's: p = 0.7, beta 10, kappa 1.01, 20 steps, early stop):
-  --axis 0|1           groups along the input (1, default: packed kernels) or strided along the
-                       output dimension (0, Quantizer.quantize's default; runs dequantized)
-  --hqq-slow           the reference's slow solver: 100 steps, no early stop
-  --hqq-meta           8-bit meta-quantization of scales (groups of 128) and zeros (the 2-bit g16 recipe)
-
-bitsandbytes 4-bit (nf4, fp4; calibration-free; --group-size is the blocksize, default 64):
-  --double-quant LIST  on, off or on,off: 8-bit quantization of the absmax values (default on, as QLoRA)
-  --int8-threshold X   bnb-int8 (LLM.int8()): input columns with any |x| ≥ X take the FP path
-                       (default 6.0 as the paper and transformers; 0 = no decomposition)
+  --export DIR         write each quantized model as its method's checkpoint (AutoGPTQ v1, AutoAWQ
+                       GEMM 4-bit, auto-round, hqq, bitsandbytes layouts); e.g.
+                       ${exports.join("\n                       ")}
+${methodSections(ms)}
 
 Memory:
   --gpu-memory SIZE    GPU memory budget (bytes, or 24GB, 80GiB, 512MiB, ...): every buffer the run
@@ -108,3 +128,4 @@ predicted tokens). A failing cell is written as an error row and the matrix goes
 
 Exit status: 0 every cell ok; 1 some cell failed (the last line names each, with its stage);
 2 refused before any work (bad flags, models, data; nothing written).`;
+}

@@ -2,8 +2,9 @@
 // keys (what --resume and `bench merge` match rows by) and the deterministic split into shards.
 
 import { createHash } from "node:crypto";
-import type { Setting } from "../cli/methods.ts";
-import { BenchFlags, type BenchOptions } from "./options.ts";
+import { type Setting, uniformSettings } from "../methods/contract.ts";
+import { getMethod } from "../methods/registry.ts";
+import { benchFlags, type BenchOptions } from "./options.ts";
 
 export interface Cell {
   /** Position in the whole (unsharded) matrix. */
@@ -12,40 +13,12 @@ export interface Cell {
   setting: Setting;
 }
 
-/**
- * Group size of each method when --group-size is absent, as its reference code defaults it:
- * GPTQ per-channel (IST-DASLab, AutoGPTQ), HQQ 64 (hqq's configs), bitsandbytes' blocks of 64,
- * AWQ and AutoRound 128; RTN 128 (the group size the papers compare it at).
- */
-export const DEFAULT_GROUP_SIZE: Record<string, number> = {
-  rtn: 128,
-  gptq: -1,
-  awq: 128,
-  autoround: 128,
-  hqq: 64,
-  nf4: 64,
-  fp4: 64,
-};
-
-/** One setting per method × bits × group size (nf4/fp4: × double quantization). */
+/** One setting per method × bits × group size (each method's own default group size; nf4/fp4: × double quant). */
 export function settings(o: BenchOptions): Setting[] {
-  const out: Setting[] = [];
-  for (const method of o.methods) {
-    if (method === "fp") out.push({ method, bits: null, groupSize: null });
-    else if (method === "bnb-int8") out.push({ method, bits: 8, groupSize: -1 });
-    else if (method === "nf4" || method === "fp4") {
-      for (const groupSize of o["group-size"] ?? [DEFAULT_GROUP_SIZE[method]]) {
-        for (const doubleQuant of o["double-quant"]) out.push({ method, bits: 4, groupSize, doubleQuant });
-      }
-    } else {
-      for (const bits of o.bits ?? [4]) {
-        for (const groupSize of o["group-size"] ?? [DEFAULT_GROUP_SIZE[method]]) {
-          out.push({ method, bits, groupSize });
-        }
-      }
-    }
-  }
-  return out;
+  return o.methods.flatMap((name) => {
+    const m = getMethod(name);
+    return m.settings ? m.settings(o) : uniformSettings(m, o);
+  });
 }
 
 /** Models outermost (one download and tokenization each), settings in the order given. */
@@ -64,7 +37,7 @@ export function shardCells(cells: Cell[], shard: { index: number; count: number 
 /** The --list text: every cell with its index and shard, and the shard's size. */
 export function listMatrix(o: BenchOptions): string {
   const all = matrix(o), mine = new Set(shardCells(all, o.shard).map((c) => c.index));
-  const defaults = BenchFlags.parse({ model: ["x"] }) as Record<string, unknown>;
+  const defaults = benchFlags().parse({ model: ["x"] }) as Record<string, unknown>;
   const lines = all.map((c) =>
     `${mine.has(c.index) ? "*" : " "} ${String(c.index).padStart(4)}  shard ${
       c.index % o.shard.count
@@ -80,19 +53,10 @@ export function listMatrix(o: BenchOptions): string {
   ].join("\n");
 }
 
-/** The protocol flags each method reads (what `--list` shows beside a cell when not at its default). */
-const PROTOCOL_FLAGS: Record<string, string[]> = {
-  rtn: ["rtn-grid"],
-  gptq: ["sym", "act-order", "static-groups", "no-true-sequential", "fp-inputs", "percdamp", "blocksize"],
-  awq: ["no-duo-scaling", "no-clip"],
-  autoround: ["recipe", "iters", "lr", "minmax-lr", "autoround-asym", "no-minmax"],
-  hqq: ["axis", "hqq-slow", "hqq-meta"],
-  "bnb-int8": ["int8-threshold"],
-};
-
 /** "  [act-order, static-groups]": a cell's protocol flags that differ from the defaults. */
 function protocolLabel(method: string, o: BenchOptions, defaults: Record<string, unknown>): string {
-  const set = (PROTOCOL_FLAGS[method] ?? []).flatMap((k) => {
+  const m = getMethod(method);
+  const set = (m.protocolFlags ?? Object.keys(m.flags)).flatMap((k) => {
     const v = (o as Record<string, unknown>)[k];
     if (v === undefined || JSON.stringify(v) === JSON.stringify(defaults[k])) return [];
     return [v === true ? k : `${k} ${v}`];
@@ -101,7 +65,7 @@ function protocolLabel(method: string, o: BenchOptions, defaults: Record<string,
 }
 
 export function settingLabel(s: Setting): string {
-  if (s.method === "fp") return "fp";
+  if (getMethod(s.method).baseline) return s.method;
   const dq = s.doubleQuant === undefined ? "" : s.doubleQuant ? " dq" : "";
   return `${s.method} W${s.bits} ${s.groupSize === -1 ? "per-channel" : `g${s.groupSize}`}${dq}`;
 }

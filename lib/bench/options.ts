@@ -5,13 +5,16 @@
 import { parseBytes } from "../model/memory.ts";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { HEAD_METHODS } from "../quant/targets.ts";
-import { AUTOROUND_PRESETS } from "../quant/autoround.ts";
+import type { RunOptions } from "../methods/contract.ts";
+import {
+  allMethods,
+  getMethod,
+  hasMethod,
+  methodFlags,
+  methodNames,
+  reserveFlags,
+} from "../methods/registry.ts";
 import { PRESETS } from "./presets.ts";
-
-export const METHODS = ["fp", "rtn", "gptq", "awq", "autoround", "hqq", "nf4", "fp4", "bnb-int8"] as const;
-/** Methods that draw calibration windows from --calibration. */
-export const CALIBRATED = ["gptq", "awq", "autoround"];
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -23,8 +26,8 @@ const csvInts = (name: string) =>
     return out;
   });
 
-/** The flags, before the cross-flag checks: its keys are the command line's flags. */
-export const BenchFlags = z.object({
+/** The harness's own flags; each method's come from the registry (lib/methods/registry.ts). */
+const COMMON = {
   model: z.array(z.string().min(1)).min(1, "--model is required (a Hub id or a local model folder)"),
   dataset: z.array(z.string().min(1)).default(["wikitext2"]),
   preset: z.string().optional(),
@@ -32,15 +35,15 @@ export const BenchFlags = z.object({
   methods: z.string().default("fp").transform((s, ctx) => {
     const ms = s.split(",").map((m) => m.trim()).filter(Boolean);
     for (const m of ms) {
-      if (!(METHODS as readonly string[]).includes(m)) {
+      if (!hasMethod(m)) {
         ctx.addIssue({
           code: "custom",
-          message: `unknown method "${m}"; available now: ${METHODS.join(", ")}`,
+          message: `unknown method "${m}"; available now: ${methodNames().join(", ")}`,
         });
       }
     }
     if (!ms.length) {
-      ctx.addIssue({ code: "custom", message: `--methods is empty; available: ${METHODS.join(", ")}` });
+      ctx.addIssue({ code: "custom", message: `--methods is empty; available: ${methodNames().join(", ")}` });
     }
     return ms;
   }),
@@ -51,39 +54,10 @@ export const BenchFlags = z.object({
   seed: z.coerce.number().int().nonnegative().default(0),
   "quantize-head": z.boolean().default(false),
   calibration: z.string().min(1).optional(),
-  /** Default 128 (512 under --recipe best with autoround): see calibrationSamples. */
+  /** Default 128 (or the method's own, e.g. AutoRound's best recipe: 512): see calibrationSamples. */
   nsamples: z.coerce.number().int().positive().optional(),
   "calib-seqlen": z.coerce.number().int().min(2).default(2048),
-  sym: z.boolean().default(false),
-  /** RTN's grid: GPTQ's (range widened to include 0) or AWQ's pseudo_quantize_tensor (raw min/max). */
-  "rtn-grid": z.enum(["include-zero", "minmax"]).default("include-zero"),
-  "act-order": z.boolean().default(false),
-  "static-groups": z.boolean().default(false),
-  "no-true-sequential": z.boolean().default(false),
-  "fp-inputs": z.boolean().default(false),
-  "no-duo-scaling": z.boolean().default(false),
-  "no-clip": z.boolean().default(false),
-  recipe: z.enum(["default", "light", "best"]).default("default"),
-  iters: z.coerce.number().int().min(0, "must be ≥ 0").optional(),
-  lr: z.coerce.number().positive("must be > 0").optional(),
-  "minmax-lr": z.coerce.number().positive("must be > 0").optional(),
-  "autoround-asym": z.boolean().default(false),
-  "no-minmax": z.boolean().default(false),
-  percdamp: z.coerce.number().min(0).max(1).default(0.01),
-  blocksize: z.coerce.number().int().min(4).max(256).multipleOf(4, "must be a multiple of 4").default(128),
   export: z.string().min(1).optional(),
-  axis: z.enum(["0", "1"]).default("1").transform(Number).pipe(z.union([z.literal(0), z.literal(1)])),
-  "hqq-slow": z.boolean().default(false),
-  "hqq-meta": z.boolean().default(false),
-  "int8-threshold": z.coerce.number().min(0).default(6),
-  "double-quant": z.string().default("on").transform((s, ctx) => {
-    const v = s.split(",").map((x) => x.trim());
-    if (v.some((x) => x !== "on" && x !== "off")) {
-      ctx.addIssue({ code: "custom", message: `--double-quant takes on, off or on,off; got "${s}"` });
-      return z.NEVER;
-    }
-    return v.map((x) => x === "on");
-  }),
   "gpu-memory": z.string().optional().transform((s, ctx) => {
     if (s === undefined) return null;
     try {
@@ -115,27 +89,55 @@ export const BenchFlags = z.object({
   list: z.boolean().default(false),
   out: z.string().default(`results/runs/${new Date().toISOString().replace(/[:.]/g, "-")}`),
   quiet: z.boolean().default(false),
-}).strict();
+};
+reserveFlags([...Object.keys(COMMON), "help"]);
 
-export const BenchOptions = BenchFlags.refine(
-  (o) => !o.methods.some((m) => CALIBRATED.includes(m)) || o.calibration,
-  {
-    message:
-      "--methods gptq, awq and autoround need --calibration (wikitext2, c4, ptb, or a UTF-8 text file)",
-  },
-).refine((o) => !(o.export && o.methods.includes("awq") && (o.bits ?? [4]).some((b) => b !== 4)), {
-  message: "--export of awq writes AutoAWQ GEMM checkpoints, which are 4-bit only: use --bits 4",
-}).refine((o) => !(o.export && o.methods.includes("rtn")), {
-  message: "--export: rtn has no checkpoint format of its own (gptq with --export writes AutoGPTQ " +
-    "checkpoints); leave rtn out of --methods, or drop --export",
-}).refine((o) => !o["quantize-head"] || o.methods.every((m) => m === "fp" || HEAD_METHODS.includes(m)), {
-  message: `--quantize-head: only ${HEAD_METHODS.join(", ")} quantize lm_head; gptq, awq and autoround ` +
-    "quantize the decoder blocks only (drop the flag, or leave those methods out)",
-});
-export type BenchOptions = z.infer<typeof BenchOptions>;
+const Common = z.object(COMMON);
+/** The parsed options: the harness's own, typed, and every registered method's under its flag name. */
+export type BenchOptions = z.output<typeof Common> & RunOptions;
 
-/** Every flag's name (the schema's keys), for --help's completeness test. */
-export const FLAG_NAMES = Object.keys(BenchFlags.shape);
+/** The flags, before the cross-flag checks: the harness's and the registered methods' (strict). */
+export function benchFlags() {
+  const own = Object.fromEntries([...methodFlags()].map(([n, f]) => [n, f.schema]));
+  return z.object({ ...COMMON, ...own }).strict();
+}
+
+/** The cross-flag checks, each method's own refusals among them. */
+function crossChecks(o: BenchOptions): string[] {
+  const ms = o.methods.map(getMethod), out: string[] = [];
+  const calibrated = ms.filter((m) => m.calibrated).map((m) => m.name);
+  if (calibrated.length && !o.calibration) {
+    out.push(
+      `--methods ${calibrated.join(", ")} need${calibrated.length > 1 ? "" : "s"} --calibration ` +
+        "(wikitext2, c4, ptb, or a UTF-8 text file)",
+    );
+  }
+  if (o.export) {
+    for (const m of ms) {
+      if (m.baseline || m.exportName) continue;
+      out.push(
+        `--export: ${m.name} has no checkpoint format of its own; leave ${m.name} out of --methods, ` +
+          "or drop --export (gptq with --export writes the same grid as an AutoGPTQ checkpoint)",
+      );
+    }
+  }
+  for (const m of ms) {
+    const why = m.refuse?.(o);
+    if (why) out.push(why);
+  }
+  const noHead = ms.filter((m) => !m.quantizesHead).map((m) => m.name);
+  if (o["quantize-head"] && noHead.length) {
+    const heads = allMethods().filter((m) => m.quantizesHead && !m.baseline).map((m) => m.name);
+    out.push(
+      `--quantize-head: only ${heads.join(", ")} quantize lm_head; ${noHead.join(", ")} ` +
+        "quantize the decoder blocks only (drop the flag, or leave those methods out)",
+    );
+  }
+  return out;
+}
+
+/** Every flag's name (the harness's and the registered methods'), for --help's completeness test. */
+export const flagNames = () => Object.keys(benchFlags().shape);
 
 /** Flags that may appear in a --config file or a preset (everything but the run's own plumbing). */
 const NOT_IN_CONFIG = [
@@ -153,18 +155,9 @@ const NOT_IN_CONFIG = [
   "list",
 ];
 
-/** Bit widths each quantizing method accepts (checked before any work). */
-const METHOD_BITS: Record<string, number[]> = {
-  rtn: [2, 3, 4, 8],
-  gptq: [2, 3, 4, 8],
-  awq: [2, 3, 4, 8],
-  autoround: [2, 3, 4, 8],
-  hqq: [1, 2, 3, 4, 5, 6, 8],
-};
-
 function flagTypes(): Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> {
   const out: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
-  for (const [name, def] of Object.entries(BenchFlags.shape)) {
+  for (const [name, def] of Object.entries(benchFlags().shape)) {
     let t: z.ZodType = def;
     while (t instanceof z.ZodDefault || t instanceof z.ZodOptional) t = t.unwrap() as z.ZodType;
     out[name] = name === "model" || name === "dataset"
@@ -216,29 +209,34 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   if (typeof values.config === "string") merged = { ...merged, ...readConfigFile(values.config) };
   merged = { ...merged, ...values };
   if (merged.quick) merged = { ...quickCaps(merged), ...values };
-  const r = BenchOptions.safeParse({ model: [], ...merged });
+  const r = benchFlags().safeParse({ model: [], ...merged });
   if (!r.success) {
     const where = (
       i: z.core.$ZodIssue,
     ) => (i.path.length && !i.message.startsWith("--") ? `--${i.path.join(".")}: ` : "");
     throw new Error(r.error.issues.map((i) => `${where(i)}${i.message}`).join("\n"));
   }
-  checkBits(r.data);
-  return r.data;
+  const o = r.data as BenchOptions;
+  const refused = crossChecks(o);
+  if (refused.length) throw new Error(refused.join("\n"));
+  checkBits(o);
+  return o;
 }
 
-/** --quick: a fast look (few windows, few calibration samples, short AutoRound); flags still win. */
+/** --quick: a fast look (few windows, few calibration samples, methods' own caps); flags still win. */
 function quickCaps(m: Record<string, unknown>): Record<string, unknown> {
   const cap = (k: string, v: number) => String(Math.min(Number(m[k] ?? Infinity), v));
-  return {
-    ...m,
-    "max-windows": cap("max-windows", 4),
-    nsamples: cap("nsamples", 16),
-    "calib-seqlen": cap("calib-seqlen", 512),
-    iters: cap("iters", 10),
-    "decode-tokens": cap("decode-tokens", 8),
-    "gemv-reps": cap("gemv-reps", 2),
+  const caps: Record<string, number> = {
+    "max-windows": 4,
+    nsamples: 16,
+    "calib-seqlen": 512,
+    "decode-tokens": 8,
+    "gemv-reps": 2,
   };
+  for (const meth of allMethods()) {
+    for (const [k, v] of Object.entries(meth.quick ?? {})) caps[k] = Math.min(caps[k] ?? Infinity, v);
+  }
+  return { ...m, ...Object.fromEntries(Object.entries(caps).map(([k, v]) => [k, cap(k, v)])) };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -271,14 +269,15 @@ function readConfigFile(path: string): Record<string, unknown> {
 
 function checkBits(o: BenchOptions): void {
   for (const m of o.methods) {
-    const allowed = METHOD_BITS[m];
+    const allowed = getMethod(m).bits;
     const bad = allowed && (o.bits ?? [4]).filter((b) => !allowed.includes(b));
-    if (bad && bad.length) throw new Error(`--bits ${bad.join(",")}: ${m} takes ${allowed.join(", ")} bits`);
+    if (bad && bad.length) throw new Error(`--bits ${bad.join(",")}: ${m} takes ${allowed!.join(", ")} bits`);
   }
 }
 
-/** Calibration windows: --nsamples, else 128 (AutoRound's best recipe: 512). */
+/** Calibration windows: --nsamples, else the most any method of the run asks for, else 128. */
 export function calibrationSamples(o: BenchOptions): number {
   if (o.nsamples !== undefined) return o.nsamples;
-  return o.methods.includes("autoround") && o.recipe === "best" ? AUTOROUND_PRESETS.best.nsamples : 128;
+  const asked = o.methods.map((m) => getMethod(m).nsamples?.(o)).filter((n) => n !== undefined);
+  return asked.length ? Math.max(...asked) : 128;
 }

@@ -10,14 +10,14 @@ import { kernelsUsed } from "../gpu/kernel.ts";
 import { perplexity, windowCount } from "../eval/perplexity.ts";
 import { appendResults, type ErrorRow, readRows, type ResultRow, type Row } from "../eval/results.ts";
 import { loadTokenizer, type TextTokenizer } from "../io/tokenizer.ts";
-import { loadModel, openModel } from "../model/load.ts";
+import { loadModel, openModel } from "../load.ts";
 import type { MemoryPlan } from "../model/memory.ts";
 import { type Provenance, provenance, writeJsonAtomic, writeTextAtomic } from "../provenance.ts";
-import { checkAutoRoundSamples } from "../quant/autoround.ts";
-import { loadedRow, quantizeSetting } from "../cli/methods.ts";
+import { getMethod } from "../methods/registry.ts";
+import { loadedRow, quantizeCell } from "./quantize.ts";
 import { meanBitsPerWeight } from "../quant/record.ts";
 import { loadText, type TextData } from "../../datasets/datasets.ts";
-import { type BenchOptions, CALIBRATED, calibrationSamples } from "./options.ts";
+import { type BenchOptions, calibrationSamples } from "./options.ts";
 import { tuneModel } from "./tune.ts";
 import { cellKey, matrix, rowOptions, settingLabel, settings, shardCells } from "./matrix.ts";
 import { summarize } from "./summary.ts";
@@ -98,7 +98,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
   const t0 = performance.now();
   for (const [n, cell] of todo.entries()) {
     const p = prepared.get(cell.model)!;
-    const s = cell.setting, label = settingLabel(s);
+    const s = cell.setting, label = settingLabel(s), meth = getMethod(s.method);
     const pending = p.texts.filter((t) => !done.has(cellKey(cell.model, t.data.name, s, o)));
     const base = {
       cell: cell.index,
@@ -148,17 +148,14 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       gpu.pool.resetPeak();
       let q;
       try {
-        q = await quantizeSetting(
-          model,
-          p.model.dir,
-          s,
-          o,
-          p.cal,
-          prov.git_commit,
+        q = await quantizeCell(model, s, o, {
+          modelDir: p.model.dir,
+          cal: p.cal,
+          commit: prov.git_commit,
           label,
           log,
-          plan.statesOnHost,
-        );
+          statesOnHost: plan.statesOnHost ?? false,
+        });
       } catch (e) {
         await fail("quantize", e);
         continue;
@@ -194,7 +191,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       }
       const gemvUs = gemv ? gemv.reduce((a, g) => a + g.us, 0) : null;
       const gemvBytes = gemv ? gemv.reduce((a, g) => a + g.gbps * g.us * 1e3, 0) : null;
-      const loaded = s.method === "fp" && model.config.quant ? loadedRow(model.config.quant) : null;
+      const loaded = meth.baseline && model.config.quant ? loadedRow(model.config.quant) : null;
       const methodOptions = loaded?.method_options ?? await q.methodOptions();
       for (const { data, ids } of pending) {
         try {
@@ -237,7 +234,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             weight_bytes: model.bytes(),
             quant_seconds: q.quant?.seconds ?? null,
             method_options: methodOptions,
-            calibration: CALIBRATED.includes(s.method) && p.cal
+            calibration: meth.calibrated && p.cal
               ? {
                 file: p.cal.file,
                 sha256: p.cal.sha256,
@@ -247,7 +244,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
               }
               : null,
             peak_gpu_bytes: Math.max(gpu.pool.stats().peak, quantPeak),
-            quant_peak_gpu_bytes: s.method === "fp" ? null : quantPeak,
+            quant_peak_gpu_bytes: meth.baseline ? null : quantPeak,
             eval_peak_gpu_bytes: gpu.pool.stats().peak,
             peak_gpu_held_bytes: Math.max(gpu.pool.stats().peakHeld, quantHeld),
             memory_mode: plan.mode,
@@ -264,8 +261,8 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             gemv_gbps: gemvUs && gemvBytes ? gemvBytes / gemvUs / 1e3 : null,
             copy_gbps: copyGbps,
             seeds: {
-              ...(CALIBRATED.includes(s.method) ? { calibration: o.seed } : {}),
-              ...(s.method === "autoround" ? { autoround_sampler: 42 } : {}),
+              ...(meth.calibrated ? { calibration: o.seed } : {}),
+              ...meth.seeds,
               ...(data.name.startsWith("c4") ? { c4_eval: 0 } : {}),
             },
             adapter: gpu.name,
@@ -315,7 +312,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
 async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<string, Prepared>> {
   const texts: TextData[] = [];
   for (const d of o.dataset) texts.push(await loadText(d, { split: "test", log }));
-  const calData = o.methods.some((m) => CALIBRATED.includes(m))
+  const calData = o.methods.some((m) => getMethod(m).calibrated)
     ? await loadText(o.calibration!, { split: "train", log }).catch((e) => {
       throw new Error(`--calibration ${o.calibration}: ${(e as Error).message}`);
     })
@@ -353,7 +350,7 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
         checkIdsInVocab(spec, `calibration window ${k} of ${calData.name}`, w, config.vocab)
       );
       const tokens = calData.tokenCount?.(tok) ?? Infinity;
-      if (o.methods.includes("autoround")) checkAutoRoundSamples(tokens, nsamples, cs, calData.name);
+      for (const m of o.methods) getMethod(m).checkCalibration?.(tokens, nsamples, cs, calData.name);
       cal = { file: calData.source, sha256: calData.sha256, windows, tokens };
       log(`calibration: ${nsamples} windows of ${cs} tokens from ${calData.name} (seed ${o.seed})`);
     }

@@ -1,15 +1,17 @@
 // `deno task bench`: the headless harness (lib/bench/run.ts), and `deno task bench merge OUT DIR...`
 // to join shard outputs. With no flags it runs the smoke preset.
 
-import { HELP } from "../bench/help.ts";
+import { benchHelp } from "../bench/help.ts";
 import { listMatrix } from "../bench/matrix.ts";
 import { mergeRuns } from "../bench/merge.ts";
 import { parseBenchArgs } from "../bench/options.ts";
 import { runBench } from "../bench/run.ts";
 import { summarize } from "../bench/summary.ts";
 
-export { HELP, parseBenchArgs, runBench };
-export { CALIBRATED, calibrationSamples, METHODS } from "../bench/options.ts";
+export { benchHelp, parseBenchArgs, runBench };
+export { calibrationSamples } from "../bench/options.ts";
+export { getMethod, methodNames, registerMethod, unregisterMethod } from "../methods/registry.ts";
+export type { Method, MethodContext, Quantized, RunOptions, Setting } from "../methods/contract.ts";
 
 if (import.meta.main) {
   try {
@@ -23,7 +25,7 @@ if (import.meta.main) {
       Deno.exit(summary.exitCode);
     } else {
       const o = parseBenchArgs(Deno.args);
-      if (o === "help") console.log(HELP);
+      if (o === "help") console.log(benchHelp());
       else if (o.list) console.log(listMatrix(o));
       else {
         // Rows are written whole (write-then-rename), so stopping anywhere leaves a valid file.

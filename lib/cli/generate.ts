@@ -7,7 +7,7 @@ import { z } from "zod";
 import { getGpu } from "../gpu/device.ts";
 import { loadTokenizer } from "../io/tokenizer.ts";
 import { generate } from "../model/generate.ts";
-import { loadModel } from "../model/load.ts";
+import { loadModel } from "../load.ts";
 import { quantizeRtn } from "../quant/rtn.ts";
 
 const GenOptions = z.object({

@@ -6,7 +6,7 @@
 import { Batch } from "../gpu/kernel.ts";
 import { empty, readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { tokenNll } from "../kernels/token_nll.ts";
-import { encodeForward, encodeHidden } from "../model/load.ts";
+import { encodeForward, encodeHidden } from "../model/forward.ts";
 import type { CausalLM } from "../model/model.ts";
 import { blocksLayerMajor, embedAll } from "../model/stream.ts";
 

@@ -10,6 +10,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import type { GradLinear, Tape } from "../grad/tape.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
 import type { LlamaConfig } from "../io/config.ts";
+import type { LayerFormat } from "./format.ts";
 import { addInPlace } from "../kernels/add.ts";
 import { attention } from "../kernels/attention.ts";
 import { embedding } from "../kernels/embedding.ts";
@@ -56,8 +57,14 @@ export class LlamaModel extends BlockModel implements CausalLM {
     this.vocab = config.vocab;
   }
 
-  static async load(gpu: Gpu, ckpt: Checkpoint, c: LlamaConfig, stream = false): Promise<LlamaModel> {
-    const w = new WeightLoader(gpu, ckpt, c.quant, stream);
+  static async load(
+    gpu: Gpu,
+    ckpt: Checkpoint,
+    c: LlamaConfig,
+    stream = false,
+    formats: readonly LayerFormat[] = [],
+  ): Promise<LlamaModel> {
+    const w = new WeightLoader(gpu, ckpt, c.quant, stream, formats);
     const embed = await w.matrix("model.embed_tokens.weight", [c.vocab, c.hidden]);
     const blocks: Block[] = [];
     const shapes = llamaLinearShapes(c);

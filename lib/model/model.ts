@@ -8,12 +8,7 @@ import { empty, Tensor, upload } from "../gpu/tensor.ts";
 import type { Checkpoint, NativeFloat } from "../io/checkpoint.ts";
 import type { ModelConfig } from "../io/config.ts";
 import type { QuantConfig } from "../io/config.ts";
-import { readAwqLayer } from "../quant/export_awq.ts";
-import { readGptqLayer } from "../quant/export_gptq.ts";
-import { readHqqLayer } from "../quant/export_hqq.ts";
-import { readBnbLayer } from "../quant/export_bnb.ts";
-import { hqqRuntimeLinear } from "../quant/hqq.ts";
-import { QuantLinear } from "../quant/quant_linear.ts";
+import { formatOf, type LayerFormat } from "./format.ts";
 import { DenseLinear, type Linear } from "./linear.ts";
 
 /**
@@ -126,12 +121,16 @@ export class WeightLoader {
   readonly others = new Map<string, Tensor>();
   #block: Tensor[] = [];
   #inBlock = false;
-  /** `stream`: every block goes to host memory once loaded (a streamed model; GPU peak ≈ one block). */
+  /**
+   * `stream`: every block goes to host memory once loaded (a streamed model; GPU peak ≈ one
+   * block). `formats`: the readers of quantized layers (the registry's, lib/methods/registry.ts).
+   */
   constructor(
     readonly gpu: Gpu,
     readonly ckpt: Checkpoint,
     readonly quant: QuantConfig | null = null,
     readonly stream = false,
+    readonly formats: readonly LayerFormat[] = [],
   ) {}
 
   async tensor(name: string, shape: number[]): Promise<Tensor> {
@@ -162,32 +161,13 @@ export class WeightLoader {
     return t;
   }
 
-  /** A quantized checkpoint's layers (qweight / W_q present) load packed; the rest as FP. */
+  /** A quantized checkpoint's packed layers load through their format; the rest as FP. */
   async linear(name: string, out: number, inp: number, bias: boolean): Promise<Linear> {
     const q = this.quant;
-    if (q?.quant_method === "awq" && this.ckpt.has(`${name}.qweight`)) {
-      const r = await readAwqLayer(this.ckpt, name, [out, inp], q);
-      if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
-      return QuantLinear.fromRecord(this.gpu, r);
-    }
-    if (
-      (q?.quant_method === "gptq" || q?.quant_method === "auto-round") && this.ckpt.has(`${name}.qweight`)
-    ) {
-      const r = await readGptqLayer(this.ckpt, name, [out, inp], q);
-      if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
-      return QuantLinear.fromRecord(this.gpu, r);
-    }
-    if (
-      q?.quant_method === "bitsandbytes" &&
-      (this.ckpt.has(`${name}.SCB`) || this.ckpt.has(`${name}.weight.quant_map`))
-    ) {
+    const f = q ? formatOf(this.formats, q) : null;
+    if (q && f?.packed(this.ckpt, name, q)) {
       const b = bias ? await this.ckpt.readF32(`${name}.bias`, [out]) : undefined;
-      return await readBnbLayer(this.gpu, this.ckpt, name, [out, inp], q, b);
-    }
-    if (q?.quant_method === "hqq" && this.ckpt.has(`${name}.W_q`)) {
-      const r = await readHqqLayer(this.ckpt, name, [out, inp], q);
-      if (bias) r.bias = await this.ckpt.readF32(`${name}.bias`, [out]);
-      return hqqRuntimeLinear(this.gpu, r);
+      return await f.read(this.gpu, this.ckpt, name, [out, inp], q, b);
     }
     const w = await this.#load(`${name}.weight`, [out, inp], true);
     const b = bias ? await this.#load(`${name}.bias`, [out]) : undefined;

@@ -6,6 +6,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
+import type { LayerFormat } from "./format.ts";
 import { type Tensor, upload } from "../gpu/tensor.ts";
 import type { GradLinear, Tape } from "../grad/tape.ts";
 import type { Checkpoint } from "../io/checkpoint.ts";
@@ -65,8 +66,14 @@ export class OptModel extends BlockModel implements CausalLM {
     this.vocab = config.vocab;
   }
 
-  static async load(gpu: Gpu, ckpt: Checkpoint, c: OptConfig, stream = false): Promise<OptModel> {
-    const w = new WeightLoader(gpu, ckpt, c.quant, stream);
+  static async load(
+    gpu: Gpu,
+    ckpt: Checkpoint,
+    c: OptConfig,
+    stream = false,
+    formats: readonly LayerFormat[] = [],
+  ): Promise<OptModel> {
+    const w = new WeightLoader(gpu, ckpt, c.quant, stream, formats);
     const d = "model.decoder";
     // Some OPT checkpoints drop the "model." prefix (decoder.*); accept both.
     const prefix = ckpt.has(`${d}.embed_tokens.weight`) ? d : "decoder";

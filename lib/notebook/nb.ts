@@ -7,7 +7,7 @@
 import { getGpu } from "../gpu/device.ts";
 import { readConfig } from "../io/config.ts";
 import { loadTokenizer, type TextTokenizer } from "../io/tokenizer.ts";
-import { loadModel } from "../model/load.ts";
+import { loadModel } from "../load.ts";
 import type { CausalLM } from "../model/model.ts";
 import { perplexity } from "../eval/perplexity.ts";
 import { resolveModel } from "../bench/models.ts";

@@ -15,6 +15,8 @@ import { f16ToF32, f32ToF16 } from "../gpu/tensor.ts";
 import { readCheckedTensor, writeQuantizedCheckpoint } from "./export.ts";
 import { type AwqTensors, packAwq, unpackAwq } from "./pack/awq.ts";
 import type { QuantRecord } from "./record.ts";
+import type { LayerFormat } from "../model/format.ts";
+import { QuantLinear } from "./quant_linear.ts";
 
 export async function exportAwq(
   srcDir: string,
@@ -87,3 +89,20 @@ export async function readAwqLayer(
   }
   return unpackAwq(name, t, shape, g);
 }
+
+/** AutoAWQ GEMM checkpoints, for the model loader. */
+export const AWQ_FORMAT: LayerFormat = {
+  quantMethods: ["awq"],
+  tensors: () => ["qweight", "qzeros", "scales"],
+  packed: (ckpt, name) => ckpt.has(`${name}.qweight`),
+  async read(gpu, ckpt, name, shape, q, bias) {
+    const r = await readAwqLayer(ckpt, name, shape, q as AwqQuantConfig);
+    r.bias = bias;
+    return QuantLinear.fromRecord(gpu, r);
+  },
+  row: (q) => ({
+    method: "awq",
+    bits: (q as AwqQuantConfig).bits,
+    group_size: (q as AwqQuantConfig).group_size,
+  }),
+};

@@ -19,6 +19,7 @@ import { writeQuantizedCheckpoint } from "./export.ts";
 import { Int8Linear } from "./llm_int8.ts";
 import { packBnb4, unpackBnb4 } from "./pack/bnb.ts";
 import type { QuantRecord } from "./record.ts";
+import type { LayerFormat } from "../model/format.ts";
 
 export async function exportBnb(
   srcDir: string,
@@ -208,3 +209,20 @@ export async function readBnbLayer(
   };
   return bnb4Linear(gpu, r);
 }
+
+/** bitsandbytes' serialized layouts (4-bit and int8), for the model loader. */
+export const BNB_FORMAT: LayerFormat = {
+  quantMethods: ["bitsandbytes"],
+  tensors: (q) =>
+    (q as BnbQuantConfig).load_in_8bit ? ["weight", "SCB"] : ["weight", "weight.quant_map", "weight.absmax"],
+  packed: (ckpt, name) => ckpt.has(`${name}.SCB`) || ckpt.has(`${name}.weight.quant_map`),
+  read: (gpu, ckpt, name, shape, q, bias) => readBnbLayer(gpu, ckpt, name, shape, q as BnbQuantConfig, bias),
+  row: (q) => {
+    const b = q as BnbQuantConfig;
+    return {
+      method: b.load_in_8bit ? "bnb-int8" : b.bnb_4bit_quant_type ?? "fp4",
+      bits: b.load_in_8bit ? 8 : 4,
+      group_size: null,
+    };
+  },
+};

@@ -12,6 +12,8 @@ import { f16ToF32, f32ToF16 } from "../gpu/tensor.ts";
 import { readCheckedTensor, writeQuantizedCheckpoint } from "./export.ts";
 import { type GptqTensors, packGptq, unpackGptq } from "./pack/gptq.ts";
 import type { QuantRecord } from "./record.ts";
+import type { LayerFormat } from "../model/format.ts";
+import { QuantLinear } from "./quant_linear.ts";
 
 export interface GptqExportSettings {
   bits: number;
@@ -23,13 +25,17 @@ export interface GptqExportSettings {
   trueSequential: boolean;
 }
 
-/** Write `outDir` from the source checkpoint `srcDir` with `records` replacing their layers' weights. */
+/**
+ * Write `outDir` from the source checkpoint `srcDir` with `records` replacing their layers' weights
+ * and `folded` replacing FP tensors by name (norms an AWQ scaling changed, in awq+gptq).
+ */
 export async function exportGptq(
   srcDir: string,
   outDir: string,
   records: QuantRecord[],
   s: GptqExportSettings,
   metadata: Record<string, string> = {},
+  folded: Map<string, Float32Array> = new Map(),
 ): Promise<void> {
   const qc = {
     bits: s.bits,
@@ -44,7 +50,7 @@ export async function exportGptq(
     quant_method: "gptq",
     checkpoint_format: "gptq",
   };
-  await writeGptqLayout(srcDir, outDir, records, qc, { "quantize_config.json": qc }, metadata);
+  await writeGptqLayout(srcDir, outDir, records, qc, { "quantize_config.json": qc }, metadata, folded);
 }
 
 export interface AutoRoundExportSettings {
@@ -68,6 +74,7 @@ export async function exportAutoRound(
   records: QuantRecord[],
   s: AutoRoundExportSettings,
   metadata: Record<string, string> = {},
+  folded: Map<string, Float32Array> = new Map(),
 ): Promise<void> {
   const qc = {
     bits: s.bits,
@@ -88,7 +95,16 @@ export async function exportAutoRound(
     packing_format: "auto_round:auto_gptq",
   };
   // auto-round's format has no g_idx (its groups are always in order).
-  await writeGptqLayout(srcDir, outDir, records, qc, { "quantization_config.json": qc }, metadata, false);
+  await writeGptqLayout(
+    srcDir,
+    outDir,
+    records,
+    qc,
+    { "quantization_config.json": qc },
+    metadata,
+    folded,
+    false,
+  );
 }
 
 /** "model.layers" of "model.layers.3.mlp.up_proj": the module list holding the decoder blocks. */
@@ -104,6 +120,7 @@ async function writeGptqLayout(
   qc: Record<string, unknown>,
   extra: Record<string, unknown>,
   metadata: Record<string, string>,
+  folded: Map<string, Float32Array>,
   gIdx = true,
 ): Promise<void> {
   const wraps = v1ZeroWraps(records);
@@ -124,6 +141,9 @@ async function writeGptqLayout(
       { name: `${r.name}.scales`, dtype: "F16", shape: [G, out], data: f32ToF16(t.scales) },
     );
     if (gIdx || r.gIdx) tensors.push({ name: `${r.name}.g_idx`, dtype: "I32", shape: [inp], data: t.gIdx });
+  }
+  for (const [name, data] of folded) {
+    tensors.push({ name, dtype: "F32", shape: [data.length], data: Float32Array.from(data) });
   }
   await writeQuantizedCheckpoint(srcDir, outDir, records.map((r) => r.name), tensors, qc, extra, metadata);
 }
@@ -175,3 +195,20 @@ function orderedGroups(dir: string, name: string, inp: number, g: number, descAc
 export function v1ZeroWraps(records: QuantRecord[]): string[] {
   return records.filter((r) => r.zeros?.some((z) => z === 0)).map((r) => r.name);
 }
+
+/** GPTQ v1 and auto-round (auto_gptq packing) checkpoints, for the model loader. */
+export const GPTQ_FORMAT: LayerFormat = {
+  quantMethods: ["gptq", "auto-round"],
+  tensors: () => ["qweight", "qzeros", "scales"],
+  packed: (ckpt, name) => ckpt.has(`${name}.qweight`),
+  async read(gpu, ckpt, name, shape, q, bias) {
+    const r = await readGptqLayer(ckpt, name, shape, q as GptqQuantConfig);
+    r.bias = bias;
+    return QuantLinear.fromRecord(gpu, r);
+  },
+  row: (q) => ({
+    method: q.quant_method === "auto-round" ? "autoround" : q.quant_method,
+    bits: (q as GptqQuantConfig).bits,
+    group_size: (q as GptqQuantConfig).group_size,
+  }),
+};

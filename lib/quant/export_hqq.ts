@@ -17,9 +17,11 @@ import type { Checkpoint } from "../io/checkpoint.ts";
 import type { HqqQuantConfig } from "../io/config.ts";
 import type { TensorToWrite } from "../io/safetensors.ts";
 import { writeQuantizedCheckpoint } from "./export.ts";
-import { hqqLayerMeta, metaFromConfig } from "./hqq_meta.ts";
+import { hqqConfigOf, hqqLayerMeta, metaFromConfig } from "./hqq_meta.ts";
 import { hqqPacking, hqqSlices, packHqq, unpackHqq } from "./pack/hqq.ts";
 import type { QuantRecord } from "./record.ts";
+import type { LayerFormat } from "../model/format.ts";
+import { hqqRuntimeLinear } from "./hqq.ts";
 
 /** The [rows, cols] view hqq packs: axis 1 → [numel/g, g], axis 0 → [g, numel/g]. */
 function view(shape: [number, number], g: number, axis: 0 | 1): [number, number] {
@@ -200,3 +202,21 @@ export async function readHqqLayer(
     method: "hqq",
   };
 }
+
+/** HQQ checkpoints (ours and hqq's own, which have no quantization_config), for the model loader. */
+export const HQQ_FORMAT: LayerFormat = {
+  quantMethods: ["hqq"],
+  tensors: () => ["W_q", "scale", "zero"],
+  packed: (ckpt, name) => ckpt.has(`${name}.W_q`),
+  async read(gpu, ckpt, name, shape, q, bias) {
+    const r = await readHqqLayer(ckpt, name, shape, q as HqqQuantConfig);
+    r.bias = bias;
+    return hqqRuntimeLinear(gpu, r);
+  },
+  detect: (ckpt) => hqqConfigOf(ckpt),
+  row: (q) => ({
+    method: "hqq",
+    bits: (q as HqqQuantConfig).nbits,
+    group_size: (q as HqqQuantConfig).group_size,
+  }),
+};

@@ -9,9 +9,6 @@ import { expandToF32 } from "../kernels/expand.ts";
 import { DenseLinear, type Linear } from "../model/linear.ts";
 import type { CausalLM } from "../model/model.ts";
 
-/** Methods that can quantize lm_head (--quantize-head); the others refuse the flag. */
-export const HEAD_METHODS = ["rtn", "hqq", "nf4", "fp4", "bnb-int8"];
-
 export interface Target {
   linear: DenseLinear;
   /** Its decoder block (null: lm_head). */

@@ -4,17 +4,12 @@
 
 import type { TopLevelSpec } from "vega-lite";
 import type { ResultRow } from "../eval/results.ts";
+import { rowLabels } from "../methods/registry.ts";
 
 const CONFIG = { font: "DejaVu Sans", view: { stroke: "#ddd" } };
 
-/** A short label of a row's setting: "fp", "gptq W4 g128", "nf4 g64 dq". */
-export function settingOf(r: ResultRow): string {
-  if (r.method === "fp") return "fp";
-  const dq = r.method_options?.double_quant === true ? " dq" : "";
-  if (r.method === "nf4" || r.method === "fp4") return `${r.method} g${r.group_size}${dq}`;
-  if (r.method === "bnb-int8") return "bnb-int8";
-  return `${r.method} W${r.bits} ${r.group_size === -1 ? "per-channel" : `g${r.group_size}`}`;
-}
+/** A short label of a row's setting: "fp", "gptq W4 g128", "nf4 g64 dq" (its method's labels). */
+export const settingOf = (r: ResultRow) => rowLabels(r).series;
 
 const shortModel = (m: string) => m.replace(/\/+$/, "").split("/").pop()!;
 const shortData = (d: string) => d.replace(/\/+$/, "").split("/").pop()!;

@@ -5,19 +5,12 @@
 import type { ErrorRow, ResultRow, Row } from "../eval/results.ts";
 import { PAPER_PPL, paperKey, PRESETS } from "../bench/presets.ts";
 import { bpwOf, panelOf, settingOf } from "./figures.ts";
+import { rowLabels } from "../methods/registry.ts";
 
 const f = (x: number | null | undefined, d = 2) => (x === null || x === undefined ? "—" : x.toFixed(d));
 
-/** The column a row sits in: "FP", "W4 g128", "W3 per-channel", "g64 dq". */
-function column(r: ResultRow): string {
-  if (r.method === "fp") return "FP";
-  if (r.method === "bnb-int8") return "int8";
-  const g = r.group_size === -1 ? "per-channel" : `g${r.group_size}`;
-  if (r.method === "nf4" || r.method === "fp4") {
-    return `W4 ${g}${r.method_options?.double_quant === true ? " dq" : ""}`;
-  }
-  return `W${r.bits} ${g}`;
-}
+/** The column a row sits in: "FP", "W4 g128", "W3 per-channel", "W4 g64 dq" (its method's labels). */
+const column = (r: ResultRow) => rowLabels(r).column;
 
 export function pplTables(rows: ResultRow[], preset: string | null): string {
   const paper = (preset && PAPER_PPL[preset]) || {};
@@ -31,7 +24,9 @@ export function pplTables(rows: ResultRow[], preset: string | null): string {
     const cal = rs.find((r) => r.calibration)?.calibration;
     if (cal) {
       out.push(
-        `Calibration (gptq, awq, autoround): ${cal.nsamples} windows of ${cal.seqlen} tokens from ${
+        `Calibration (${
+          [...new Set(rs.filter((r) => r.calibration).map((r) => r.method))].join(", ")
+        }): ${cal.nsamples} windows of ${cal.seqlen} tokens from ${
           cal.file.split("/").pop()
         }, seed ${cal.seed}.`,
         "",

@@ -2,9 +2,9 @@
 // flag, --quick caps the work but explicit flags still win, --list shows cells and shards.
 
 import assert from "node:assert";
-import { HELP } from "../../lib/bench/help.ts";
+import { benchHelp } from "../../lib/bench/help.ts";
 import { listMatrix, matrix, settings, shardCells } from "../../lib/bench/matrix.ts";
-import { FLAG_NAMES, parseBenchArgs } from "../../lib/bench/options.ts";
+import { flagNames, parseBenchArgs } from "../../lib/bench/options.ts";
 import { PRESETS } from "../../lib/bench/presets.ts";
 
 const parse = (args: string[]) => {
@@ -33,8 +33,9 @@ Deno.test("every preset parses into its matrix, and shards cover it exactly once
 });
 
 Deno.test("--help names every flag", () => {
-  for (const f of FLAG_NAMES) assert.ok(HELP.includes(`--${f}`), `--${f} is missing from --help`);
-  assert.ok(HELP.includes("-h, --help"));
+  const help = benchHelp();
+  for (const f of flagNames()) assert.ok(help.includes(`--${f}`), `--${f} is missing from --help`);
+  assert.ok(help.includes("-h, --help"));
 });
 
 Deno.test("--quick caps windows, calibration and iterations; explicit flags win", () => {

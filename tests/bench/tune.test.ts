@@ -8,7 +8,7 @@ import { Batch, kernelsUsed } from "../../lib/gpu/kernel.ts";
 import { readF32, upload } from "../../lib/gpu/tensor.ts";
 import { choose, clearChoices, gemmKey } from "../../lib/kernels/choice.ts";
 import { matmul } from "../../lib/kernels/matmul.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
 import { randn } from "../../lib/cpu/random.ts";
 import { assertSameBits, getGpu } from "../helpers.ts";

@@ -9,7 +9,7 @@ import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { SafetensorsFile } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
-import { loadModel, logits } from "../../lib/model/load.ts";
+import { loadModel, logits } from "../../lib/load.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
 import { assertClose, relErr, rewriteCheckpoint } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";

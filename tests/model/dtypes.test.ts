@@ -9,7 +9,7 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, readF32, upload } from "../../lib/gpu/tensor.ts";
 import { expandToF32 } from "../../lib/kernels/expand.ts";
-import { loadModel, logits } from "../../lib/model/load.ts";
+import { loadModel, logits } from "../../lib/load.ts";
 import { rewriteCheckpoint, withBindingLimit } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 

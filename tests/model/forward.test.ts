@@ -6,7 +6,7 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { readF32, upload } from "../../lib/gpu/tensor.ts";
 import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
-import { encodeForward, loadModel, logits } from "../../lib/model/load.ts";
+import { encodeForward, loadModel, logits } from "../../lib/load.ts";
 import { assertClose } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 

@@ -11,7 +11,7 @@ import { empty, read, upload } from "../../lib/gpu/tensor.ts";
 import { sample } from "../../lib/kernels/sample.ts";
 import { SafetensorsFile } from "../../lib/io/safetensors.ts";
 import { generate } from "../../lib/model/generate.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
 import { FIXTURES } from "../python.ts";
 

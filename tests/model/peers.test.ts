@@ -13,7 +13,7 @@ import { upload } from "../../lib/gpu/tensor.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
-import { loadModel, openModel } from "../../lib/model/load.ts";
+import { loadModel, openModel } from "../../lib/load.ts";
 import type { CausalLM } from "../../lib/model/model.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
 import { dequantize, type QuantRecord } from "../../lib/quant/record.ts";

@@ -8,7 +8,7 @@ import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readResults } from "../../lib/eval/results.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { FIXTURES } from "../python.ts";
 
 const gpu = await getGpu();

@@ -6,7 +6,7 @@
 import assert from "node:assert";
 import { checkMemory } from "../../lib/bench/checks.ts";
 import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
-import type { Setting } from "../../lib/cli/methods.ts";
+import type { Setting } from "../../lib/methods/contract.ts";
 import { loadCalibration } from "../../lib/data/calibration.ts";
 import { perplexity } from "../../lib/eval/perplexity.ts";
 import { readResults } from "../../lib/eval/results.ts";
@@ -14,7 +14,7 @@ import { readEvalText } from "../../lib/eval/text.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { generate } from "../../lib/model/generate.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { footprint, parseBytes } from "../../lib/model/memory.ts";
 import { readConfig } from "../../lib/io/config.ts";
 import type { CausalLM } from "../../lib/model/model.ts";

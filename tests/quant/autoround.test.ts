@@ -14,7 +14,7 @@ import { Tape } from "../../lib/grad/tape.ts";
 import { arCodes, arQdq, arQdqBackward } from "../../lib/kernels/autoround.ts";
 import { mse, mseValue } from "../../lib/kernels/mse.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { ArLinear } from "../../lib/quant/autoround_linear.ts";
 import { IndexSampler } from "../../lib/quant/autoround.ts";
 import { assertClose, getGpu, relErr } from "../helpers.ts";

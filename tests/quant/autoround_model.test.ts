@@ -12,7 +12,7 @@ import { f32ToBf16, readF32 } from "../../lib/gpu/tensor.ts";
 import { Checkpoint } from "../../lib/io/checkpoint.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { checkAutoRoundSamples, quantizeAutoRound } from "../../lib/quant/autoround.ts";
 import { exportAutoRound, readGptqLayer } from "../../lib/quant/export_gptq.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";

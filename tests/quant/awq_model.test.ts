@@ -12,7 +12,7 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { loadModel, logits } from "../../lib/model/load.ts";
+import { loadModel, logits } from "../../lib/load.ts";
 import { quantizeAwq } from "../../lib/quant/awq.ts";
 import { exportAwq } from "../../lib/quant/export_awq.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";

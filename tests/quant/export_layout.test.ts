@@ -7,7 +7,7 @@
 import assert from "node:assert";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { Checkpoint } from "../../lib/io/checkpoint.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { quantizeBnb4 } from "../../lib/quant/bnb.ts";
 import { exportAwq } from "../../lib/quant/export_awq.ts";
 import { exportBnb } from "../../lib/quant/export_bnb.ts";

@@ -11,7 +11,7 @@ import { Checkpoint } from "../../lib/io/checkpoint.ts";
 import { writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { exportGptq, v1ZeroWraps } from "../../lib/quant/export_gptq.ts";
 import { quantizeUniform } from "../../lib/quant/uniform.ts";
 import { quantizeGptq } from "../../lib/quant/gptq.ts";

@@ -11,7 +11,7 @@ import { Checkpoint } from "../../lib/io/checkpoint.ts";
 import { SafetensorsFile } from "../../lib/io/safetensors.ts";
 import { gptqLayer } from "../../lib/quant/gptq.ts";
 import { quantizeSequential } from "../../lib/quant/sequential.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { FIXTURES } from "../python.ts";
 
 const gpu = await getGpu();

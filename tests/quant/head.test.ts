@@ -7,7 +7,7 @@ import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
 import type { ResultRow } from "../../lib/eval/results.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { quantizeBnb4 } from "../../lib/quant/bnb.ts";
 import { quantizeHqq } from "../../lib/quant/hqq.ts";
 import { quantizeInt8 } from "../../lib/quant/llm_int8.ts";

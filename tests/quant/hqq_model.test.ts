@@ -9,7 +9,7 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { exportHqq } from "../../lib/quant/export_hqq.ts";
 import { quantizeHqq } from "../../lib/quant/hqq.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";

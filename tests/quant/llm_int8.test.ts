@@ -8,7 +8,7 @@ import { readEvalText } from "../../lib/eval/text.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { readF32, upload } from "../../lib/gpu/tensor.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
-import { loadModel } from "../../lib/model/load.ts";
+import { loadModel } from "../../lib/load.ts";
 import { Int8Linear, quantizeInt8, quantizeInt8Rows } from "../../lib/quant/llm_int8.ts";
 import { int8Matmul, type Int8Weight } from "../../lib/kernels/int8_matmul.ts";
 import { roundHalfEven } from "../../lib/quant/uniform.ts";

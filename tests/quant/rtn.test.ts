@@ -10,7 +10,7 @@ import type { ResultRow } from "../../lib/eval/results.ts";
 import { readEvalText } from "../../lib/eval/text.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { DenseLinear } from "../../lib/model/linear.ts";
-import { loadModel, logits } from "../../lib/model/load.ts";
+import { loadModel, logits } from "../../lib/load.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
 import { FIXTURES } from "../python.ts";

@@ -1,32 +1,42 @@
-// Load a model directory (config.json + weights) onto the GPU, and run whole forward passes.
+// Load a model directory (config.json + weights) onto the GPU with the given checkpoint formats,
+// and run whole forward passes. lib/load.ts binds the loading to the registry's formats.
 
 import type { Gpu } from "../gpu/device.ts";
 import { Batch } from "../gpu/kernel.ts";
 import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { Checkpoint } from "../io/checkpoint.ts";
 import { type ModelConfig, readConfig } from "../io/config.ts";
-import { hqqConfigOf } from "../quant/hqq_meta.ts";
+import type { LayerFormat } from "./format.ts";
 import { LlamaModel } from "./llama.ts";
 import { type CausalLM, checkIds } from "./model.ts";
 import { OptModel } from "./opt.ts";
 
 /**
- * config.json and the checkpoint of a model folder. A checkpoint hqq wrote itself has no
- * quantization_config: its layers' meta records say what it is (lib/quant/hqq_meta.ts).
+ * config.json and the checkpoint of a model folder. A checkpoint without quantization_config may
+ * still be one a format recognises by its tensors (hqq's own files carry per-layer meta records).
  */
-export async function openModel(dir: string): Promise<{ config: ModelConfig; ckpt: Checkpoint }> {
+export async function openModelWith(
+  dir: string,
+  formats: readonly LayerFormat[],
+): Promise<{ config: ModelConfig; ckpt: Checkpoint }> {
   const config = await readConfig(dir);
   const ckpt = await Checkpoint.open(dir);
-  const quant = config.quant ?? await hqqConfigOf(ckpt);
+  let quant = config.quant;
+  for (const f of formats) quant ??= (await f.detect?.(ckpt)) ?? null;
   return { config: quant === config.quant ? config : { ...config, quant }, ckpt };
 }
 
 /** `stream`: decoder blocks stay in host memory and visit the GPU one at a time (lib/model/stream.ts). */
-export async function loadModel(gpu: Gpu, dir: string, stream = false): Promise<CausalLM> {
-  const { config, ckpt } = await openModel(dir);
+export async function loadModelWith(
+  gpu: Gpu,
+  dir: string,
+  formats: readonly LayerFormat[],
+  stream = false,
+): Promise<CausalLM> {
+  const { config, ckpt } = await openModelWith(dir, formats);
   return config.family === "opt"
-    ? await OptModel.load(gpu, ckpt, config, stream)
-    : await LlamaModel.load(gpu, ckpt, config, stream);
+    ? await OptModel.load(gpu, ckpt, config, stream, formats)
+    : await LlamaModel.load(gpu, ckpt, config, stream, formats);
 }
 
 /** Encode embed → all blocks → head for ids (B sequences of `seq` tokens) into `b`; logits [T, V]. */

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { getGpu } from "../lib/gpu/device.ts";
 import { f32ToF16 } from "../lib/gpu/tensor.ts";
 import { type TensorToWrite, writeSafetensors } from "../lib/io/safetensors.ts";
-import { loadModel } from "../lib/model/load.ts";
+import { loadModel } from "../lib/load.ts";
 import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
 import { quantizeAwq } from "../lib/quant/awq.ts";
 

@@ -17,7 +17,7 @@ import { gemv } from "../lib/kernels/gemv.ts";
 import { matmul } from "../lib/kernels/matmul.ts";
 import { provenance, writeJsonAtomic } from "../lib/provenance.ts";
 import { generate } from "../lib/model/generate.ts";
-import { loadModel } from "../lib/model/load.ts";
+import { loadModel } from "../lib/load.ts";
 import { QuantLinear } from "../lib/quant/quant_linear.ts";
 import { bnb4Linear, quantize4bit } from "../lib/quant/bnb.ts";
 import { Int8Linear, quantizeInt8Rows } from "../lib/quant/llm_int8.ts";

@@ -16,7 +16,7 @@ import { f32ToF16 } from "../lib/gpu/tensor.ts";
 import { writeSafetensors } from "../lib/io/safetensors.ts";
 import type { TensorToWrite } from "../lib/io/safetensors.ts";
 import { readConfig } from "../lib/io/config.ts";
-import { loadModel } from "../lib/model/load.ts";
+import { loadModel } from "../lib/load.ts";
 import { footprint, forwardWork, planMemory } from "../lib/model/memory.ts";
 import { llamaLinearShapes } from "../lib/model/shapes.ts";
 import { provenance, writeJsonAtomic, writeTextAtomic } from "../lib/provenance.ts";

@@ -23,8 +23,8 @@ export interface CellRun {
 
 /**
  * Quantize `model` in place for setting `s` (the baseline leaves it), then export it under
- * --export. An export that fails leaves the model in memory whole: the cell is still evaluated,
- * and its row's method_options say why nothing was written.
+ * --export. An export its format refuses (Method.exportMayRefuse) leaves the model in memory
+ * whole: the cell is still evaluated, and its row's method_options say why nothing was written.
  */
 export async function quantizeCell(
   model: CausalLM,
@@ -50,6 +50,7 @@ export async function quantizeCell(
       await q.export(c.modelDir, dir, { quantlab_commit: c.commit ?? "" });
       c.log(`${c.label}: ${m.name} checkpoint → ${dir}`);
     } catch (e) {
+      if (!m.exportMayRefuse) throw e;
       exportError = (e as Error).message;
       c.log(`${c.label}: export failed, nothing written: ${exportError}`);
     }

@@ -58,6 +58,7 @@ export const awq: Method = {
       ? "--export of awq writes AutoAWQ GEMM checkpoints, which are 4-bit only: use --bits 4"
       : null,
   checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  exportMayRefuse: true,
   exportName: (s) => `awq-w${s.bits}-g${s.groupSize}`,
   async quantize(model, s, o, ctx) {
     const r = await quantizeAwq(model, ctx.calibration!.windows, {

@@ -28,6 +28,7 @@ export const awqGptq: Method = {
   quantizesHead: false,
   memory: { chains: 2, trains: false },
   checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  exportMayRefuse: true,
   exportName: (s) => `awq+gptq-w${s.bits}-g${s.groupSize}`,
   async quantize(model, s, o, ctx) {
     const windows = ctx.calibration!.windows;

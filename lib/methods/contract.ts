@@ -109,6 +109,12 @@ export interface Method {
   checkLayer?(name: string, shape: [number, number], s: Setting, o: RunOptions): void;
   /** Check the calibration text (tokens available) before work. */
   checkCalibration?(tokens: number, nsamples: number, seqlen: number, file: string): void;
+  /**
+   * An export its format refuses for these weights (GPTQ v1's zero-point wrap, AWQ GEMM's packs)
+   * is recorded in the row (method_options.export_error) and the cell still evaluated; otherwise
+   * a failed export fails the cell.
+   */
+  exportMayRefuse?: boolean;
   /** The checkpoint folder's suffix under --export (after "<model>-"); absent: no export format. */
   exportName?(s: Setting): string;
   /**

@@ -77,6 +77,7 @@ export const gptq: Method = {
   quantizesHead: false,
   memory: { chains: 2, trains: false },
   checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  exportMayRefuse: true,
   exportName: (s) => `gptq-w${s.bits}-g${s.groupSize}`,
   async quantize(model, s, o, ctx) {
     const g = gptqSettings(o, s);

@@ -35,5 +35,9 @@ Deno.test("lib/model imports no method, format module or harness; lib/quant no r
   const badQ = quant.filter(([, t]) => /^(methods|bench|cli)\//.test(t) || t === "load.ts");
   assert.deepStrictEqual(badQ, [], "lib/quant → registry/harness");
   const io = await importsOf("io");
-  assert.deepStrictEqual(io.filter(([, t]) => /^(quant|methods|model|bench)\//.test(t)), [], "lib/io → upward");
+  assert.deepStrictEqual(
+    io.filter(([, t]) => /^(quant|methods|model|bench)\//.test(t)),
+    [],
+    "lib/io → upward",
+  );
 });

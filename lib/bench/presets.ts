@@ -77,6 +77,27 @@ export const PRESETS: Record<string, Preset> = {
       "AWQ's scale search as llm-awq's (s = s_x^α, --no-duo-scaling); RTN on AWQ's min/max grid (--rtn-grid minmax)",
     ],
   },
+  "paper-awq-gptq": {
+    description: "AWQ Table 9: OPT 1.3B–30B, GPTQ and AWQ+GPTQ at INT2 g64, WikiText-2 at 2048",
+    flags: {
+      model: OPT(["1.3b", "2.7b", "6.7b", "13b", "30b"]),
+      dataset: ["wikitext2"],
+      calibration: "c4",
+      methods: "fp,gptq,awq+gptq",
+      bits: "2",
+      "group-size": "64",
+      seqlen: "2048",
+      nsamples: "128",
+      "calib-seqlen": "512",
+      // llm-awq's scale search (s = s_x^α), as in Table 4.
+      "no-duo-scaling": true,
+    },
+    notes: [
+      "a matrix of its own (OPT, INT2 g64) rather than rows of paper-awq (Llama-2, g128 at 4 and 3 bits)",
+      "calibration: 128 × 512 tokens of C4 train for both steps (AWQ used the Pile validation set, GPTQ C4 at 2048)",
+      "awq+gptq: llm-awq's scale search and clipping applied to the FP weights, then GPTQ (true-sequential, no reordering)",
+    ],
+  },
   "paper-bnb": {
     description:
       "LLM.int8() Table 1 / QLoRA: int8 with outlier decomposition, NF4 and FP4 (+DQ), C4 and WikiText-2",
@@ -133,7 +154,7 @@ export const PRESETS: Record<string, Preset> = {
 
 /**
  * Published perplexities to print beside ours: preset → "model|dataset|method|bits|group" → ppl.
- * bits and group are "" for FP. From methods.md §3 (GPTQ Table 3; AWQ Table 4).
+ * bits and group are "" for FP. From methods.md §3 (GPTQ Table 3; AWQ Table 4) and AWQ Table 9.
  */
 export const PAPER_PPL: Record<string, Record<string, number>> = {
   "paper-gptq": table(
@@ -153,6 +174,10 @@ export const PAPER_PPL: Record<string, Record<string, number>> = {
     "rtn|4|128": [5.73, 4.98, 3.46],
     "gptq|4|128": [5.69, 4.98, 3.42],
     "awq|4|128": [5.60, 4.97, 3.41],
+  }),
+  "paper-awq-gptq": table(OPT(["1.3b", "2.7b", "6.7b", "13b", "30b"]), "wikitext2", {
+    "gptq|2|64": [46.67, 28.15, 16.65, 16.74, 11.75],
+    "awq+gptq|2|64": [35.71, 25.70, 15.71, 13.25, 11.38],
   }),
 };
 

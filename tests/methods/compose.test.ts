@@ -48,3 +48,40 @@ Deno.test("awq+gptq W2 g128: below GPTQ and RTN; its export loads back to the sa
     `export ${again} vs ${ppl["awq+gptq"]}`,
   );
 });
+
+Deno.test("awq+autoround W4 g128: AutoRound from the AWQ-scaled weights; its auto-round export loads back", async () => {
+  const cal = await loadCalibration(tok, CALIB, { nsamples: 8, seqlen: 128, seed: 0 });
+  const calibration = { file: CALIB, sha256: "", windows: cal.windows, tokens: Infinity };
+  const o = parseBenchArgs([
+    "--model",
+    LLAMA,
+    "--methods",
+    "awq+autoround",
+    "--calibration",
+    CALIB,
+    "--iters",
+    "2",
+  ]);
+  assert.ok(o !== "help");
+  const ctx = { calibration, log: () => {}, statesOnHost: false, gpuMemory: null, seed: 0 };
+  const model = await loadModel(gpu, LLAMA);
+  const q = await getMethod("awq+autoround").quantize(
+    model,
+    { method: "awq+autoround", bits: 4, groupSize: 128 },
+    o,
+    ctx,
+  );
+  const ppl = (await perplexity(model, ids, EVAL)).ppl;
+  model.release();
+  assert.strictEqual(q.quant!.records.length, 28);
+  const opts = (await q.methodOptions()) as { awq: { duo_scaling: boolean }; autoround: { iters: number } };
+  assert.deepStrictEqual([opts.awq.duo_scaling, opts.autoround.iters], [true, 2]);
+  const out = await Deno.makeTempDir();
+  await q.export!(LLAMA, `${out}/m`, {});
+  const cfg = JSON.parse(await Deno.readTextFile(`${out}/m/config.json`));
+  assert.strictEqual(cfg.quantization_config.quant_method, "auto-round");
+  const back = await loadModel(gpu, `${out}/m`);
+  const again = (await perplexity(back, ids, EVAL)).ppl;
+  back.release();
+  assert.ok(Math.abs(again - ppl) / ppl < 1e-5, `export ${again} vs ${ppl}`);
+});

@@ -5,6 +5,7 @@ import { z } from "zod";
 import {
   AUTOROUND_PRESETS,
   autoRoundLr,
+  type AutoRoundResult,
   checkAutoRoundSamples,
   quantizeAutoRound,
 } from "../quant/autoround.ts";
@@ -76,6 +77,29 @@ export function autoRoundRowOptions(o: RunOptions, a: ReturnType<typeof autoRoun
   };
 }
 
+/** auto-round's checkpoint of an AutoRound run (`folded`: norms an AWQ step changed, awq+autoround). */
+export function exportAutoRoundRun(
+  src: string,
+  dir: string,
+  meta: Record<string, string>,
+  s: Setting,
+  a: ReturnType<typeof autoRoundSettings>,
+  r: AutoRoundResult,
+  windows: number[][],
+  folded?: Map<string, Float32Array>,
+): Promise<void> {
+  const settings = {
+    bits: s.bits!,
+    groupSize: s.groupSize!,
+    sym: a.sym,
+    iters: a.iters,
+    lr: r.lr,
+    nsamples: windows.length,
+    seqlen: windows[0].length,
+  };
+  return exportAutoRound(src, dir, r.records, settings, meta, folded);
+}
+
 export const autoround: Method = {
   name: "autoround",
   summary: "AutoRound: rounding offsets and clipping tuned by signed gradient descent, block by block",
@@ -97,7 +121,7 @@ export const autoround: Method = {
   quick: { iters: 10 },
   seeds: { autoround_sampler: 42 },
   memory: { chains: 4, trains: true },
-  checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  checkLayer: checkUniformLayer,
   checkCalibration: checkAutoRoundSamples,
   exportName: (s) => `autoround-w${s.bits}-g${s.groupSize}`,
   async quantize(model, s, o, ctx) {
@@ -114,16 +138,7 @@ export const autoround: Method = {
     return {
       quant: r,
       methodOptions: () => Promise.resolve(extra),
-      export: (src, dir, meta) =>
-        exportAutoRound(src, dir, r.records, {
-          bits: s.bits!,
-          groupSize: s.groupSize!,
-          sym: a.sym,
-          iters: a.iters,
-          lr: r.lr,
-          nsamples: cal.windows.length,
-          seqlen: cal.windows[0].length,
-        }, meta),
+      export: (src, dir, meta) => exportAutoRoundRun(src, dir, meta, s, a, r, cal.windows),
     };
   },
 };

@@ -3,7 +3,8 @@
 import { z } from "zod";
 import { exportAwq } from "../quant/export_awq.ts";
 import { quantizeAwq } from "../quant/awq.ts";
-import { flagValues, type Method, type RunOptions, type Setting } from "./contract.ts";
+import type { CausalLM } from "../model/model.ts";
+import { flagValues, type Method, type MethodContext, type RunOptions, type Setting } from "./contract.ts";
 import { checkUniformLayer, UNIFORM_BITS } from "./rtn.ts";
 
 export const AWQ_FLAGS = {
@@ -39,6 +40,23 @@ export function awqRowOptions(o: RunOptions): Record<string, unknown> {
   };
 }
 
+/**
+ * AWQ's scale search, folding and clipping on the FP weights, leaving FP layers (llm-awq's
+ * --run_awq): the first step of awq+gptq and awq+autoround. Returns the search's result (its
+ * `folded` norms go into the second method's checkpoint) and its part of the row's options.
+ */
+export async function awqScaleOnly(model: CausalLM, s: Setting, o: RunOptions, ctx: MethodContext) {
+  const a = await quantizeAwq(model, ctx.calibration!.windows, {
+    ...awqSettings(o, s),
+    quantize: false,
+    statesOnHost: ctx.statesOnHost,
+  }, (m) => ctx.log(`awq: ${m}`));
+  return {
+    result: a,
+    rowOptions: { ...awqRowOptions(o), seconds: a.seconds, quant_peak_gpu_bytes: a.peakBytes },
+  };
+}
+
 export const awq: Method = {
   name: "awq",
   summary: "AWQ: activation-aware per-channel scales folded into the weights, then clipping",
@@ -57,7 +75,7 @@ export const awq: Method = {
     o.export && (o.bits ?? [4]).some((b) => b !== 4)
       ? "--export of awq writes AutoAWQ GEMM checkpoints, which are 4-bit only: use --bits 4"
       : null,
-  checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  checkLayer: checkUniformLayer,
   exportMayRefuse: true,
   exportName: (s) => `awq-w${s.bits}-g${s.groupSize}`,
   async quantize(model, s, o, ctx) {

@@ -2,11 +2,15 @@
 // then AutoRound started from the AWQ-scaled weights (its FP reference is the scaled model, whose
 // function is the FP one's up to the clipping). The checkpoint is auto-round's, with the folded norms.
 
-import { quantizeAwq } from "../quant/awq.ts";
 import { quantizeAutoRound } from "../quant/autoround.ts";
-import { exportAutoRound } from "../quant/export_gptq.ts";
-import { AWQ_FLAGS, awqRowOptions, awqSettings } from "./awq.ts";
-import { autoround, AUTOROUND_FLAGS, autoRoundRowOptions, autoRoundSettings } from "./autoround.ts";
+import { AWQ_FLAGS, awqScaleOnly } from "./awq.ts";
+import {
+  autoround,
+  AUTOROUND_FLAGS,
+  autoRoundRowOptions,
+  autoRoundSettings,
+  exportAutoRoundRun,
+} from "./autoround.ts";
 import type { Method } from "./contract.ts";
 import { checkUniformLayer, UNIFORM_BITS } from "./rtn.ts";
 
@@ -29,28 +33,24 @@ export const awqAutoround: Method = {
   quick: autoround.quick,
   seeds: autoround.seeds,
   memory: { chains: 4, trains: true },
-  checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  checkLayer: checkUniformLayer,
   checkCalibration: autoround.checkCalibration,
   exportName: (s) => `awq+autoround-w${s.bits}-g${s.groupSize}`,
   async quantize(model, s, o, ctx) {
-    const cal = ctx.calibration!;
-    const a = await quantizeAwq(model, cal.windows, {
-      ...awqSettings(o, s),
-      quantize: false,
-      statesOnHost: ctx.statesOnHost,
-    }, (m) => ctx.log(`awq: ${m}`));
+    const windows = ctx.calibration!.windows;
+    const a = await awqScaleOnly(model, s, o, ctx);
     const ar = autoRoundSettings(o, s);
     const r = await quantizeAutoRound(
       model,
-      cal.windows,
+      windows,
       { ...ar, statesOnHost: ctx.statesOnHost },
       (m) => ctx.log(`autoround: ${m}`),
     );
     return {
-      quant: { records: r.records, seconds: a.seconds + r.seconds },
+      quant: { records: r.records, seconds: a.result.seconds + r.seconds },
       methodOptions: () =>
         Promise.resolve({
-          awq: { ...awqRowOptions(o), seconds: a.seconds, quant_peak_gpu_bytes: a.peakBytes },
+          awq: a.rowOptions,
           autoround: {
             ...autoRoundRowOptions(o, ar),
             seconds: r.seconds,
@@ -58,23 +58,7 @@ export const awqAutoround: Method = {
             best_iters: r.blocks.map((b) => b.bestIter),
           },
         }),
-      export: (src, dir, meta) =>
-        exportAutoRound(
-          src,
-          dir,
-          r.records,
-          {
-            bits: s.bits!,
-            groupSize: s.groupSize!,
-            sym: ar.sym,
-            iters: ar.iters,
-            lr: r.lr,
-            nsamples: cal.windows.length,
-            seqlen: cal.windows[0].length,
-          },
-          meta,
-          a.folded,
-        ),
+      export: (src, dir, meta) => exportAutoRoundRun(src, dir, meta, s, ar, r, windows, a.result.folded),
     };
   },
 };

@@ -3,10 +3,9 @@
 // FP weights, no quantization) followed by GPTQ, as AWQ's paper (Table 9) and llmc combine them.
 // One calibration set feeds both steps; the checkpoint is GPTQ's, with the folded norms.
 
-import { quantizeAwq } from "../quant/awq.ts";
 import { exportGptq } from "../quant/export_gptq.ts";
 import { quantizeGptq } from "../quant/gptq.ts";
-import { AWQ_FLAGS, awqRowOptions, awqSettings } from "./awq.ts";
+import { AWQ_FLAGS, awqScaleOnly } from "./awq.ts";
 import type { Method } from "./contract.ts";
 import { GPTQ_FLAGS, gptqRowOptions, gptqSettings } from "./gptq.ts";
 import { checkUniformLayer, UNIFORM_BITS } from "./rtn.ts";
@@ -27,31 +26,23 @@ export const awqGptq: Method = {
   calibrated: true,
   quantizesHead: false,
   memory: { chains: 2, trains: false },
-  checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  checkLayer: checkUniformLayer,
   exportMayRefuse: true,
   exportName: (s) => `awq+gptq-w${s.bits}-g${s.groupSize}`,
   async quantize(model, s, o, ctx) {
-    const windows = ctx.calibration!.windows;
-    const a = await quantizeAwq(model, windows, {
-      ...awqSettings(o, s),
-      quantize: false,
-      statesOnHost: ctx.statesOnHost,
-    }, (m) => ctx.log(`awq: ${m}`));
+    const a = await awqScaleOnly(model, s, o, ctx);
     const g = gptqSettings(o, s);
     const q = await quantizeGptq(
       model,
-      windows,
+      ctx.calibration!.windows,
       { ...g, statesOnHost: ctx.statesOnHost },
       (m) => ctx.log(`gptq: ${m}`),
     );
     return {
-      quant: { records: q.records, seconds: a.seconds + q.seconds },
+      quant: { records: q.records, seconds: a.result.seconds + q.seconds },
       methodOptions: () =>
-        Promise.resolve({
-          awq: { ...awqRowOptions(o), seconds: a.seconds, quant_peak_gpu_bytes: a.peakBytes },
-          gptq: { ...gptqRowOptions(o), seconds: q.seconds },
-        }),
-      export: (src, dir, meta) => exportGptq(src, dir, q.records, g, meta, a.folded),
+        Promise.resolve({ awq: a.rowOptions, gptq: { ...gptqRowOptions(o), seconds: q.seconds } }),
+      export: (src, dir, meta) => exportGptq(src, dir, q.records, g, meta, a.result.folded),
     };
   },
 };

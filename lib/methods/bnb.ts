@@ -33,6 +33,9 @@ const INT8_FLAGS = {
   },
 };
 
+/** bitsandbytes' default blocksize (and QLoRA's): the group size when --group-size is absent. */
+const BLOCKSIZE = 64;
+
 function bnb4(type: "nf4" | "fp4"): Method {
   return {
     name: type,
@@ -44,18 +47,18 @@ function bnb4(type: "nf4" | "fp4"): Method {
       ? {
         help: {
           title:
-            "bitsandbytes 4-bit (nf4, fp4; calibration-free; --group-size is the blocksize, default 64):",
+            `bitsandbytes 4-bit (nf4, fp4; calibration-free; --group-size is the blocksize, default ${BLOCKSIZE}):`,
         },
       }
       : {}),
     flags: BNB4_FLAGS,
     protocolFlags: [],
     bits: null,
-    defaultGroupSize: 64,
+    defaultGroupSize: BLOCKSIZE,
     calibrated: false,
     quantizesHead: true,
     settings: (o) =>
-      (o["group-size"] ?? [64]).flatMap((groupSize) =>
+      (o["group-size"] ?? [BLOCKSIZE]).flatMap((groupSize) =>
         flagValues(o, BNB4_FLAGS)["double-quant"].map((doubleQuant): Setting => ({
           method: type,
           bits: 4,

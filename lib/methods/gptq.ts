@@ -76,7 +76,7 @@ export const gptq: Method = {
   calibrated: true,
   quantizesHead: false,
   memory: { chains: 2, trains: false },
-  checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  checkLayer: checkUniformLayer,
   exportMayRefuse: true,
   exportName: (s) => `gptq-w${s.bits}-g${s.groupSize}`,
   async quantize(model, s, o, ctx) {

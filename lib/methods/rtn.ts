@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { quantizeRtn } from "../quant/rtn.ts";
 import { checkUniform } from "../quant/uniform.ts";
-import { flagValues, type Method } from "./contract.ts";
+import { flagValues, type Method, type Setting } from "./contract.ts";
 
 /** The uniform quantizers' bit widths (GPTQ, AWQ and AutoRound take the same). */
 export const UNIFORM_BITS = [2, 3, 4, 8] as const;
@@ -19,9 +19,9 @@ const flags = {
   },
 };
 
-/** A uniform grid's group size against one layer (any of the uniform methods). */
-export function checkUniformLayer(name: string, shape: [number, number], bits: number, groupSize: number) {
-  checkUniform(name, shape[1], { bits, groupSize, sym: false, range: "include-zero" });
+/** A uniform grid's setting against one layer [out, in]: the checkLayer of every uniform method. */
+export function checkUniformLayer(name: string, shape: [number, number], s: Setting): void {
+  checkUniform(name, shape[1], { bits: s.bits!, groupSize: s.groupSize!, sym: false, range: "include-zero" });
 }
 
 export const rtn: Method = {
@@ -33,7 +33,7 @@ export const rtn: Method = {
   defaultGroupSize: 128,
   calibrated: false,
   quantizesHead: true,
-  checkLayer: (name, shape, s) => checkUniformLayer(name, shape, s.bits!, s.groupSize!),
+  checkLayer: checkUniformLayer,
   async quantize(model, s, o) {
     const f = flagValues(o, flags);
     const quant = await quantizeRtn(model, {

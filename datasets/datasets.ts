@@ -7,14 +7,18 @@
 //   c4         allenai/c4 en validation shard 0: random.seed(0), 256 documents of ≥ seqlen tokens,
 //              one random window each (calibration: train shard 0, documents of > seqlen tokens)
 //   c4-new     the first 1100 validation documents joined with " ", the first 256·seqlen tokens
+//   pile-val   calibration only: AutoAWQ's / llm-awq's (datasets/pile.ts)
+//   pile-10k   calibration only: auto-round's (datasets/pile.ts)
 // A file is used as-is (UTF-8) for both. Text sources calibrate with GPTQ's random windows.
 
-import { parquetReadObjects } from "hyparquet";
-import { compressors } from "hyparquet-compressors";
 import { type CalibrationOptions, calibrationWindows } from "../lib/data/calibration.ts";
 import { PyRandom } from "../lib/data/pyrandom.ts";
 import { readEvalText, sha256Hex } from "../lib/eval/text.ts";
 import { type HubConfig, snapshot } from "../lib/hub/hub.ts";
+import { loadPile, PILE_SOURCES, pileSpec } from "./pile.ts";
+import { readRows } from "./rows.ts";
+
+export { readRows };
 
 interface HubText {
   repo: string;
@@ -65,6 +69,8 @@ export const HUB_DATASETS: Record<string, HubText> = {
 };
 
 export const DATASET_NAMES = Object.keys(HUB_DATASETS);
+/** Names --calibration takes beside the datasets (each also as NAME=PATH). */
+export const CALIBRATION_NAMES = [...DATASET_NAMES, ...Object.keys(PILE_SOURCES)];
 
 export interface Tok {
   encode(text: string): number[];
@@ -84,6 +90,10 @@ export interface TextData {
   calibration(tok: Tok, o: CalibrationOptions): number[][];
   /** Tokens of the whole text (text sources only; documents are sampled one by one). */
   tokenCount?(tok: Tok): number;
+  /** A source that draws its windows with a fixed seed of its own (the Pile's shuffle: 42). */
+  calibrationSeed?: number;
+  /** How the windows are drawn, when not GPTQ's random windows. */
+  calibrationDescription?: string;
 }
 
 export interface LoadOptions {
@@ -94,6 +104,7 @@ export interface LoadOptions {
 
 /** Resolve a --dataset / --calibration value: a local file, else a dataset name. */
 export async function loadText(spec: string, o: LoadOptions): Promise<TextData> {
+  if (pileSpec(spec)) return loadPile(spec, o);
   const isFile = await Deno.stat(spec).then((s) => s.isFile, () => false);
   const hub = HUB_DATASETS[spec];
   if (isFile || !hub) {
@@ -187,22 +198,4 @@ export function sampleDocWindows(
     out.push(ids!.slice(i, i + seqlen));
   }
   return out;
-}
-
-/** The `column` of every row of a parquet file or a gzipped JSON-lines file. */
-export async function readRows(file: string, column: string): Promise<string[]> {
-  const bytes = await Deno.readFile(file);
-  let rows: Record<string, unknown>[];
-  if (file.endsWith(".parquet")) {
-    rows = await parquetReadObjects({ file: bytes.buffer, columns: [column], compressors });
-  } else {
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    const text = await new Response(stream).text();
-    rows = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-  }
-  return rows.map((r, i) => {
-    const v = r[column];
-    if (typeof v !== "string") throw new Error(`${file}: row ${i} has no text column "${column}"`);
-    return v;
-  });
 }

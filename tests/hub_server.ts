@@ -108,3 +108,14 @@ export async function startFakeHub(
     close: () => server.shutdown(),
   };
 }
+
+/** Point the Hub variables at the fake Hub with a fresh cache and no token; returns the undo. */
+export async function useHub(url: string): Promise<() => void> {
+  const saved = ["HF_ENDPOINT", "HF_HOME", "HF_TOKEN"].map((k) => [k, Deno.env.get(k)] as const);
+  Deno.env.set("HF_ENDPOINT", url);
+  Deno.env.set("HF_HOME", await Deno.makeTempDir());
+  Deno.env.delete("HF_TOKEN");
+  return () => {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  };
+}

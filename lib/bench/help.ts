@@ -89,8 +89,12 @@ ${list}
   --quantize-head      quantize lm_head too (${heads}; embeddings stay FP,
                        a tied head gets its own tensors); the others refuse it
   --calibration NAME|FILE  calibration data (a dataset name: its train split; or a UTF-8
-                       text file) for ${calibrated}
-  --nsamples N         calibration windows (default 128)
+                       text file) for ${calibrated}; also pile-val (AutoAWQ's and
+                       llm-awq's: mit-han-lab/pile-val-backup, shuffled with seed 42, documents of
+                       ≤ calib-seqlen tokens concatenated into windows) and pile-10k (auto-round's:
+                       NeelNanda/pile-10k, seed 42, the first calib-seqlen tokens of long documents);
+                       NAME=PATH reads their parquet/JSON-lines from a local file or Hub-layout folder
+  --nsamples N         calibration windows (default 128; pile-val: documents)
   --calib-seqlen N     tokens per window (default 2048, capped at the model's positions)
   --export DIR         write each quantized model as its method's checkpoint (AutoGPTQ v1, AutoAWQ
                        GEMM 4-bit, auto-round, hqq, bitsandbytes layouts); e.g.

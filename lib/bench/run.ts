@@ -240,7 +240,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
                 sha256: p.cal.sha256,
                 nsamples: p.cal.windows.length,
                 seqlen: p.cal.windows[0].length,
-                seed: o.seed,
+                seed: p.cal.seed ?? o.seed,
               }
               : null,
             peak_gpu_bytes: Math.max(gpu.pool.stats().peak, quantPeak),
@@ -261,7 +261,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             gemv_gbps: gemvUs && gemvBytes ? gemvBytes / gemvUs / 1e3 : null,
             copy_gbps: copyGbps,
             seeds: {
-              ...(meth.calibrated ? { calibration: o.seed } : {}),
+              ...(meth.calibrated ? { calibration: p.cal?.seed ?? o.seed } : {}),
               ...meth.seeds,
               ...(data.name.startsWith("c4") ? { c4_eval: 0 } : {}),
             },
@@ -350,9 +350,13 @@ async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<s
         checkIdsInVocab(spec, `calibration window ${k} of ${calData.name}`, w, config.vocab)
       );
       const tokens = calData.tokenCount?.(tok) ?? Infinity;
-      for (const m of o.methods) getMethod(m).checkCalibration?.(tokens, nsamples, cs, calData.name);
-      cal = { file: calData.source, sha256: calData.sha256, windows, tokens };
-      log(`calibration: ${nsamples} windows of ${cs} tokens from ${calData.name} (seed ${o.seed})`);
+      for (const m of o.methods) getMethod(m).checkCalibration?.(tokens, windows.length, cs, calData.name);
+      const seed = calData.calibrationSeed ?? o.seed;
+      cal = { file: calData.source, sha256: calData.sha256, windows, tokens, seed };
+      log(
+        `calibration: ${windows.length} windows of ${cs} tokens from ${calData.name} (seed ${seed}` +
+          `${calData.calibrationDescription ? `; ${calData.calibrationDescription}` : ""})`,
+      );
     }
     const calShape = cal ? { n: cal.windows.length, seq: cal.windows[0].length } : null;
     const plans = new Map(

@@ -37,6 +37,8 @@ export interface Calibration {
   windows: number[][];
   /** Tokens of the whole text. */
   tokens: number;
+  /** The seed the windows were drawn with, when not --seed (the Pile sources' shuffle: 42). */
+  seed?: number;
 }
 
 /** Tokenize a calibration text (one BOS at the start, as the evaluation does) and draw the windows. */

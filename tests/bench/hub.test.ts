@@ -9,22 +9,11 @@ import { hashFile, hubConfig, snapshot } from "../../lib/hub/hub.ts";
 import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
 import type { ResultRow } from "../../lib/eval/results.ts";
 import { loadText, readRows, sampleDocWindows } from "../../datasets/datasets.ts";
-import { startFakeHub } from "../hub_server.ts";
+import { startFakeHub, useHub } from "../hub_server.ts";
 import { FIXTURES, python, runPython } from "../python.ts";
 
 const LLAMA = `${FIXTURES}/tiny-llama`;
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
-
-/** Point the Hub variables at the fake Hub with a fresh cache and no token; returns the undo. */
-async function useHub(url: string): Promise<() => void> {
-  const saved = ["HF_ENDPOINT", "HF_HOME", "HF_TOKEN"].map((k) => [k, Deno.env.get(k)] as const);
-  Deno.env.set("HF_ENDPOINT", url);
-  Deno.env.set("HF_HOME", await Deno.makeTempDir());
-  Deno.env.delete("HF_TOKEN");
-  return () => {
-    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
-  };
-}
 
 Deno.test("hubConfig honours HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE and HF_HUB_OFFLINE", () => {
   const env = (vars: Record<string, string>) => (k: string) => vars[k];

@@ -42,25 +42,27 @@ export function listMatrix(o: BenchOptions): string {
     `${mine.has(c.index) ? "*" : " "} ${String(c.index).padStart(4)}  shard ${
       c.index % o.shard.count
     }/${o.shard.count}  ` +
-    `${c.model}  ${settingLabel(c.setting)}${protocolLabel(c.setting.method, o, defaults)}`
+    `${c.model}  ${settingLabel(c.setting)}${protocolLabel(c.setting, o, defaults)}`
   );
+  const calibrated = o.methods.some((m) => getMethod(m).calibrated);
   return [
     `${all.length} cells × ${o.dataset.length} datasets (${o.dataset.join(", ")})${
-      o.preset ? `, preset ${o.preset}` : ""
-    }; ` +
+      calibrated && o.calibration ? `, calibration ${o.calibration}` : ""
+    }${o.preset ? `, preset ${o.preset}` : ""}; ` +
     `* = in shard ${o.shard.index}/${o.shard.count} (${mine.size} cells)`,
     ...lines,
   ].join("\n");
 }
 
 /** "  [act-order, static-groups]": a cell's protocol flags that differ from the defaults. */
-function protocolLabel(method: string, o: BenchOptions, defaults: Record<string, unknown>): string {
-  const m = getMethod(method);
+function protocolLabel(s: Setting, o: BenchOptions, defaults: Record<string, unknown>): string {
+  const m = getMethod(s.method);
   const set = (m.protocolFlags ?? Object.keys(m.flags)).flatMap((k) => {
     const v = (o as Record<string, unknown>)[k];
     if (v === undefined || JSON.stringify(v) === JSON.stringify(defaults[k])) return [];
     return [v === true ? k : `${k} ${v}`];
   });
+  set.push(...m.protocol?.(s, o) ?? []);
   return set.length ? `  [${set.join(", ")}]` : "";
 }
 

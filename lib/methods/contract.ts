@@ -93,6 +93,8 @@ export interface Method {
   quantizesHead: boolean;
   /** Flags shown beside a cell by --list when not at their defaults (default: its own flags). */
   protocolFlags?: string[];
+  /** More of a cell's protocol for --list, which its flags alone do not say (e.g. a recipe's parts). */
+  protocol?(s: Setting, o: RunOptions): string[];
   /** Calibration sample count when --nsamples is absent (default 128). */
   nsamples?(o: RunOptions): number | undefined;
   /** --quick's caps on its flags (flag → at most). */

@@ -59,7 +59,7 @@ const enc = {
 };
 
 /** One layer's tensors as HQQLinear.state_dict() writes them (encoded_state_dict true). */
-function layerTensors(r: QuantRecord, optimize: boolean): TensorToWrite[] {
+function layerTensors(r: QuantRecord, optimize: boolean, roundZero: boolean): TensorToWrite[] {
   const [rows, cols] = view(r.shape, r.groupSize, r.axis);
   const packed = packHqq(r.codes, rows, cols, r.bits);
   const metaShape = r.axis === 1 ? [rows, 1] : [1, cols];
@@ -88,7 +88,9 @@ function layerTensors(r: QuantRecord, optimize: boolean): TensorToWrite[] {
     enc.bool(n("stores_quant_config"), true),
     enc.bool(n("channel_wise"), true),
     enc.bool(n("optimize"), optimize),
-    enc.bool(n("round_zero"), false), // our zeros stay float (hqq rounds them only when asked)
+    // How the zeros were initialised (dequantization reads the zeros as stored either way); scales
+    // and zeros meta-quantized by us are stored dequantized, so quant_scale/quant_zero stay false.
+    enc.bool(n("round_zero"), roundZero),
   ];
 }
 
@@ -102,12 +104,12 @@ export async function exportHqq(
   if (!records.length) throw new Error("HQQ export: no quantized layers");
   const { bits, groupSize, axis } = records[0];
   const tensors: TensorToWrite[] = [];
-  const optimize = settings.iters !== 0;
+  const optimize = settings.iters !== 0, roundZero = settings.round_zero === true;
   for (const r of records) {
     if (r.bits !== bits || r.groupSize !== groupSize || r.axis !== axis || !r.zeros) {
       throw new Error(`${r.name}: HQQ export needs every layer at the same bits, group size and axis`);
     }
-    tensors.push(...layerTensors(r, optimize));
+    tensors.push(...layerTensors(r, optimize, roundZero));
   }
   // transformers' HqqConfig.from_dict reads quant_config and skip_modules; the rest is ours.
   const weightParams = {
@@ -115,7 +117,7 @@ export async function exportHqq(
     channel_wise: true,
     group_size: groupSize,
     optimize,
-    round_zero: false,
+    round_zero: roundZero,
     axis,
     view_as_float: false,
   };

@@ -44,10 +44,14 @@ export const HqqOptions = z.object({
   trackErrors: z.boolean().default(false),
   /**
    * 8-bit meta-quantization of the scales (groups of 128, strided as Quantizer.quantize's axis 0)
-   * and the zeros (one range for the tensor): hqq_base_quant_config's quant_scale / quant_zero,
-   * the 2-bit g16 recipe of the HQQ Llama-2-70B model.
+   * and the zeros (one range for the tensor): hqq_base_quant_config's quant_scale and quant_zero
+   * together, the 2-bit g16 recipe of the HQQ Llama-2-70B model.
    */
   metaQuant: z.boolean().default(false),
+  /** quant_scale alone: the scales' 8-bit meta-quantization (groups of 128). */
+  quantScale: z.boolean().default(false),
+  /** quant_zero alone: the zeros' 8-bit meta-quantization (one range per tensor). */
+  quantZero: z.boolean().default(false),
 }).strict();
 export type HqqOptions = z.input<typeof HqqOptions>;
 type Opts = z.output<typeof HqqOptions>;
@@ -151,12 +155,14 @@ export async function hqqLayer(
     }
   }
   let scales = Float32Array.from(s, (v) => 1 / v), zeros = Float32Array.from(zFinal);
-  if (o.metaQuant) {
+  const quantScale = o.metaQuant || o.quantScale, quantZero = o.metaQuant || o.quantZero;
+  if (quantScale) {
     if (nG % META_GROUP) {
       throw new Error(`${name}: meta-quantization needs ${nG} groups divisible by ${META_GROUP}`);
     }
-    (scales = metaQuantize(scales, META_GROUP)), (zeros = metaQuantize(zeros, nG));
+    scales = metaQuantize(scales, META_GROUP);
   }
+  if (quantZero) zeros = metaQuantize(zeros, nG);
   const record: QuantRecord = {
     name,
     shape,
@@ -168,7 +174,9 @@ export async function hqqLayer(
     scales,
     zeros,
     zeroKind: "float",
-    metaQuant: o.metaQuant ? { bits: 8, scaleGroup: META_GROUP } : undefined,
+    metaQuant: quantScale || quantZero
+      ? { bits: 8, scaleGroup: quantScale ? META_GROUP : null, zeros: quantZero }
+      : undefined,
     method: "hqq",
   };
   return { record, steps: o.earlyStop ? errors.length : o.iters, errors };

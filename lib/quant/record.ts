@@ -36,8 +36,11 @@ export interface QuantRecord {
     offset: number;
     codebook: Float32Array;
   };
-  /** HQQ's 8-bit meta-quantization: scales and zeros above are its dequantized values. */
-  metaQuant?: { bits: number; scaleGroup: number };
+  /**
+   * HQQ's 8-bit meta-quantization: the scales (in groups of scaleGroup; null = not) and/or the
+   * zeros (one range per tensor) above are its dequantized values.
+   */
+  metaQuant?: { bits: number; scaleGroup: number | null; zeros: boolean };
   /** LLM.int8: each row's absmax (bitsandbytes' SCB) as stored; scales above are SCB / 127. */
   rowAbsmax?: Float32Array; // [out]
   /** Bias, kept in float. */
@@ -129,13 +132,13 @@ export function bitsPerWeight(r: QuantRecord): number {
   if (r.scaleQuant) {
     const sq = r.scaleQuant;
     bits += sq.codes.length * sq.bits + sq.absmax.length * 32 + 32;
-  } else if (r.metaQuant) {
+  } else if (r.metaQuant?.scaleGroup) {
     // 8-bit scales with an fp16 scale and zero per group of them; 8-bit zeros with one pair.
     bits += S * r.metaQuant.bits + (S / r.metaQuant.scaleGroup) * 32;
   } else {
     bits += S * (r.codebook ? 32 : 16); // fp16 scales; bitsandbytes keeps its absmax in fp32
   }
-  if (r.metaQuant) bits += S * r.metaQuant.bits + 32;
+  if (r.metaQuant?.zeros) bits += S * r.metaQuant.bits + 32;
   else if (r.zeros) bits += S * (r.zeroKind === "float" ? 16 : r.bits);
   if (r.gIdx) bits += inp * 32;
   return bits / (out * inp);

@@ -60,7 +60,7 @@ export const PRESETS: Record<string, Preset> = {
     flags: {
       model: LLAMA2,
       dataset: ["wikitext2"],
-      calibration: "c4",
+      calibration: "pile-val",
       methods: "fp,rtn,gptq,awq",
       bits: "4,3",
       "group-size": "128",
@@ -72,7 +72,7 @@ export const PRESETS: Record<string, Preset> = {
       "rtn-grid": "minmax",
     },
     notes: [
-      "calibration: 128 × 512 tokens of C4 train (AWQ used the Pile validation set, GPTQ C4 at 2048)",
+      "calibration: AWQ's pile-val (128 documents of ≤ 512 tokens, shuffled with seed 42, cut into 512-token windows) for every method (GPTQ's own: C4 at 2048)",
       "GPTQ here without reordering (the paper's GPTQ-R row is act-order)",
       "AWQ's scale search as llm-awq's (s = s_x^α, --no-duo-scaling); RTN on AWQ's min/max grid (--rtn-grid minmax)",
     ],
@@ -82,7 +82,7 @@ export const PRESETS: Record<string, Preset> = {
     flags: {
       model: OPT(["1.3b", "2.7b", "6.7b", "13b", "30b"]),
       dataset: ["wikitext2"],
-      calibration: "c4",
+      calibration: "pile-val",
       methods: "fp,gptq,awq+gptq",
       bits: "2",
       "group-size": "64",
@@ -94,13 +94,13 @@ export const PRESETS: Record<string, Preset> = {
     },
     notes: [
       "a matrix of its own (OPT, INT2 g64) rather than rows of paper-awq (Llama-2, g128 at 4 and 3 bits)",
-      "calibration: 128 × 512 tokens of C4 train for both steps (AWQ used the Pile validation set, GPTQ C4 at 2048)",
+      "calibration: AWQ's pile-val (128 documents of ≤ 512 tokens, seed 42) for both steps (GPTQ's own: C4 at 2048)",
       "awq+gptq: llm-awq's scale search and clipping applied to the FP weights, then GPTQ (true-sequential, no reordering)",
     ],
   },
   "paper-bnb": {
     description:
-      "LLM.int8() Table 1 / QLoRA: int8 with outlier decomposition, NF4 and FP4 (+DQ), C4 and WikiText-2",
+      "LLM.int8() Table 1's setting: int8 with outlier decomposition beside NF4 and FP4 (+DQ), C4 and WikiText-2",
     flags: {
       model: OPT(["125m", "1.3b", "2.7b", "6.7b", "13b"]),
       dataset: ["c4", "wikitext2"],
@@ -111,20 +111,26 @@ export const PRESETS: Record<string, Preset> = {
     },
     notes: [
       "LLM.int8()'s Table 1 models are fairseq dense LMs, not on the Hub: OPT of the same sizes stands in, so its numbers are not shown beside ours",
+      "QLoRA's Table 2 (mean Pile-CC perplexity) is not regenerated: the Pile is no longer on the Hub; NF4/FP4 here are on C4 and WikiText-2",
+      "LLM.int8's activations are cast to fp16 before their int8 quantization, as bitsandbytes' MatMul8bitLt does",
     ],
   },
   "paper-hqq": {
-    description: "HQQ: Llama-2 7B/13B/70B at 4, 3 and 2 bits g64, WikiText-2 at 2048",
+    description:
+      "HQQ: Llama-2 7B/13B/70B at 4, 3 and 2 bits with HQQ's published recipes, WikiText-2 at 2048",
     flags: {
       model: LLAMA2,
       dataset: ["wikitext2"],
       methods: "fp,rtn,hqq",
       bits: "4,3,2",
+      // RTN at g64; HQQ by its recipes: W4/W3 g64, W2 g16 with 8-bit g128 scales, axis 0, 8-bit zeros.
       "group-size": "64",
+      "hqq-recipes": true,
       seqlen: "2048",
     },
     notes: [
       "HQQ's published ppl uses a sliding window of 1024 with stride 512, not comparable with 2048 non-overlapping windows (methods.md §2)",
+      "HQQ cells by its published recipes (--hqq-recipes: hqq @b60baf6's Llama-2 benchmark); RTN at g64 beside them",
     ],
   },
   "paper-autoround": {
@@ -133,12 +139,13 @@ export const PRESETS: Record<string, Preset> = {
     flags: {
       model: [...LLAMA2, "mistralai/Mistral-7B-v0.1"],
       dataset: ["wikitext2", "ptb-new", "c4-new"],
-      calibration: "c4",
+      calibration: "pile-10k",
       methods: "fp,rtn,gptq,awq,hqq,autoround",
       bits: "4,2",
       "group-size": "128",
       seqlen: "2048",
-      nsamples: "128",
+      // The paper: 512 samples of 2048 tokens from pile-10k, 200 iterations, batch 8.
+      nsamples: "512",
       "calib-seqlen": "2048",
       // The paper's GPTQ baseline: act-order, true-sequential, static groups.
       "act-order": true,
@@ -147,7 +154,7 @@ export const PRESETS: Record<string, Preset> = {
     notes: [
       "GPTQ baseline with act-order and static groups, true-sequential, as the AutoRound paper ran it",
       "AutoRound's tables report 11-task zero-shot accuracy; this preset regenerates the ppl columns its paper adds (GPTQ-style wikitext2/ptb-new/c4-new at 2048)",
-      "calibration: C4 train for every method (the paper: 512 samples of NeelNanda/pile-10k)",
+      "calibration: auto-round's pile-10k (NeelNanda/pile-10k, seed 42, the first 2048 tokens of documents of ≥ 2048) × 512 samples, as the paper, for every method",
     ],
   },
 };

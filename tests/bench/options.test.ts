@@ -6,6 +6,7 @@ import { benchHelp } from "../../lib/bench/help.ts";
 import { listMatrix, matrix, settings, shardCells } from "../../lib/bench/matrix.ts";
 import { flagNames, parseBenchArgs } from "../../lib/bench/options.ts";
 import { PRESETS } from "../../lib/bench/presets.ts";
+import { hqqConfig } from "../../lib/methods/hqq.ts";
 
 const parse = (args: string[]) => {
   const o = parseBenchArgs(args);
@@ -50,7 +51,7 @@ Deno.test("--list prints the cells with their shards", () => {
   const lines = text.split("\n");
   assert.match(
     lines[0],
-    /^40 cells × 1 datasets \(wikitext2\), preset paper-gptq; \* = in shard 1\/4 \(10 cells\)$/,
+    /^40 cells × 1 datasets \(wikitext2\), calibration c4, preset paper-gptq; \* = in shard 1\/4 \(10 cells\)$/,
   );
   assert.match(lines[2], /^\* +1 {2}shard 1\/4 {2}facebook\/opt-125m {2}rtn W4 per-channel$/);
   assert.strictEqual(lines.filter((l) => l.startsWith("*")).length, 10);
@@ -68,6 +69,57 @@ Deno.test("presets follow their papers' protocols, and --list shows each cell's 
   assert.match(cell(ar, / gptq W4 /), /\[act-order, static-groups\]$/);
   assert.doesNotMatch(cell(ar, / awq W4 /), /\[/); // AutoAWQ's defaults there
   assert.strictEqual(parse(["--model", "m"])["rtn-grid"], "include-zero");
+  // Calibration as each paper's code draws it: AWQ's pile-val (both AWQ presets), auto-round's
+  // pile-10k at the paper's 512 × 2048; the source is in --list's header.
+  for (
+    const [preset, source, n, seq] of [
+      ["paper-awq", "pile-val", 128, 512],
+      ["paper-awq-gptq", "pile-val", 128, 512],
+      ["paper-autoround", "pile-10k", 512, 2048],
+    ] as const
+  ) {
+    const o = parse(["--preset", preset]);
+    assert.deepStrictEqual([o.calibration, o.nsamples, o["calib-seqlen"]], [source, n, seq], preset);
+    assert.match(list(preset)[0], new RegExp(`, calibration ${source}, preset ${preset};`));
+  }
+  // HQQ's published recipes: group size per bit width, axis 0, 8-bit zeros, W2's 8-bit scales.
+  const hqq = list("paper-hqq");
+  assert.match(cell(hqq, / hqq W4 /), /hqq W4 g64 {2}\[hqq-recipes, axis 0, 8-bit zeros, round-zero\]$/);
+  assert.match(cell(hqq, / hqq W3 /), /hqq W3 g64 {2}\[hqq-recipes, axis 0, 8-bit zeros\]$/);
+  assert.match(
+    cell(hqq, / hqq W2 /),
+    /hqq W2 g16 {2}\[hqq-recipes, axis 0, 8-bit zeros, 8-bit g128 scales\]$/,
+  );
+  assert.match(cell(hqq, / rtn W2 /), /rtn W2 g64$/);
+  assert.doesNotMatch(PRESETS["paper-bnb"].description, /QLoRA/);
+});
+
+Deno.test("HQQ: round_zero as hqq_base_quant_config (auto: at 4 bits) or forced; recipes refuse widths HQQ published none for", () => {
+  const o = (args: string[]) => parse(["--model", "m", "--methods", "hqq", ...args]);
+  const cfg = (args: string[], bits: number) => hqqConfig({ method: "hqq", bits, groupSize: 64 }, o(args));
+  assert.deepStrictEqual([cfg([], 4).roundZero, cfg([], 3).roundZero, cfg([], 2).roundZero], [
+    true,
+    false,
+    false,
+  ]);
+  assert.strictEqual(cfg(["--hqq-round-zero", "off"], 4).roundZero, false);
+  assert.strictEqual(cfg(["--hqq-round-zero", "on"], 3).roundZero, true);
+  assert.deepStrictEqual(cfg([], 4), { axis: 1, roundZero: true, quantScale: false, quantZero: false });
+  assert.deepStrictEqual(cfg(["--hqq-recipes"], 2), {
+    axis: 0,
+    roundZero: false,
+    quantScale: true,
+    quantZero: true,
+  });
+  assert.deepStrictEqual(
+    settings(o(["--hqq-recipes", "--bits", "8,4,3,2", "--group-size", "32"])).map((s) => s.groupSize),
+    [128, 64, 64, 16],
+  );
+  assert.throws(
+    () => o(["--hqq-recipes", "--bits", "4,5"]),
+    /HQQ published recipes for 2, 3, 4, 8 bits, not 5/,
+  );
+  assert.throws(() => o(["--hqq-round-zero", "maybe"]), /hqq-round-zero/);
 });
 
 Deno.test("without --group-size each method takes its reference's default group size", () => {

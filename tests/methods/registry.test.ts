@@ -100,13 +100,44 @@ Deno.test("the registry refuses clashing names and flags", () => {
  * the defaults and the bare command parsed to at commit 7b61c50, before the methods moved into
  * the registry (options, settings, row options and the --list text).
  */
-Deno.test("every preset and flag parses to the options it did before the registry", async () => {
+type Pinned = {
+  args: string[];
+  options: Record<string, unknown>;
+  settings: object;
+  rowOptions: Record<string, unknown>;
+  list: string;
+};
+
+/**
+ * What changed on purpose since the pin (issue 22), applied to the pinned expectations: two HQQ
+ * flags (their defaults are in every parse); the Pile calibration of paper-awq, paper-awq-gptq
+ * and paper-autoround (and the latter's 512 samples, the paper's); HQQ's published recipes in
+ * paper-hqq (its cells and --list are asserted in tests/bench/options.test.ts instead); --list's
+ * header naming the calibration source. Returns whether settings and --list are still compared.
+ */
+function sincePin(what: string, b: Pinned): boolean {
+  for (const t of [b.options, b.rowOptions]) {
+    if (!b.args.includes("--hqq-round-zero")) t["hqq-round-zero"] = "auto";
+    if (!b.args.includes("--hqq-recipes")) t["hqq-recipes"] = what === "preset paper-hqq";
+  }
+  const pile: Record<string, [string, number]> = {
+    "preset paper-awq": ["pile-val", 128],
+    "preset paper-awq-gptq": ["pile-val", 128],
+    "preset paper-autoround": ["pile-10k", 512],
+  };
+  if (pile[what]) {
+    for (const t of [b.options, b.rowOptions]) [t.calibration, t.nsamples] = pile[what];
+  }
+  const cal = b.options.calibration as string | undefined;
+  const calibrated = (b.options.methods as string[]).some((m) => getMethod(m).calibrated);
+  if (cal && calibrated) b.list = b.list.replace(/^(\d+ cells × .*?\))/, `$1, calibration ${cal}`);
+  return what !== "preset paper-hqq";
+}
+
+Deno.test("every preset and flag parses to the options it did before the registry (and the changes since)", async () => {
   const before = JSON.parse(
     await Deno.readTextFile(new URL("./options-before-registry.json", import.meta.url)),
-  ) as Record<
-    string,
-    { args: string[]; options: object; settings: object; rowOptions: object; list: string }
-  >;
+  ) as Record<string, Pinned>;
   // Canonical JSON: keys sorted at every level.
   const sorted = (x: unknown): string =>
     x && typeof x === "object" && !Array.isArray(x)
@@ -120,10 +151,13 @@ Deno.test("every preset and flag parses to the options it did before the registr
   for (const [what, b] of Object.entries(before)) {
     const o = opts([...b.args, "--out", "OUT"]);
     const { out: _, ...parsed } = o;
+    const same = sincePin(what, b);
     assert.strictEqual(sorted(parsed), sorted(b.options), `${what}: options`);
-    assert.deepStrictEqual(settings(o), b.settings, `${what}: settings`);
     assert.strictEqual(sorted(rowOptions(o)), sorted(b.rowOptions), `${what}: row options`);
-    assert.strictEqual(listMatrix(o), b.list, `${what}: --list`);
+    if (same) {
+      assert.deepStrictEqual(settings(o), b.settings, `${what}: settings`);
+      assert.strictEqual(listMatrix(o), b.list, `${what}: --list`);
+    }
     // The same flags from a --config file parse to the same options.
     const keys = Object.fromEntries(
       Object.entries(o).filter(([k]) =>

@@ -28,23 +28,55 @@ const CALIB = `${FIXTURES}/text/calibration.txt`;
 const hasPython = (await python()) !== null;
 
 // SOURCES.md, "Quantized references on text/wiki.test.raw, first 32 windows of 512".
-const FP = 171.6299;
-const RTN: Record<string, number> = { "3/128": 186.3091, "3/-1": 189.0206, "2/128": 293.8506 };
+const RTN: Record<string, number> = { w3g128: 186.3091, w3pc: 189.0206, w2g128: 293.8506 };
 
-Deno.test("GPTQ on the fixture: below RTN at W3 g128, W3 per-channel, W2 g128; W4 g128 within 1.5% of FP", async () => {
-  // 16 calibration windows (the benchmark uses the reference's 128) keep this test a few minutes.
-  const cal = await loadCalibration(tok, CALIB, { nsamples: 16, seqlen: 512, seed: 0 });
+/**
+ * IST-DASLab's own GPTQ on this protocol, nine runs that differ only in float rounding
+ * (peers/gptq_noise_floor.json: float32, float64, reversed/permuted/batched accumulation, one
+ * thread, eager attention): the range two correct implementations can land in.
+ */
+const NOISE = JSON.parse(await Deno.readTextFile(`${FIXTURES}/peers/gptq_noise_floor.json`))
+  .settings as Record<
+    string,
+    {
+      a_f32: number;
+      b_f64: number;
+      c_f32_reversed: number;
+      other_rounding_only_variants: Record<string, number>;
+    }
+  >;
+const peerRange = (k: string) => {
+  const v = NOISE[k],
+    all = [v.a_f32, v.b_f64, v.c_f32_reversed, ...Object.values(v.other_rounding_only_variants)];
+  return [Math.min(...all), Math.max(...all)];
+};
+
+Deno.test("GPTQ on the fixture (128 × 512 calibration): inside IST-DASLab's rounding-noise range ± 0.5%, and below RTN by its margin", async () => {
+  // The peer's protocol: 128 windows of 512 of calibration.txt (Python random, seed 0), asym,
+  // percdamp 0.01, blocksize 128, true-sequential. The peer's margins below RTN are 3.6% (W3 g128),
+  // 3.3% (W3 per-channel), 19% (W2 g128); asserted here at 2%, 2% and 10%, so RTN fails.
+  const cal = await loadCalibration(tok, CALIB, { nsamples: 128, seqlen: 512, seed: 0 });
   const got: string[] = [];
-  for (const [bits, groupSize] of [[3, 128], [3, -1], [2, 128], [4, 128]] as const) {
+  for (
+    const [k, bits, groupSize, margin] of [["w3g128", 3, 128, 0.02], ["w3pc", 3, -1, 0.02], [
+      "w2g128",
+      2,
+      128,
+      0.1,
+    ]] as const
+  ) {
     const model = await loadModel(gpu, LLAMA);
     await quantizeGptq(model, cal.windows, { bits, groupSize });
     assert.ok(model.blockLinears(3).every((l) => l instanceof QuantLinear));
     const { ppl } = await perplexity(model, ids, { seqlen: 512, maxWindows: 32 });
     model.release();
-    got.push(`W${bits} g${groupSize}: ${ppl.toFixed(4)}`);
-    const rtn = RTN[`${bits}/${groupSize}`];
-    if (rtn) assert.ok(ppl < rtn, `GPTQ W${bits} g${groupSize} ppl ${ppl} is not below RTN ${rtn}`);
-    else assert.ok(Math.abs(ppl - FP) / FP < 0.015, `GPTQ W4 g128 ppl ${ppl} vs FP ${FP}`);
+    const [lo, hi] = peerRange(k);
+    got.push(`${k}: ${ppl.toFixed(4)} (peer ${lo.toFixed(2)}–${hi.toFixed(2)})`);
+    assert.ok(ppl >= lo * 0.995 && ppl <= hi * 1.005, `GPTQ ${k} ppl ${ppl} outside ${lo}–${hi} ± 0.5%`);
+    assert.ok(
+      ppl < (1 - margin) * RTN[k],
+      `GPTQ ${k} ppl ${ppl} is not ${margin * 100}% below RTN ${RTN[k]}`,
+    );
   }
   console.log(got.join("; "));
 });
@@ -211,7 +243,7 @@ Deno.test("GPTQ inputs: FP inputs and one-pass (not true-sequential) change exac
   assert.ok(!same(one.get(L(0, "self_attn.o_proj"))!, ref.get(L(0, "self_attn.o_proj"))!), "o_proj differs");
 });
 
-Deno.test("GPTQ on OPT: every linear quantized in the OPT order; W4 g128 stays within 3% of FP", async () => {
+Deno.test("GPTQ on OPT: every linear quantized in the OPT order; W4 g128 stays within 3% of FP (a sanity bound, not a quality claim)", async () => {
   const OPT = `${FIXTURES}/tiny-opt`;
   const otok = await loadTokenizer(OPT);
   const cal = await loadCalibration(otok, CALIB, { nsamples: 4, seqlen: 256, seed: 0 });

@@ -8,6 +8,11 @@ import { Tokenizer } from "@huggingface/tokenizers";
 export interface TextTokenizer {
   /** Ids of `text`, with the post-processor's special tokens (e.g. one BOS at the start). */
   encode(text: string): number[];
+  /** Ids of `text` without special tokens (transformers' add_special_tokens=False). */
+  encodePlain(text: string): number[];
+  /** tokenizer_config.json's bos_token / eos_token as ids (null where absent or unknown). */
+  bosId: number | null;
+  eosId: number | null;
   decode(ids: number[]): string;
   vocabSize: number;
   file: string;
@@ -42,8 +47,16 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
     model?.vocab ? (Array.isArray(model.vocab) ? model.vocab.length : Object.keys(model.vocab).length) : 0,
     ...added.map((t) => t.id + 1),
   );
+  const special = (k: string): number | null => {
+    const v = config[k] as string | { content?: string } | undefined;
+    const text = typeof v === "string" ? v : v?.content;
+    return text === undefined ? null : tok.token_to_id(text) ?? null;
+  };
   return {
     encode: (text) => tok.encode(text).ids,
+    encodePlain: (text) => tok.encode(text, { add_special_tokens: false }).ids,
+    bosId: special("bos_token"),
+    eosId: special("eos_token"),
     decode: (ids) => tok.decode(ids),
     vocabSize,
     file,

@@ -1,0 +1,84 @@
+// Multiple-choice metrics against lm-eval 0.4.13's own ConfigurableTask.process_results (a task
+// built from a config over a local JSON-lines file) and its mean_stderr, on random documents
+// whose choices differ in characters and bytes (so acc, acc_norm and acc_bytes disagree).
+
+import assert from "node:assert";
+import { argmax, mean, meanStderr, multipleChoice } from "../../lib/eval/metrics.ts";
+import { python, runPython } from "../python.ts";
+
+const py = await python();
+const hasLmEval = py !== null &&
+  (await new Deno.Command(py, {
+    args: ["-c", "import lm_eval.api.task, datasets"],
+    stdout: "null",
+    stderr: "null",
+  })
+    .output()).success;
+
+Deno.test("argmax is numpy's (first maximum); metrics by hand; stderr of fewer than two is NaN", () => {
+  assert.strictEqual(argmax([1, 3, 3]), 1);
+  // lls −3, −7, −5.5 over 1, 5, 5 characters (1, 5, 6 bytes): acc picks 0, acc_norm and acc_bytes 2.
+  assert.deepStrictEqual(multipleChoice([-3, -7, -5.5], ["x", "yy yy", "naïve"], 1), {
+    acc: 0,
+    acc_norm: 0,
+    acc_bytes: 0,
+  });
+  assert.deepStrictEqual(multipleChoice([-3, -7, -5.5], ["x", "yy yy", "naïve"], 2), {
+    acc: 0,
+    acc_norm: 1,
+    acc_bytes: 1,
+  });
+  assert.deepStrictEqual(multipleChoice([-3, -7, -5.5], ["x", "yy yy", "naïve"], [0, 2]).acc, 1);
+  assert.ok(Number.isNaN(meanStderr([1])));
+  assert.throws(() => multipleChoice([-1], ["a", "b"], 0), /1 log-likelihoods for 2 choices/);
+});
+
+Deno.test({
+  name: "acc / acc_norm / acc_bytes per document and their stderr equal lm-eval's own",
+  ignore: !hasLmEval,
+  fn: async () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pieces = ["a", "bb", " café", "ü", "naïve", "日本", "x y", "🙂"];
+    const docs = Array.from({ length: 40 }, (_, i) => {
+      const n = 2 + (i % 4);
+      const choices = Array.from(
+        { length: n },
+        () => pieces[Math.floor(rnd() * pieces.length)] + pieces[Math.floor(rnd() * pieces.length)],
+      );
+      return {
+        q: `Question ${i}?\nAnswer:`,
+        choices,
+        gold: Math.floor(rnd() * n),
+        lls: choices.map(() => -1 - 9 * rnd()),
+      };
+    });
+    const dir = await Deno.makeTempDir();
+    await Deno.writeTextFile(`${dir}/d.jsonl`, docs.map((d) => JSON.stringify(d)).join("\n") + "\n");
+    const ref = JSON.parse(
+      await runPython(
+        `import json, sys
+from lm_eval.api.task import ConfigurableTask
+from lm_eval.api.metrics import mean_stderr
+t = ConfigurableTask(config={"task": "t", "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": sys.argv[1]}},
+    "test_split": "test", "output_type": "multiple_choice", "doc_to_text": "{{q}}", "doc_to_choice": "{{choices}}",
+    "doc_to_target": "{{gold}}", "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}, {"metric": "acc_bytes", "higher_is_better": True}]})
+out = [t.process_results(d, [(l, False) for l in d["lls"]]) for d in t.test_docs()]
+print(json.dumps({"docs": out, "stderr": {k: mean_stderr([o[k] for o in out]) for k in ["acc", "acc_norm", "acc_bytes"]}}))`,
+        [`${dir}/d.jsonl`],
+      ).then((s) => s.trim().split("\n").at(-1)!),
+    );
+    await Deno.remove(dir, { recursive: true });
+    const ours = docs.map((d) => multipleChoice(d.lls, d.choices, d.gold));
+    assert.deepStrictEqual(ours, ref.docs);
+    for (const k of ["acc", "acc_norm", "acc_bytes"] as const) {
+      const xs = ours.map((o) => o[k]);
+      assert.ok(Math.abs(meanStderr(xs) - ref.stderr[k]) < 1e-12, `${k} stderr`);
+      assert.ok(mean(xs) > 0 && mean(xs) < 1, `${k} is not constant over the documents`);
+    }
+    assert.ok(
+      ours.some((o) => o.acc !== o.acc_norm) && ours.some((o) => o.acc_norm !== o.acc_bytes),
+      "metrics disagree somewhere",
+    );
+  },
+});

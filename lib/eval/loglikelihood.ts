@@ -186,7 +186,7 @@ function scoreRows(rows: Float32Array, at: number, cont: number[], V: number): L
 }
 
 /** Encode and score (context, continuation) pairs as lm-eval's HF backend does. */
-export async function loglikelihood(
+export function loglikelihood(
   model: CausalLM,
   tok: Tok,
   requests: LlRequest[],

@@ -51,4 +51,13 @@ export async function runPython(script: string, args: string[] = []): Promise<st
   return new TextDecoder().decode(r.stdout);
 }
 
+/** Whether the cross-check Python imports `modules` (e.g. "lm_eval.api.task, datasets"); false without Python. */
+export async function pythonHas(modules: string): Promise<boolean> {
+  const exe = await python();
+  if (!exe) return false;
+  const r = await new Deno.Command(exe, { args: ["-c", `import ${modules}`], stdout: "null", stderr: "null" })
+    .output();
+  return r.success;
+}
+
 export const FIXTURES = new URL("../../shared/fixtures/", import.meta.url).pathname;

@@ -8,17 +8,10 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { encodeRequest, type LlRequest, scoreRequests } from "../../lib/eval/loglikelihood.ts";
 import { loadModel } from "../../lib/load.ts";
-import { FIXTURES, python, runPython } from "../python.ts";
+import { FIXTURES, pythonHas, runPython } from "../python.ts";
 
 const LLAMA = `${FIXTURES}/tiny-llama`;
-const py = await python();
-const hasLmEval = py !== null &&
-  (await new Deno.Command(py, {
-    args: ["-c", "import lm_eval.models.huggingface"],
-    stdout: "null",
-    stderr: "null",
-  })
-    .output()).success;
+const hasLmEval = await pythonHas("lm_eval.models.huggingface");
 
 async function requests(): Promise<LlRequest[]> {
   const lines = (await Deno.readTextFile(`${FIXTURES}/text/calibration.txt`)).split("\n").filter((l) =>

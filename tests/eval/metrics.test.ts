@@ -4,16 +4,9 @@
 
 import assert from "node:assert";
 import { argmax, mean, meanStderr, multipleChoice } from "../../lib/eval/metrics.ts";
-import { python, runPython } from "../python.ts";
+import { pythonHas, runPython } from "../python.ts";
 
-const py = await python();
-const hasLmEval = py !== null &&
-  (await new Deno.Command(py, {
-    args: ["-c", "import lm_eval.api.task, datasets"],
-    stdout: "null",
-    stderr: "null",
-  })
-    .output()).success;
+const hasLmEval = await pythonHas("lm_eval.api.task, datasets");
 
 Deno.test("argmax is numpy's (first maximum); metrics by hand; stderr of fewer than two is NaN", () => {
   assert.strictEqual(argmax([1, 3, 3]), 1);

@@ -12,16 +12,9 @@ import { multipleChoice } from "../../lib/eval/metrics.ts";
 import { loadTaskDocs, splitFiles } from "../../lib/eval/task_data.ts";
 import { loadModel } from "../../lib/load.ts";
 import { getTask, TASKS } from "../../lib/eval/tasks.ts";
-import { FIXTURES, python, runPython } from "../python.ts";
+import { FIXTURES, pythonHas, runPython } from "../python.ts";
 
-const py = await python();
-const hasLmEval = py !== null &&
-  (await new Deno.Command(py, {
-    args: ["-c", "import lm_eval.api.task, datasets"],
-    stdout: "null",
-    stderr: "null",
-  })
-    .output()).success;
+const hasLmEval = await pythonHas("lm_eval.api.task, datasets");
 
 const LLAMA = `${FIXTURES}/tiny-llama`;
 /** Tasks also scored end to end (one of each kind). */

@@ -9,8 +9,8 @@
 //             model's positions); the last len(continuation) positions' log-softmax gives the
 //             continuation's summed log-probability, and is_greedy = every argmax (first index
 //             of the maximum, as torch) equals its token.
-// Requests are run grouped by input length (one forward per group); only the continuation rows
-// go through the head and back to the host, where log-softmax runs in float64.
+// Requests run longest first in right-padded chunks (one forward each); only the continuation
+// rows go through the head and back to the host, where log-softmax runs in float64.
 
 import type { TextTokenizer } from "../io/tokenizer.ts";
 import { Batch } from "../gpu/kernel.ts";
@@ -102,44 +102,44 @@ export async function scoreRequests(
     const all = [...r.context, ...r.continuation].slice(-(o.maxLength + 1));
     return { i, ids: all.slice(0, -1), cont: r.continuation };
   });
-  // Longest first (lm-eval's order), grouped by input length: one forward per group.
-  const byLen = new Map<number, typeof inputs>();
-  for (const x of inputs) byLen.set(x.ids.length, [...byLen.get(x.ids.length) ?? [], x]);
+  // Longest first (lm-eval's order), in chunks of at most batchTokens padded tokens: each chunk
+  // is one forward, its rows right-padded to the chunk's longest input (a causal model's
+  // positions before the padding do not see it, as in lm-eval's right-padded batches).
+  const order = inputs.slice().sort((a, b) => b.ids.length - a.ids.length);
   const out: LlResult[] = new Array(reqs.length);
   const budget = Math.max(1, o.batchTokens ?? 4096);
   let done = 0;
-  for (const L of [...byLen.keys()].sort((a, b) => b - a)) {
-    const group = byLen.get(L)!;
-    const per = Math.max(1, Math.floor(budget / L));
-    for (let g0 = 0; g0 < group.length; g0 += per) {
-      const part = group.slice(g0, g0 + per);
-      const rows = await continuationLogits(model, part, L);
-      let at = 0;
-      for (const x of part) {
-        out[x.i] = scoreRows(rows, at, x.cont, model.vocab);
-        at += x.cont.length;
-      }
-      done += part.length;
-      o.onProgress?.(done, reqs.length);
+  for (let g0 = 0; g0 < order.length;) {
+    const L = order[g0].ids.length, per = Math.max(1, Math.floor(budget / L));
+    const part = order.slice(g0, g0 + per);
+    g0 += part.length;
+    const rows = await continuationLogits(model, part, L);
+    let at = 0;
+    for (const x of part) {
+      out[x.i] = scoreRows(rows, at, x.cont, model.vocab);
+      at += x.cont.length;
     }
+    done += part.length;
+    o.onProgress?.(done, reqs.length);
   }
   return out;
 }
 
-/** The logits of each request's continuation positions, [Σ cont, V] on the host. */
+/** The logits of each request's continuation positions, [Σ cont, V] on the host; inputs padded to L. */
 async function continuationLogits(
   model: CausalLM,
   part: { ids: number[]; cont: number[] }[],
   L: number,
 ): Promise<Float32Array> {
   const b = new Batch(model.gpu);
-  const h = encodeHidden(b, model, part.flatMap((x) => x.ids), L);
+  const padded = part.flatMap((x) => [...x.ids, ...new Array(L - x.ids.length).fill(x.ids[0])]);
+  const h = encodeHidden(b, model, padded, L);
   const D = h.numel / (part.length * L), n = part.reduce((s, x) => s + x.cont.length, 0);
   const hc = empty(model.gpu, [n, D], "f32", "ll.hidden");
   let r = 0;
   for (const [k, x] of part.entries()) {
     const c = x.cont.length;
-    b.copy(h.buffer, (k * L + L - c) * D * 4, hc.buffer, r * D * 4, c * D * 4);
+    b.copy(h.buffer, (k * L + x.ids.length - c) * D * 4, hc.buffer, r * D * 4, c * D * 4);
     r += c;
   }
   h.release();

@@ -1,6 +1,6 @@
 // Python's `random` module, bit for bit, for the parts calibration sampling uses: Mersenne
 // Twister MT19937 seeded like random.seed(int) (init_by_array over the integer's 32-bit words),
-// getrandbits(k ≤ 32) and randint(a, b) by rejection (_randbelow). The reference implementations
+// getrandbits(k ≤ 32), random() and randint(a, b) by rejection (_randbelow). The reference implementations
 // draw calibration windows with random.seed(0) + randint, so the same seed picks the same windows.
 // (@stdlib's MT19937 seeds a one-word key with init_genrand and rejects 0, so it cannot do this.)
 
@@ -73,6 +73,12 @@ export class PyRandom {
   getrandbits(k: number): number {
     if (!(Number.isInteger(k) && k >= 1 && k <= 32)) throw new Error(`getrandbits: 1 ≤ k ≤ 32, got ${k}`);
     return this.uint32() >>> (32 - k);
+  }
+
+  /** random.random(): 53 random bits as a float in [0, 1) (genrand_res53). */
+  random(): number {
+    const a = this.uint32() >>> 5, b = this.uint32() >>> 6;
+    return (a * 67108864 + b) / 9007199254740992;
   }
 
   /** random.randint(a, b): uniform on [a, b], by rejection on bit_length(b − a + 1) bits. */

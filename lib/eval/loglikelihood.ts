@@ -143,7 +143,16 @@ async function continuationLogits(
     r += c;
   }
   h.release();
-  // The head's output must fit one binding: run it over row chunks when it would not.
+  const host = await headRows(model, b, hc, n);
+  return host;
+}
+
+/**
+ * The head over hidden rows hc [n, D] (released here), submitted with `b`, read back as [n, V].
+ * The head's output must fit one binding: it runs over row chunks when it would not.
+ */
+export async function headRows(model: CausalLM, b: Batch, hc: Tensor, n: number): Promise<Float32Array> {
+  const D = hc.numel / n;
   const chunk = Math.max(1, Math.floor(model.gpu.maxBinding / (model.vocab * 4)));
   const parts: Tensor[] = [];
   for (let r0 = 0; r0 < n; r0 += chunk) {
@@ -170,11 +179,14 @@ async function continuationLogits(
   return host;
 }
 
-/** Σ log-softmax at the continuation tokens (float64) and whether each is the first argmax. */
-function scoreRows(rows: Float32Array, at: number, cont: number[], V: number): LlResult {
+/**
+ * Σ log-softmax at the continuation tokens (float64) and whether each is the first argmax; the
+ * logits of token j are row `at + j` of `rows`, or row `at[j]` when given the rows' indices.
+ */
+export function scoreRows(rows: Float32Array, at: number | number[], cont: number[], V: number): LlResult {
   let logprob = 0, greedy = true;
   for (let j = 0; j < cont.length; j++) {
-    const base = (at + j) * V;
+    const base = (typeof at === "number" ? at + j : at[j]) * V;
     let mx = -Infinity, arg = 0;
     for (let v = 0; v < V; v++) if (rows[base + v] > mx) (mx = rows[base + v]), (arg = v);
     let s = 0;

@@ -4,6 +4,8 @@
 // points), acc_bytes by its UTF-8 length; argmax is numpy's (the first maximum). A document's
 // value is 1 or 0; a task reports their mean and lm-eval's standard error of it.
 
+import { PyRandom } from "../data/pyrandom.ts";
+
 export interface ChoiceMetrics {
   acc: number;
   acc_norm: number;
@@ -44,3 +46,33 @@ export function meanStderr(xs: number[]): number {
   const mu = mean(xs);
   return Math.sqrt(xs.reduce((s, x) => s + (x - mu) ** 2, 0) / (xs.length - 1)) / Math.sqrt(xs.length);
 }
+
+/**
+ * lm-eval's bootstrap_stderr (the standard error of a statistic without a closed form, e.g.
+ * lambada's perplexity): iters/1000 chunks, chunk i drawing with Python's random.Random(i) 1000
+ * resamples of len(xs) items by random.choices (⌊random()·n⌋), then the sample standard
+ * deviation of the replicates.
+ */
+export function bootstrapStderr(f: (xs: number[]) => number, xs: number[], iters = 100_000): number {
+  const chunk = Math.min(1000, iters), n = xs.length, reps: number[] = [];
+  const draw = new Array<number>(n);
+  for (let i = 0; i < Math.floor(iters / chunk); i++) {
+    const r = new PyRandom(i);
+    for (let c = 0; c < chunk; c++) {
+      for (let k = 0; k < n; k++) draw[k] = xs[Math.floor(r.random() * n)];
+      reps.push(f(draw));
+    }
+  }
+  const mu = pySum(reps) / reps.length;
+  return Math.sqrt(pySum(reps.map((x) => (x - mu) ** 2)) / (reps.length - 1));
+}
+
+/** Python's built-in sum over floats: left to right (what lm-eval's mean uses). */
+function pySum(xs: number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
+}
+
+/** lm-eval's perplexity aggregation: exp(−mean(log-likelihoods)). */
+export const perplexityOf = (lls: number[]) => Math.exp(-(pySum(lls) / lls.length));

@@ -5,8 +5,11 @@
 //   choice    multiple_choice: one request (text, " " + choice) per choice; acc, acc_norm
 //   partial   winogrande's multiple_input: the choice is in the context, the words after the
 //             blank are the continuation: one request (choice context, " " + target) per option
+//   (mmlu's 57 subjects: lib/eval/mmlu.ts)
 //   word      lambada's loglikelihood: (text without its last word, " " + last word); acc is
 //             is_greedy, ppl = exp(−mean log-likelihood)
+
+import { MMLU_SUBJECTS, mmluTask } from "./mmlu.ts";
 
 export type Doc = Record<string, unknown>;
 
@@ -27,7 +30,12 @@ export interface Task {
   /** Columns the YAML reads (checked before any model work). */
   columns: string[];
   metrics: string[];
-  build(doc: Doc): TaskRequests;
+  /** Where few-shot examples come from (first n rows), for tasks that take them (mmlu: dev). */
+  fewshotSplit?: string;
+  /** The group whose aggregate the task joins (mmlu's subjects). */
+  group?: string;
+  /** One document's requests; `shots`: the few-shot examples before it. */
+  build(doc: Doc, shots?: Doc[]): TaskRequests;
 }
 
 const s = (d: Doc, k: string) => String(d[k]);
@@ -209,19 +217,34 @@ export const TASKS: Record<string, Task> = {
   },
 };
 
+/** Every task name --tasks takes: the ten, mmlu (its 57 subjects) and each mmlu_<subject>. */
+export const TASK_NAMES = [...Object.keys(TASKS), "mmlu", ...MMLU_SUBJECTS.map((s) => `mmlu_${s}`)];
+
 export function getTask(name: string): Task {
+  if (name.startsWith("mmlu_") && MMLU_SUBJECTS.includes(name.slice(5))) return mmluTask(name.slice(5));
   const t = TASKS[name];
-  if (!t) throw new Error(`unknown task "${name}": one of ${Object.keys(TASKS).join(", ")}`);
+  if (!t) {
+    throw new Error(
+      `unknown task "${name}": one of ${Object.keys(TASKS).join(", ")}, mmlu (or mmlu_<subject>)`,
+    );
+  }
   return t;
 }
 
+/** A --tasks entry's tasks: a group (mmlu) is its subjects, a task itself. */
+export function expandTask(name: string): Task[] {
+  return name === "mmlu" ? MMLU_SUBJECTS.map(mmluTask) : [getTask(name)];
+}
+
 /** Every row has the columns the task reads; a row that does not names itself and the column. */
-export function checkDocs(task: Task, docs: Doc[], where: string): void {
-  if (!docs.length) throw new Error(`${task.name}: ${where} has no rows in split ${task.split}`);
+export function checkDocs(task: Task, docs: Doc[], where: string, split = task.split): void {
+  if (!docs.length) throw new Error(`${task.name}: ${where} has no rows in split ${split}`);
   for (const [i, d] of docs.entries()) {
     for (const c of task.columns) {
       if (d[c] === undefined || d[c] === null) {
-        throw new Error(`${task.name}: ${where} row ${i} has no column "${c}" (the task's YAML reads it)`);
+        throw new Error(
+          `${task.name}: ${where} split ${split} row ${i} has no column "${c}" (the task's YAML reads it)`,
+        );
       }
     }
   }

@@ -6,7 +6,13 @@
 import assert from "node:assert";
 import { getGpu } from "../../lib/gpu/device.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
-import { encodeRequest, type LlRequest, scoreRequests } from "../../lib/eval/loglikelihood.ts";
+import {
+  type EncodedRequest,
+  encodeRequest,
+  type LlRequest,
+  scoreRequests,
+} from "../../lib/eval/loglikelihood.ts";
+import { scoreReusingContexts } from "../../lib/eval/prefix_kv.ts";
 import { loadModel } from "../../lib/load.ts";
 import { FIXTURES, pythonHas, runPython } from "../python.ts";
 
@@ -107,5 +113,54 @@ Deno.test("loglikelihood refuses what it cannot score: a continuation of no toke
     );
   } finally {
     model.release();
+  }
+});
+
+Deno.test("prefix-KV reuse: each shared context run once gives the log-likelihoods of recomputing it", async () => {
+  const gpu = await getGpu();
+  for (const fixture of [LLAMA, `${FIXTURES}/tiny-opt`]) {
+    const tok = await loadTokenizer(fixture);
+    const model = await loadModel(gpu, fixture);
+    try {
+      // Questions of 2–5 choices with 1–9 token continuations, a question too long for the
+      // positions (left-truncated: recomputed), a lone request, and a repeated continuation.
+      const reqs: EncodedRequest[] = [];
+      const base = (await requests()).filter((r) => r.context).map((r) => encodeRequest(tok, r));
+      for (let q = 0; q < 6; q++) {
+        const ctx = base[q].context.concat(base[q + 6].context.slice(1));
+        for (let k = 0; k < 2 + (q % 4); k++) {
+          const c = base[(q + k) % base.length].continuation.concat(
+            base[k].context.slice(1, 1 + (q + k) % 8),
+          );
+          reqs.push({ context: ctx, continuation: c.length ? c : [5] });
+        }
+        if (q === 2) reqs.push({ context: ctx, continuation: reqs.at(-1)!.continuation });
+      }
+      const long = base.slice(0, 8).flatMap((r) => r.context);
+      reqs.push({ context: long, continuation: [7, 8] }, { context: long, continuation: [9] });
+      reqs.push(base[20]);
+      const maxLength = 64;
+      assert.ok(long.length + 1 > maxLength, "one question is left-truncated");
+      const ref = await scoreRequests(model, reqs, { maxLength });
+      let calls = 0;
+      const got = await scoreReusingContexts(model, reqs, {
+        maxLength,
+        batchTokens: 96, // several chunks of groups
+        onProgress: () => calls++,
+      });
+      assert.ok(calls >= 3, `progress reported per chunk (${calls})`);
+      assert.strictEqual(got.length, ref.length);
+      got.forEach((r, i) => {
+        assert.ok(
+          Math.abs(r.logprob - ref[i].logprob) < 1e-4,
+          `${fixture} request ${i}: ${r.logprob} vs ${ref[i].logprob}`,
+        );
+        assert.strictEqual(r.greedy, ref[i].greedy, `request ${i}: is_greedy`);
+        assert.strictEqual(r.tokens, reqs[i].continuation.length);
+      });
+      assert.ok(new Set(got.map((r) => r.logprob.toFixed(3))).size > reqs.length / 2, "requests differ");
+    } finally {
+      model.release();
+    }
   }
 });

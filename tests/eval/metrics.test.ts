@@ -3,7 +3,14 @@
 // whose choices differ in characters and bytes (so acc, acc_norm and acc_bytes disagree).
 
 import assert from "node:assert";
-import { argmax, mean, meanStderr, multipleChoice } from "../../lib/eval/metrics.ts";
+import {
+  argmax,
+  bootstrapStderr,
+  mean,
+  meanStderr,
+  multipleChoice,
+  perplexityOf,
+} from "../../lib/eval/metrics.ts";
 import { pythonHas, runPython } from "../python.ts";
 
 const hasLmEval = await pythonHas("lm_eval.api.task, datasets");
@@ -73,5 +80,28 @@ print(json.dumps({"docs": out, "stderr": {k: mean_stderr([o[k] for o in out]) fo
       ours.some((o) => o.acc !== o.acc_norm) && ours.some((o) => o.acc_norm !== o.acc_bytes),
       "metrics disagree somewhere",
     );
+  },
+});
+
+Deno.test({
+  name: "perplexity and its bootstrap stderr equal lm-eval's (random.Random(i) chunks, random.choices)",
+  ignore: !hasLmEval,
+  fn: async () => {
+    const lls = Array.from({ length: 37 }, (_, i) => -0.3 - ((i * 7919) % 101) / 13);
+    const ref = JSON.parse(
+      await runPython(
+        `import json, os, sys
+os.environ["DISABLE_MULTIPROC"] = "1"
+from lm_eval.api.metrics import bootstrap_stderr, perplexity
+xs = json.loads(sys.argv[1])
+print(json.dumps({"ppl": perplexity(xs), "se": bootstrap_stderr(perplexity, xs, 3000)}))`,
+        [JSON.stringify(lls)],
+      ).then((s) => s.trim().split("\n").at(-1)!),
+    );
+    assert.ok(Math.abs(perplexityOf(lls) - ref.ppl) <= 1e-12 * ref.ppl, `${perplexityOf(lls)} vs ${ref.ppl}`);
+    const se = bootstrapStderr(perplexityOf, lls, 3000);
+    assert.ok(Math.abs(se - ref.se) <= 1e-9 * ref.se, `bootstrap stderr ${se} vs lm-eval's ${ref.se}`);
+    // Another seed schedule (one chunk fewer) must give another value: the draws matter.
+    assert.notStrictEqual(bootstrapStderr(perplexityOf, lls, 2000), se);
   },
 });

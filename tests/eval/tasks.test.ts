@@ -9,9 +9,9 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loglikelihood } from "../../lib/eval/loglikelihood.ts";
 import { multipleChoice } from "../../lib/eval/metrics.ts";
-import { loadTaskDocs, splitFiles } from "../../lib/eval/task_data.ts";
+import { loadTaskDocs, localTaskData, splitFiles } from "../../lib/eval/task_data.ts";
 import { loadModel } from "../../lib/load.ts";
-import { getTask, TASKS } from "../../lib/eval/tasks.ts";
+import { expandTask, getTask, TASKS } from "../../lib/eval/tasks.ts";
 import { FIXTURES, pythonHas, runPython } from "../python.ts";
 
 const hasLmEval = await pythonHas("lm_eval.api.task, datasets");
@@ -223,7 +223,10 @@ Deno.test({
 });
 
 Deno.test("tasks refuse bad input before model work: unknown task, missing column, empty split, wrong layout", async () => {
-  assert.throws(() => getTask("mmlu_pro"), /unknown task "mmlu_pro": one of arc_easy, arc_challenge/);
+  assert.throws(
+    () => getTask("mmlu_pro"),
+    /unknown task "mmlu_pro": one of arc_easy, arc_challenge.*mmlu \(or mmlu_<subject>\)/,
+  );
   const dir = await Deno.makeTempDir();
   try {
     const arc = getTask("arc_easy");
@@ -245,4 +248,85 @@ Deno.test("tasks refuse bad input before model work: unknown task, missing colum
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const LM_EVAL_MMLU = `
+import json, sys, os
+from pathlib import Path
+import datasets, lm_eval
+from lm_eval.api.task import ConfigurableTask
+from lm_eval.tasks._yaml_loader import load_yaml
+spec = json.load(open(sys.argv[1]))
+root = Path(lm_eval.__file__).parent / "tasks" / "mmlu" / "default"
+out = {}
+for subject, t in spec["subjects"].items():
+    files = {}
+    for split in ["test", "dev"]:
+        path = os.path.join(spec["dir"], subject, f"{split}-00000-of-00001.parquet")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        datasets.Dataset.from_list(t[split]).to_parquet(path)
+        files[split] = path
+    for shots in [0, 5]:
+        cfg = load_yaml(root / f"mmlu_{subject}.yaml")
+        cfg.pop("tag", None)
+        cfg.update(dataset_path="parquet", dataset_name=None, dataset_kwargs={"data_files": files}, num_fewshot=shots)
+        task = ConfigurableTask(config=cfg)
+        task.set_fewshot_seed(1234)
+        task.build_all_requests(rank=0, world_size=1)
+        docs = {}
+        for inst in task.instances:
+            docs.setdefault(inst.doc_id, {"args": [], "doc": inst.doc})
+            docs[inst.doc_id]["args"].append(list(inst.arguments))
+        out[f"{subject}/{shots}"] = [{"args": docs[k]["args"], "gold": task.doc_to_target(docs[k]["doc"])} for k in sorted(docs)]
+print(json.dumps(out))
+`;
+
+Deno.test({
+  name: "mmlu's subjects, 0-shot and 5-shot (first 5 of dev), build lm-eval's own requests",
+  ignore: !hasLmEval,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const row = (s: string, i: number) => ({
+        question: `  ${s} question ${i}: which holds?\n`,
+        subject: s,
+        choices: [`x = ${i}`, "none of these", `${i} and ${i + 1}`, "naïve"],
+        answer: (i * 3) % 4,
+      });
+      const subjects = ["abstract_algebra", "high_school_us_history"];
+      const spec = {
+        dir,
+        subjects: Object.fromEntries(subjects.map((s) => [s, {
+          test: [0, 1, 2].map((i) => row(s, i)),
+          dev: [10, 11, 12, 13, 14, 15].map((i) => row(s, i)),
+        }])),
+      };
+      await Deno.writeTextFile(`${dir}/spec.json`, JSON.stringify(spec));
+      const ref = JSON.parse(
+        (await runPython(LM_EVAL_MMLU, [`${dir}/spec.json`])).trim().split("\n").at(-1)!,
+      );
+      for (const s of subjects) {
+        const t = getTask(`mmlu_${s}`);
+        const data = await localTaskData(t, dir, true);
+        assert.strictEqual(data.shots.length, 6);
+        for (const shots of [0, 5]) {
+          const ours = data.docs.map((d) => t.build(d, data.shots.slice(0, shots)));
+          const want = ref[`${s}/${shots}`];
+          assert.strictEqual(ours.length, want.length);
+          ours.forEach((o, i) => {
+            assert.deepStrictEqual(
+              o.requests.map((r) => [r.context, r.continuation]),
+              want[i].args,
+              `${s} ${shots}-shot doc ${i}`,
+            );
+            assert.strictEqual(o.gold, want[i].gold);
+          });
+        }
+      }
+      assert.strictEqual(expandTask("mmlu").length, 57);
+      assert.strictEqual(new Set(expandTask("mmlu").map((t) => t.name)).size, 57);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

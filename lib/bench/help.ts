@@ -6,6 +6,7 @@ import { DATASET_NAMES } from "../../datasets/datasets.ts";
 import type { Method } from "../methods/contract.ts";
 import { allMethods } from "../methods/registry.ts";
 import { PRESETS } from "./presets.ts";
+import { TASKS } from "../eval/tasks.ts";
 
 const COL = 23;
 const indent = (text: string) => text.split("\n").join(`\n${" ".repeat(COL)}`);
@@ -61,8 +62,8 @@ export function benchHelp(): string {
       m.exportName!({ method: m.name, bits: 4, groupSize: m.defaultGroupSize ?? 128, doubleQuant: true })
     }`
   );
-  return `deno task bench — models × datasets × methods × bits × group sizes → perplexity, speed and
-memory rows (OUT/results.jsonl), a manifest, figures and tables. With no flags: --preset smoke.
+  return `deno task bench — models × datasets × methods × bits × group sizes → perplexity, accuracy,
+speed and memory rows (OUT/results.jsonl), a manifest, figures and tables. With no flags: --preset smoke.
 
   deno task bench [flags]            run a matrix
   deno task bench merge OUT DIR...   join shard outputs (and write their figures)
@@ -78,6 +79,14 @@ memory rows (OUT/results.jsonl), a manifest, figures and tables. With no flags: 
                        Llama, Mistral, Qwen2 and OPT architectures.
   --dataset NAME|FILE  ${DATASET_NAMES.join(", ")} (from the Hub, GPTQ's protocols) or a UTF-8
                        text file used as-is; repeatable (default wikitext2)
+  --tasks LIST         accuracy as lm-eval 0.4.13 scores it, beside perplexity: comma-separated
+                       ${wrapList([...Object.keys(TASKS), "mmlu (57 subjects; or mmlu_<subject>)"], COL)};
+                       each from its Hub dataset (cached), or NAME=FOLDER: a local copy laid out like
+                       the Hub repo (arc_easy=DIR reads DIR/ARC-Easy/test-*.parquet). Without
+                       --dataset, no perplexity is evaluated
+  --limit N            the first N documents of each task (default: all)
+  --num-fewshot N      mmlu: the first N rows of its dev split as examples (default 0; 5 = MMLU's
+                       original protocol)
   --methods LIST       comma-separated (default fp); available now:
 ${list}
   --bits LIST          bit widths for quantizing methods (default 4; e.g. 8,4,3)
@@ -128,7 +137,9 @@ Speed, scale-out and output:
 
 Protocol: the text is tokenized once with the tokenizer's special tokens (one BOS at the start),
 cut into non-overlapping windows of seqlen tokens (tail dropped), ppl = exp(mean NLL of all
-predicted tokens). A failing cell is written as an error row and the matrix goes on.
+predicted tokens). Tasks: lm-eval's requests, encoding and metrics (acc, acc_norm, stderr), the
+model's positions as max length; a question's context runs once for all its choices. A failing
+cell is written as an error row and the matrix goes on.
 
 Exit status: 0 every cell ok; 1 some cell failed (the last line names each, with its stage);
 2 refused before any work (bad flags, models, data; nothing written).`;

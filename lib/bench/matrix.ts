@@ -76,6 +76,9 @@ export function settingLabel(s: Setting): string {
 const PLUMBING = new Set([
   "model",
   "dataset",
+  "tasks",
+  "limit",
+  "num-fewshot",
   "methods",
   "bits",
   "group-size",

@@ -15,6 +15,10 @@ import {
   reserveFlags,
 } from "../methods/registry.ts";
 import { PRESETS } from "./presets.ts";
+import { TASK_NAMES, TASKS } from "../eval/tasks.ts";
+import { parseTaskList } from "./tasks.ts";
+
+const taskListHelp = () => `${Object.keys(TASKS).join(", ")}, mmlu (or mmlu_<subject>)`;
 
 const csvInts = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -69,6 +73,26 @@ const COMMON = {
     }
     return z.NEVER;
   }),
+  /** Accuracy tasks (lib/eval/tasks.ts), each `name` or `name=FOLDER` (a local copy in the Hub layout). */
+  tasks: z.string().optional().transform((s, ctx) => {
+    if (s === undefined) return undefined;
+    const entries = parseTaskList(s);
+    if (!entries.length) {
+      ctx.addIssue({ code: "custom", message: `--tasks is empty; one of ${taskListHelp()}` });
+    }
+    for (const e of entries) {
+      if (!TASK_NAMES.includes(e.name)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `--tasks: unknown task "${e.name}"; one of ${taskListHelp()}`,
+        });
+      }
+      if (e.dir === "") ctx.addIssue({ code: "custom", message: `--tasks ${e.name}=: the folder is empty` });
+    }
+    return entries;
+  }),
+  limit: z.coerce.number().int().positive("--limit takes a number of documents ≥ 1 per task").optional(),
+  "num-fewshot": z.coerce.number().int().min(0).default(0),
   "decode-tokens": z.coerce.number().int().min(0).default(32),
   "gemv-reps": z.coerce.number().int().min(0).default(5),
   quick: z.boolean().default(false),
@@ -208,6 +232,8 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
   }
   if (typeof values.config === "string") merged = { ...merged, ...readConfigFile(values.config) };
   merged = { ...merged, ...values };
+  // Accuracy only: --tasks without --dataset evaluates no perplexity text.
+  if (merged.tasks !== undefined && !("dataset" in merged)) merged.dataset = [];
   if (merged.quick) merged = { ...quickCaps(merged), ...values };
   const r = benchFlags().safeParse({ model: [], ...merged });
   if (!r.success) {
@@ -217,6 +243,15 @@ export function parseBenchArgs(args: string[]): BenchOptions | "help" {
     throw new Error(r.error.issues.map((i) => `${where(i)}${i.message}`).join("\n"));
   }
   const o = r.data as BenchOptions;
+  if (!o.dataset.length && !o.tasks) throw new Error("--dataset: name a dataset to evaluate, or --tasks");
+  if (o.limit !== undefined && !o.tasks) {
+    throw new Error("--limit counts a task's documents: it needs --tasks");
+  }
+  if (o["num-fewshot"] > 0 && !o.tasks?.every((t) => t.name.startsWith("mmlu"))) {
+    throw new Error(
+      "--num-fewshot: only mmlu's subjects take few-shot examples (lm-eval's 0-shot tasks otherwise)",
+    );
+  }
   const refused = crossChecks(o);
   if (refused.length) throw new Error(refused.join("\n"));
   checkBits(o);

@@ -4,45 +4,33 @@
 // architectures, tokenizers, datasets long enough for one window, calibration data. A cell that
 // fails later becomes an error row and the matrix goes on.
 
-import { type Calibration } from "../data/calibration.ts";
-import { getGpu, type Gpu } from "../gpu/device.ts";
+import { getGpu } from "../gpu/device.ts";
 import { kernelsUsed } from "../gpu/kernel.ts";
-import { perplexity, windowCount } from "../eval/perplexity.ts";
+import { perplexity } from "../eval/perplexity.ts";
 import { appendResults, type ErrorRow, readRows, type ResultRow, type Row } from "../eval/results.ts";
-import { loadTokenizer, type TextTokenizer } from "../io/tokenizer.ts";
-import { loadModel, openModel } from "../load.ts";
-import type { MemoryPlan } from "../model/memory.ts";
-import { type Provenance, provenance, writeJsonAtomic, writeTextAtomic } from "../provenance.ts";
+import { loadModel } from "../load.ts";
+import { provenance, writeTextAtomic } from "../provenance.ts";
 import { getMethod } from "../methods/registry.ts";
 import { loadedRow, quantizeCell } from "./quantize.ts";
 import { meanBitsPerWeight } from "../quant/record.ts";
-import { loadText, type TextData } from "../../datasets/datasets.ts";
-import { type BenchOptions, calibrationSamples } from "./options.ts";
+import type { BenchOptions } from "./options.ts";
 import { tuneModel } from "./tune.ts";
-import { cellKey, matrix, rowOptions, settingLabel, settings, shardCells } from "./matrix.ts";
+import { type Cell, cellKey, matrix, settingLabel, shardCells } from "./matrix.ts";
 import { summarize } from "./summary.ts";
-import {
-  checkIdsInVocab,
-  checkMemory,
-  checkQuantizedLayers,
-  checkSettings,
-  checkTensors,
-  checkWritable,
-  quantizeConfigClashes,
-} from "./checks.ts";
-import { type ResolvedModel, resolveModel } from "./models.ts";
+import { checkWritable } from "./checks.ts";
 import { copyBandwidth, decodeSpeed, gemvTimings } from "./speed.ts";
 import { rssSampler } from "./timing.ts";
 import { writeReport } from "../report/report.ts";
+import { prepare, windowsPerPass, writeManifest } from "./prepare.ts";
+import { entryTaskNames, type RowCommon, runEntry, taskKeyName } from "./tasks.ts";
 
-interface Prepared {
-  model: ResolvedModel;
-  tok: TextTokenizer;
-  seqlen: number;
-  texts: { data: TextData; ids: number[] }[];
-  cal: Calibration | null;
-  /** Memory plan per setting label. */
-  plans: Map<string, MemoryPlan>;
+/** Every row key of a cell: one per dataset, one per task (mmlu: each subject and the group). */
+function cellKeys(c: Cell, o: BenchOptions): string[] {
+  const tasks = (o.tasks ?? []).flatMap((e) => entryTaskNames(e.name));
+  return [
+    ...o.dataset.map((d) => cellKey(c.model, d, c.setting, o)),
+    ...tasks.map((t) => cellKey(c.model, taskKeyName(t, o), c.setting, o)),
+  ];
 }
 
 export async function runBench(o: BenchOptions): Promise<Row[]> {
@@ -61,7 +49,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
   }
   // Rows of other options (another matrix or protocol) would sit beside this run's as if comparable.
   const all = matrix(o);
-  const known = new Set(all.flatMap((c) => o.dataset.map((d) => cellKey(c.model, d, c.setting, o))));
+  const known = new Set(all.flatMap((c) => cellKeys(c, o)));
   const foreign = existing.filter((r) => r.status === "ok" && !known.has(r.key ?? "")).length;
   if (foreign && !o.force) {
     throw new Error(
@@ -89,7 +77,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
   if (foreign) {
     log(`note: ${foreign} rows in ${results} are not cells of this matrix (other options); kept as they are`);
   }
-  const todo = cells.filter((c) => o.dataset.some((d) => !done.has(cellKey(c.model, d, c.setting, o))));
+  const todo = cells.filter((c) => cellKeys(c, o).some((k) => !done.has(k)));
   log(
     `${cells.length} cells in shard ${o.shard.index}/${o.shard.count}; ${todo.length} to run` +
       (cells.length > todo.length ? ` (${cells.length - todo.length} finished before, kept)` : ""),
@@ -100,6 +88,17 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
     const p = prepared.get(cell.model)!;
     const s = cell.setting, label = settingLabel(s), meth = getMethod(s.method);
     const pending = p.texts.filter((t) => !done.has(cellKey(cell.model, t.data.name, s, o)));
+    const taskKey = (t: string) => cellKey(cell.model, taskKeyName(t, o), s, o);
+    const pendingTasks = p.tasks.filter((mt) =>
+      entryTaskNames(mt.entry.name).some((t) => !done.has(taskKey(t)))
+    );
+    /** What a failure before evaluation leaves an error row for: every pending text and task. */
+    const allPending = [
+      ...pending.map((t) => ({ key: cellKey(cell.model, t.data.name, s, o), dataset: t.data.name })),
+      ...pendingTasks.flatMap((mt) =>
+        entryTaskNames(mt.entry.name).map((t) => ({ key: taskKey(t), dataset: `task:${t}` }))
+      ),
+    ];
     const base = {
       cell: cell.index,
       preset: o.preset ?? null,
@@ -108,15 +107,15 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       group_size: s.groupSize,
       model: cell.model,
     };
-    const fail = async (stage: string, e: unknown, texts = pending) => {
+    const fail = async (stage: string, e: unknown, what = allPending) => {
       const msg = (e as Error).message ?? String(e);
       log(`${label} ${cell.model}: ${stage} failed: ${msg}`);
-      for (const t of texts) {
+      for (const t of what) {
         const row: ErrorRow = {
           ...base,
           status: "error",
-          key: cellKey(cell.model, t.data.name, s, o),
-          dataset: t.data.name,
+          key: t.key,
+          dataset: t.dataset,
           stage,
           error: msg,
           adapter: gpu.name,
@@ -183,7 +182,8 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       try {
         if (o["gemv-reps"] > 0 && !streamed) gemv = await gemvTimings(model, o["gemv-reps"]);
         if (o["decode-tokens"] > 0 && !streamed) {
-          decode = await decodeSpeed(model, p.texts[0].ids.slice(0, 16), o["decode-tokens"]);
+          const prompt = p.texts[0]?.ids ?? p.tasks[0].prepared[0].encoded[0][0].context;
+          decode = await decodeSpeed(model, prompt.slice(0, 16), o["decode-tokens"]);
         }
       } catch (e) {
         await fail("speed", e);
@@ -193,6 +193,36 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
       const gemvBytes = gemv ? gemv.reduce((a, g) => a + g.gbps * g.us * 1e3, 0) : null;
       const loaded = meth.baseline && model.config.quant ? loadedRow(model.config.quant) : null;
       const methodOptions = loaded?.method_options ?? await q.methodOptions();
+      /** The fields every row of the cell shares (perplexity and task rows). */
+      const common: RowCommon = {
+        ...base,
+        status: "ok",
+        method: loaded?.method ?? s.method,
+        bits: loaded ? loaded.bits : s.bits,
+        group_size: loaded ? loaded.group_size : s.groupSize,
+        model_arch: model.config.arch,
+        weights_dtype: model.config.dtype,
+        bits_per_weight: q.quant ? meanBitsPerWeight(q.quant.records) : null,
+        quant_seconds: q.quant?.seconds ?? null,
+        method_options: methodOptions,
+        calibration: meth.calibrated && p.cal
+          ? {
+            file: p.cal.file,
+            sha256: p.cal.sha256,
+            nsamples: p.cal.windows.length,
+            seqlen: p.cal.windows[0].length,
+            seed: p.cal.seed ?? o.seed,
+          }
+          : null,
+        model_revision: p.model.revision,
+        seeds: { ...(meth.calibrated ? { calibration: p.cal?.seed ?? o.seed } : {}), ...meth.seeds },
+        adapter: gpu.name,
+        fallback_adapter: gpu.isFallback,
+        kernels: null,
+        date: "",
+        deno: prov.deno,
+        git_commit: prov.git_commit,
+      };
       for (const { data, ids } of pending) {
         try {
           gpu.pool.resetPeak();
@@ -211,14 +241,8 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             },
           });
           const row: ResultRow = {
-            ...base,
-            status: "ok",
+            ...common,
             key: cellKey(cell.model, data.name, s, o),
-            method: loaded?.method ?? s.method,
-            bits: loaded ? loaded.bits : s.bits,
-            group_size: loaded ? loaded.group_size : s.groupSize,
-            model_arch: model.config.arch,
-            weights_dtype: model.config.dtype,
             dataset: data.name,
             dataset_sha256: data.sha256,
             seqlen: r.seqlen,
@@ -230,19 +254,7 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             eval_seconds: r.seconds,
             tokens_per_second: r.tokens / r.seconds,
             model_gpu_bytes: model.bytes(),
-            bits_per_weight: q.quant ? meanBitsPerWeight(q.quant.records) : null,
             weight_bytes: model.bytes(),
-            quant_seconds: q.quant?.seconds ?? null,
-            method_options: methodOptions,
-            calibration: meth.calibrated && p.cal
-              ? {
-                file: p.cal.file,
-                sha256: p.cal.sha256,
-                nsamples: p.cal.windows.length,
-                seqlen: p.cal.windows[0].length,
-                seed: p.cal.seed ?? o.seed,
-              }
-              : null,
             peak_gpu_bytes: Math.max(gpu.pool.stats().peak, quantPeak),
             quant_peak_gpu_bytes: meth.baseline ? null : quantPeak,
             eval_peak_gpu_bytes: gpu.pool.stats().peak,
@@ -260,17 +272,9 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
             gemv_us: gemvUs,
             gemv_gbps: gemvUs && gemvBytes ? gemvBytes / gemvUs / 1e3 : null,
             copy_gbps: copyGbps,
-            seeds: {
-              ...(meth.calibrated ? { calibration: p.cal?.seed ?? o.seed } : {}),
-              ...meth.seeds,
-              ...(data.name.startsWith("c4") ? { c4_eval: 0 } : {}),
-            },
-            adapter: gpu.name,
-            fallback_adapter: gpu.isFallback,
+            seeds: { ...common.seeds, ...(data.name.startsWith("c4") ? { c4_eval: 0 } : {}) },
             kernels: [...kernelsUsed].sort(),
             date: new Date().toISOString(),
-            deno: prov.deno,
-            git_commit: prov.git_commit,
           };
           await appendResults(o.out, [row]);
           written.push(row);
@@ -281,7 +285,19 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
               (decode ? `, decode ${decode.toFixed(1)} tok/s` : ""),
           );
         } catch (e) {
-          await fail("eval", e, [{ data, ids }]);
+          await fail("eval", e, [{ key: cellKey(cell.model, data.name, s, o), dataset: data.name }]);
+        }
+      }
+      for (const mt of pendingTasks) {
+        try {
+          const rows = await runEntry(model, mt, common, taskKey, o, log);
+          const now = new Date().toISOString(), kernels = [...kernelsUsed].sort();
+          const fresh = rows.filter((r) => !done.has(r.key)).map((r) => ({ ...r, date: now, kernels }));
+          await appendResults(o.out, fresh);
+          written.push(...fresh);
+        } catch (e) {
+          const what = entryTaskNames(mt.entry.name).filter((t) => !done.has(taskKey(t)));
+          await fail("task", e, what.map((t) => ({ key: taskKey(t), dataset: `task:${t}` })));
         }
       }
     } finally {
@@ -306,127 +322,4 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
   } else if (!o["no-figures"]) log("no figures or tables: no cell has a result");
   console.error(summary.line);
   return written;
-}
-
-/** Resolve models, tokenizers, texts and calibration before any GPU work; throws on bad input. */
-async function prepare(o: BenchOptions, log: (s: string) => void): Promise<Map<string, Prepared>> {
-  const texts: TextData[] = [];
-  for (const d of o.dataset) texts.push(await loadText(d, { split: "test", log }));
-  const calData = o.methods.some((m) => getMethod(m).calibrated)
-    ? await loadText(o.calibration!, { split: "train", log }).catch((e) => {
-      throw new Error(`--calibration ${o.calibration}: ${(e as Error).message}`);
-    })
-    : null;
-  const out = new Map<string, Prepared>();
-  const wanted = settings(o);
-  for (const spec of o.model) {
-    const model = await resolveModel(spec, log);
-    // Every weight file's header (safetensors) or pickle (.bin, whitelisted) is read now, so a
-    // broken or hostile checkpoint is refused before any cell starts.
-    const { config, ckpt } = await openModel(model.dir);
-    for (const w of await quantizeConfigClashes(model.dir, config)) console.error(w);
-    checkQuantizedLayers(model.dir, config, ckpt);
-    checkTensors(model.dir, config, ckpt);
-    checkSettings(spec, config, ckpt, wanted, o);
-    const tok = await loadTokenizer(model.dir);
-    const seqlen = Math.min(o.seqlen, config.maxPositions);
-    if (seqlen < o.seqlen) log(`seqlen capped at ${seqlen} (max_position_embeddings of ${spec})`);
-    const prepared = texts.map((data) => {
-      const ids = data.evalIds(tok, seqlen);
-      checkIdsInVocab(spec, `dataset ${data.name}`, ids, config.vocab);
-      if (windowCount(ids.length, seqlen) < 1) {
-        throw new Error(
-          `dataset ${data.name}: ${ids.length} tokens with ${spec}'s tokenizer, fewer than one window of ${seqlen}`,
-        );
-      }
-      return { data, ids };
-    });
-    let cal: Calibration | null = null;
-    if (calData) {
-      const cs = Math.min(o["calib-seqlen"], config.maxPositions);
-      const nsamples = calibrationSamples(o);
-      const windows = calData.calibration(tok, { nsamples, seqlen: cs, seed: o.seed });
-      windows.forEach((w, k) =>
-        checkIdsInVocab(spec, `calibration window ${k} of ${calData.name}`, w, config.vocab)
-      );
-      const tokens = calData.tokenCount?.(tok) ?? Infinity;
-      for (const m of o.methods) getMethod(m).checkCalibration?.(tokens, windows.length, cs, calData.name);
-      const seed = calData.calibrationSeed ?? o.seed;
-      cal = { file: calData.source, sha256: calData.sha256, windows, tokens, seed };
-      log(
-        `calibration: ${windows.length} windows of ${cs} tokens from ${calData.name} (seed ${seed}` +
-          `${calData.calibrationDescription ? `; ${calData.calibrationDescription}` : ""})`,
-      );
-    }
-    const calShape = cal ? { n: cal.windows.length, seq: cal.windows[0].length } : null;
-    const plans = new Map(
-      wanted.map((s) => [settingLabel(s), checkMemory(spec, config, s, o, seqlen, calShape)]),
-    );
-    out.set(spec, { model, tok, seqlen, texts: prepared, cal, plans });
-  }
-  return out;
-}
-
-async function writeManifest(
-  o: BenchOptions,
-  gpu: Gpu,
-  prov: Provenance,
-  prepared: Map<string, Prepared>,
-  copyGbps: number | null,
-): Promise<void> {
-  const path = `${o.out}/manifest.json`;
-  const old = await Deno.readTextFile(path).then(JSON.parse, () => null);
-  const limits = gpu.device.limits;
-  const invocation = {
-    started: prov.date,
-    shard: `${o.shard.index}/${o.shard.count}`,
-    resume: o.resume,
-    quantlab_commit: prov.git_commit,
-    git_dirty: prov.git_dirty,
-    deno: prov.deno,
-    os: prov.os,
-    adapter: {
-      name: gpu.name,
-      fallback: gpu.isFallback,
-      shader_f16: gpu.hasF16,
-      timestamps: gpu.hasTimestamps,
-      limits: {
-        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-        maxBufferSize: limits.maxBufferSize,
-        maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
-        maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
-        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
-      },
-      copy_gbps: copyGbps,
-    },
-  };
-  const first = [...prepared.values()][0];
-  await writeJsonAtomic(path, {
-    preset: o.preset ?? null,
-    options: rowOptions(o),
-    matrix: {
-      models: o.model,
-      datasets: o.dataset,
-      methods: o.methods,
-      bits: o.bits ?? null,
-      group_sizes: o["group-size"] ?? null,
-      double_quant: o["double-quant"],
-    },
-    models: [...prepared.entries()].map(([spec, p]) => ({
-      spec,
-      dir: p.model.dir,
-      revision: p.model.revision,
-      files: p.model.files,
-    })),
-    datasets: first.texts.map((t) => ({ name: t.data.name, source: t.data.source, sha256: t.data.sha256 })),
-    calibration: first.cal ? { source: first.cal.file, sha256: first.cal.sha256 } : null,
-    invocations: [...(old?.invocations ?? []), invocation],
-  });
-}
-
-/** Streamed evaluation: windows per pass through the blocks, as many as the budget's slack holds (≤ 8). */
-function windowsPerPass(plan: MemoryPlan, hidden: number, seqlen: number): number {
-  if (plan.mode !== "streamed" || plan.budget === null) return 1;
-  const slack = plan.budget - plan.streamed;
-  return Math.max(1, Math.min(8, 1 + Math.floor(slack / (seqlen * hidden * 4))));
 }

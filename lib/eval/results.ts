@@ -111,8 +111,65 @@ export const ErrorRow = z.object({
 });
 export type ErrorRow = z.infer<typeof ErrorRow>;
 
-export const Row = z.union([ErrorRow, ResultRow]);
-export type Row = ResultRow | ErrorRow;
+/**
+ * One model × setting × task (lib/eval/task_eval.ts): the task's metrics under lm-eval's names
+ * (acc, acc_stderr, acc_norm, acc_norm_stderr, perplexity, perplexity_stderr), over its first
+ * `limit` documents; `mmlu` also has a group row (its subjects' acc weighted by size).
+ */
+export const TaskRow = z.object({
+  status: z.literal("ok").default("ok"),
+  key: z.string(),
+  cell: z.number().int().nonnegative().nullable().default(null),
+  preset: z.string().nullable().default(null),
+  method: z.string(),
+  bits: z.number().int().nullable(),
+  group_size: z.number().int().nullable(),
+  model: z.string(),
+  model_arch: z.string(),
+  weights_dtype: z.string(),
+  task: z.string(),
+  /** The group a subject's row belongs to (mmlu), or null; a group row lists its subtasks. */
+  group: z.string().nullable().default(null),
+  subtasks: z.number().int().positive().nullable().default(null),
+  num_fewshot: z.number().int().nonnegative(),
+  limit: z.number().int().positive().nullable(),
+  /** Documents and loglikelihood requests evaluated. */
+  n: z.number().int().positive(),
+  requests: z.number().int().positive(),
+  metrics: z.record(z.string(), z.number().nullable()),
+  /** The Hub dataset (repo, config, split) the task reads, its commit and files' sha256. */
+  dataset: z.string(),
+  dataset_config: z.string().nullable(),
+  dataset_split: z.string(),
+  dataset_revision: z.string().nullable(),
+  dataset_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  dataset_source: z.string(),
+  /** The model's positions: requests longer are left-truncated (lm-eval's max_length). */
+  max_length: z.number().int().positive(),
+  eval_seconds: z.number().nonnegative(),
+  requests_per_second: z.number().nonnegative(),
+  bits_per_weight: z.number().positive().nullable().default(null),
+  quant_seconds: z.number().nonnegative().nullable().default(null),
+  method_options: z.record(z.string(), z.unknown()).nullable().default(null),
+  calibration: ResultRow.shape.calibration,
+  model_revision: z.string().nullable().default(null),
+  seeds: z.record(z.string(), z.number()).nullable().default(null),
+  adapter: z.string(),
+  fallback_adapter: z.boolean(),
+  kernels: z.array(z.string()).nullable().default(null),
+  date: z.string(),
+  deno: z.string(),
+  git_commit: z.string().nullable(),
+});
+export type TaskRow = z.infer<typeof TaskRow>;
+
+export const Row = z.union([ErrorRow, ResultRow, TaskRow]);
+export type Row = ResultRow | ErrorRow | TaskRow;
+
+/** A perplexity row (a finished cell × dataset). */
+export const isPplRow = (r: Row): r is ResultRow => r.status === "ok" && "ppl" in r;
+/** A task row (a finished cell × task). */
+export const isTaskRow = (r: Row): r is TaskRow => r.status === "ok" && "task" in r;
 
 /** Append rows to DIR/results.jsonl, rewriting the file atomically. */
 export async function appendResults(dir: string, rows: Row[]): Promise<string> {
@@ -145,7 +202,12 @@ export async function readRows(path: string): Promise<Row[]> {
   });
 }
 
-/** The result rows of a results.jsonl (error rows left out). */
+/** The perplexity rows of a results.jsonl (error and task rows left out). */
 export async function readResults(path: string): Promise<ResultRow[]> {
-  return (await readRows(path)).filter((r): r is ResultRow => r.status === "ok");
+  return (await readRows(path)).filter(isPplRow);
+}
+
+/** The task rows of a results.jsonl. */
+export async function readTaskRows(path: string): Promise<TaskRow[]> {
+  return (await readRows(path)).filter(isTaskRow);
 }

@@ -2,8 +2,8 @@
 // preset named in manifest.json for the paper numbers): DIR/figures/<name>.{vl.json,svg,png} and
 // DIR/tables.md. Every file is written atomically.
 
-import type { ResultRow } from "../eval/results.ts";
-import { readRows } from "../eval/results.ts";
+import { isPplRow, isTaskRow, readRows } from "../eval/results.ts";
+import { ACCURACY_FIGURES } from "./accuracy.ts";
 import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../provenance.ts";
 import { FIGURES } from "./figures.ts";
 import { toPng, toSvg } from "./render.ts";
@@ -13,10 +13,15 @@ import { tablesMarkdown } from "./tables.ts";
 export async function writeReport(dir: string): Promise<string[]> {
   const rows = await readRows(`${dir}/results.jsonl`);
   const manifest = await Deno.readTextFile(`${dir}/manifest.json`).then(JSON.parse, () => null);
-  const ok = rows.filter((r): r is ResultRow => r.status === "ok");
+  const ok = rows.filter(isPplRow);
   const written: string[] = [];
-  for (const [name, make] of Object.entries(FIGURES)) {
-    const spec = make(ok);
+  const tasks = rows.filter(isTaskRow);
+  const figures = [
+    ...Object.entries(FIGURES).map(([name, make]) => [name, () => make(ok)] as const),
+    ...Object.entries(ACCURACY_FIGURES).map(([name, make]) => [name, () => make(tasks)] as const),
+  ];
+  for (const [name, make] of figures) {
+    const spec = make();
     const values = (spec as { data?: { values?: unknown[] } }).data?.values ?? [];
     if (!values.length) continue; // e.g. no quantized rows: no quantization-time figure
     const base = `${dir}/figures/${name}`;
@@ -26,7 +31,7 @@ export async function writeReport(dir: string): Promise<string[]> {
     await writeFileAtomic(`${base}.png`, [toPng(svg)]);
     written.push(`${base}.vl.json`, `${base}.svg`, `${base}.png`);
   }
-  const adapter = ok[0]?.adapter ?? null;
+  const adapter = ok[0]?.adapter ?? tasks[0]?.adapter ?? null;
   await writeTextAtomic(`${dir}/tables.md`, tablesMarkdown(rows, manifest?.preset ?? null, adapter));
   written.push(`${dir}/tables.md`);
   return written;

@@ -2,7 +2,8 @@
 // columns their bits/group settings, with the paper's own number beside ours where the preset has
 // it; then speed and memory per setting, and the cells that failed.
 
-import type { ErrorRow, ResultRow, Row } from "../eval/results.ts";
+import { type ErrorRow, isPplRow, isTaskRow, type ResultRow, type Row } from "../eval/results.ts";
+import { accuracyTables } from "./accuracy.ts";
 import { PAPER_PPL, paperKey, PRESETS } from "../bench/presets.ts";
 import { bpwOf, panelOf, settingOf } from "./figures.ts";
 import { rowLabels } from "../methods/registry.ts";
@@ -94,7 +95,7 @@ export function errorTable(errors: ErrorRow[]): string {
 
 /** The whole tables.md of a run. */
 export function tablesMarkdown(rows: Row[], preset: string | null, adapter: string | null): string {
-  const ok = rows.filter((r): r is ResultRow => r.status === "ok");
+  const ok = rows.filter(isPplRow);
   const errors = rows.filter((r): r is ErrorRow => r.status === "error");
   const notes = preset ? PRESETS[preset]?.notes ?? [] : [];
   return [
@@ -104,7 +105,8 @@ export function tablesMarkdown(rows: Row[], preset: string | null, adapter: stri
     ...notes.map((n) => `- ${n}`),
     "",
     pplTables(ok, preset),
-    speedTable(ok),
+    accuracyTables(rows.filter(isTaskRow)),
+    ok.length ? speedTable(ok) : "",
     errorTable(errors),
   ].join("\n");
 }

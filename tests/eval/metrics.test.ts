@@ -11,6 +11,7 @@ import {
   multipleChoice,
   perplexityOf,
 } from "../../lib/eval/metrics.ts";
+import { groupMetrics } from "../../lib/eval/task_eval.ts";
 import { pythonHas, runPython } from "../python.ts";
 
 const hasLmEval = await pythonHas("lm_eval.api.task, datasets");
@@ -103,5 +104,32 @@ print(json.dumps({"ppl": perplexity(xs), "se": bootstrap_stderr(perplexity, xs, 
     assert.ok(Math.abs(se - ref.se) <= 1e-9 * ref.se, `bootstrap stderr ${se} vs lm-eval's ${ref.se}`);
     // Another seed schedule (one chunk fewer) must give another value: the draws matter.
     assert.notStrictEqual(bootstrapStderr(perplexityOf, lls, 2000), se);
+  },
+});
+
+Deno.test({
+  name:
+    "a group's acc (weighted by size) and pooled stderr equal lm-eval's aggregate_subtask_metrics / pooled_sample_stderr",
+  ignore: !hasLmEval,
+  fn: async () => {
+    const parts = [[1, 0, 1, 1], [0, 0, 1], [1, 1, 1, 0, 0, 1, 0]].map((xs) => ({
+      n: xs.length,
+      metrics: { acc: mean(xs), acc_stderr: meanStderr(xs) },
+    }));
+    const ref = JSON.parse(
+      await runPython(
+        `import json, sys
+from lm_eval.api.metrics import aggregate_subtask_metrics, pooled_sample_stderr
+p = json.loads(sys.argv[1])
+print(json.dumps({"acc": aggregate_subtask_metrics([x["metrics"]["acc"] for x in p], [x["n"] for x in p], True),
+  "se": float(pooled_sample_stderr([x["metrics"]["acc_stderr"] for x in p], [x["n"] for x in p]))}))`,
+        [JSON.stringify(parts)],
+      ).then((s) => s.trim().split("\n").at(-1)!),
+    );
+    const g = groupMetrics(parts);
+    assert.ok(
+      Math.abs(g.acc - ref.acc) < 1e-12 && Math.abs(g.acc_stderr - ref.se) < 1e-12,
+      JSON.stringify([g, ref]),
+    );
   },
 });

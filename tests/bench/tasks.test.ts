@@ -1,0 +1,153 @@
+// --tasks end to end on stories260K with local task folders (Hub layouts, written by the test):
+// rows with lm-eval's metric names, equal to scoring the same requests by recomputing every
+// context (no prefix reuse) and lm-eval's metrics by hand; an accuracy table and figures; --resume
+// runs nothing twice; bad input (unknown task, a missing column, an empty split, --limit 0, a
+// folder of another layout) exits 2 before any model work, with nothing written.
+
+import assert from "node:assert";
+import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
+import { readTaskRows } from "../../lib/eval/results.ts";
+import { getGpu } from "../../lib/gpu/device.ts";
+import { loadTokenizer } from "../../lib/io/tokenizer.ts";
+import { loadModel } from "../../lib/load.ts";
+import { loglikelihood } from "../../lib/eval/loglikelihood.ts";
+import { localTaskData } from "../../lib/eval/task_data.ts";
+import { taskMetrics } from "../../lib/eval/task_eval.ts";
+import { getTask } from "../../lib/eval/tasks.ts";
+import { FIXTURES } from "../python.ts";
+import { writeTaskFolders } from "../task_folders.ts";
+
+const STORIES = `${FIXTURES}/stories260K`;
+const BENCH = new URL("../../lib/cli/bench.ts", import.meta.url).pathname;
+
+async function bench(args: string[]) {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BENCH, ...args],
+    env: { NO_COLOR: "1", HF_HUB_OFFLINE: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: r.code, err: new TextDecoder().decode(r.stderr) };
+}
+
+Deno.test("--tasks: accuracy rows equal recomputed scoring and lm-eval's metrics; table, figures, resume", async () => {
+  const root = await Deno.makeTempDir(), out = `${root}/out`;
+  const dirs = await writeTaskFolders(`${root}/tasks`, 10);
+  const tasks = ["piqa", "winogrande", "lambada_openai", "boolq"].map((t) => `${t}=${dirs[t]}`).join(",");
+  const args = [
+    ...[
+      "--model",
+      STORIES,
+      "--methods",
+      "fp,rtn",
+      "--bits",
+      "4",
+      "--group-size",
+      "-1",
+      "--tasks",
+      tasks,
+      "--limit",
+      "8",
+    ],
+    ...["--decode-tokens", "0", "--gemv-reps", "0", "--quiet", "--out", out],
+  ];
+  try {
+    const o = parseBenchArgs(args);
+    assert.ok(o !== "help");
+    assert.deepStrictEqual(o.dataset, [], "--tasks alone evaluates no perplexity text");
+    await runBench(o);
+    const rows = await readTaskRows(`${out}/results.jsonl`);
+    assert.strictEqual(rows.length, 8, "2 cells × 4 tasks");
+    for (const r of rows) {
+      assert.strictEqual(r.n, 8);
+      assert.strictEqual(r.limit, 8);
+      assert.match(r.dataset_sha256, /^[0-9a-f]{64}$/);
+      assert.ok(r.requests_per_second > 0);
+    }
+    // The FP rows against an independent path: every request recomputed, metrics from the parts.
+    const gpu = await getGpu(), tok = await loadTokenizer(STORIES), model = await loadModel(gpu, STORIES);
+    try {
+      for (const name of ["piqa", "winogrande", "lambada_openai", "boolq"]) {
+        const t = getTask(name), data = await localTaskData(t, dirs[name], false);
+        const built = data.docs.slice(0, 8).map((d) => t.build(d));
+        const lls = await loglikelihood(model, tok, built.flatMap((b) => b.requests), {
+          maxLength: model.config.maxPositions,
+        });
+        let k = 0;
+        const perDoc = built.map((b) => lls.slice(k, k += b.requests.length));
+        const want = taskMetrics(t, built, perDoc);
+        const row = rows.find((r) => r.method === "fp" && r.task === name)!;
+        for (const [m, v] of Object.entries(want)) {
+          const got = row.metrics[m];
+          assert.ok(
+            got !== null && Math.abs(got - v) <= 1e-6 * Math.max(1, Math.abs(v)),
+            `${name} ${m}: ${got} vs ${v}`,
+          );
+        }
+        assert.strictEqual(row.dataset, t.repo);
+        assert.strictEqual(row.dataset_source, dirs[name]);
+      }
+    } finally {
+      model.release();
+    }
+    const lam = rows.find((r) => r.method === "fp" && r.task === "lambada_openai")!;
+    assert.ok(
+      lam.metrics.perplexity! > 1 && lam.metrics.perplexity_stderr! > 0,
+      "lambada's perplexity and stderr",
+    );
+    const table = await Deno.readTextFile(`${out}/tables.md`);
+    assert.match(table, /### Accuracy — stories260K \(lm-eval acc, 0-shot, first 8 documents per task\)/);
+    assert.match(
+      table,
+      /\| setting \| piqa \(n=8\) \| winogrande \(n=8\) \| lambada_openai \(n=8\) \| boolq \(n=8\) \| avg \| % of FP \|/,
+    );
+    assert.match(
+      table,
+      /\| rtn W4 per-channel \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|/,
+    );
+    for (const f of ["acc-by-bits", "acc-retained"]) await Deno.stat(`${out}/figures/${f}.png`);
+    // Resume: every row is there, nothing runs again.
+    const before = await Deno.readTextFile(`${out}/results.jsonl`);
+    await runBench(parseBenchArgs([...args, "--resume"]) as never);
+    assert.strictEqual(await Deno.readTextFile(`${out}/results.jsonl`), before);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("--tasks refuses bad input before any model work (exit 2, nothing written)", async () => {
+  const root = await Deno.makeTempDir();
+  const dirs = await writeTaskFolders(`${root}/tasks`, 3);
+  const { parquetWriteBuffer } = await import("hyparquet-writer");
+  const put = async (rel: string, cols: { name: string; data: unknown[]; type: "STRING" }[]) => {
+    await Deno.mkdir(`${root}/${rel.slice(0, rel.lastIndexOf("/"))}`, { recursive: true });
+    await Deno.writeFile(`${root}/${rel}`, new Uint8Array(parquetWriteBuffer({ columnData: cols })));
+  };
+  await put("nocol/data/validation-00000-of-00001.parquet", [{ name: "goal", data: ["g"], type: "STRING" }]);
+  await put("empty/data/validation-00000-of-00001.parquet", [{ name: "goal", data: [], type: "STRING" }]);
+  const base = ["--model", STORIES, "--decode-tokens", "0", "--gemv-reps", "0"];
+  const cases: [string[], RegExp][] = [
+    [["--tasks", "arc_easyy"], /--tasks: unknown task "arc_easyy"; one of arc_easy/],
+    [["--tasks", `piqa=${root}/nocol`], /piqa: .*nocol split validation row 0 has no column "sol1"/],
+    [["--tasks", `piqa=${root}/empty`], /piqa: .*empty has no rows in split validation/],
+    [["--tasks", `piqa=${dirs.piqa}`, "--limit", "0"], /--limit takes a number of documents ≥ 1 per task/],
+    [
+      ["--tasks", `arc_easy=${dirs.piqa}`],
+      /arc_easy=.*: no parquet files of split "test" \(under ARC-Easy\/\)/,
+    ],
+    [["--tasks", `piqa=${dirs.piqa}`, "--num-fewshot", "5"], /--num-fewshot: only mmlu's subjects/],
+    [["--limit", "3"], /--limit counts a task's documents: it needs --tasks/],
+  ];
+  try {
+    for (const [extra, re] of cases) {
+      const out = `${root}/out-${cases.findIndex((c) => c[0] === extra)}`;
+      const r = await bench([...base, ...extra, "--out", out]);
+      assert.strictEqual(r.code, 2, `${extra.join(" ")}: exit ${r.code}\n${r.err}`);
+      assert.match(r.err, re, extra.join(" "));
+      const wrote = await Deno.stat(`${out}/results.jsonl`).then(() => true, () => false);
+      assert.ok(!wrote, `${extra.join(" ")}: nothing written`);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

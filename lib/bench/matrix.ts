@@ -47,8 +47,10 @@ export function listMatrix(o: BenchOptions): string {
   const calibrated = o.methods.some((m) => getMethod(m).calibrated);
   return [
     `${all.length} cells × ${o.dataset.length} datasets (${o.dataset.join(", ")})${
-      calibrated && o.calibration ? `, calibration ${o.calibration}` : ""
-    }${o.preset ? `, preset ${o.preset}` : ""}; ` +
+      o.tasks ? ` + ${o.tasks.length} tasks (${o.tasks.map((t) => t.name).join(", ")})` : ""
+    }${calibrated && o.calibration ? `, calibration ${o.calibration}` : ""}${
+      o.preset ? `, preset ${o.preset}` : ""
+    }; ` +
     `* = in shard ${o.shard.index}/${o.shard.count} (${mine.size} cells)`,
     ...lines,
   ].join("\n");

@@ -135,10 +135,13 @@ export const PRESETS: Record<string, Preset> = {
   },
   "paper-autoround": {
     description:
-      "AutoRound: Llama-2 7B/13B/70B and Mistral-7B, RTN/GPTQ/AWQ/HQQ/AutoRound W4 and W2 g128, wikitext2 / ptb-new / c4-new",
+      "AutoRound: Llama-2 7B/13B/70B and Mistral-7B, RTN/GPTQ/AWQ/HQQ/AutoRound W4 and W2 g128, 11-task 0-shot accuracy + wikitext2 / ptb-new / c4-new",
     flags: {
       model: [...LLAMA2, "mistralai/Mistral-7B-v0.1"],
       dataset: ["wikitext2", "ptb-new", "c4-new"],
+      // The paper's 11-task 0-shot average (methods.md §3), scored as lm-eval does.
+      tasks:
+        "mmlu,lambada_openai,hellaswag,winogrande,piqa,truthfulqa_mc1,openbookqa,boolq,rte,arc_easy,arc_challenge",
       calibration: "pile-10k",
       methods: "fp,rtn,gptq,awq,hqq,autoround",
       bits: "4,2",
@@ -153,7 +156,7 @@ export const PRESETS: Record<string, Preset> = {
     },
     notes: [
       "GPTQ baseline with act-order and static groups, true-sequential, as the AutoRound paper ran it",
-      "AutoRound's tables report 11-task zero-shot accuracy; this preset regenerates the ppl columns its paper adds (GPTQ-style wikitext2/ptb-new/c4-new at 2048)",
+      "accuracy: the paper's 11 tasks 0-shot (mmlu, lambada_openai, hellaswag, winogrande, piqa, truthfulqa_mc1, openbookqa, boolq, rte, arc_easy, arc_challenge), lm-eval 0.4.13's requests and metrics (the paper used lm-eval commit 008fc2a), fake-quant weights; its ppl columns GPTQ-style wikitext2/ptb-new/c4-new at 2048",
       "calibration: auto-round's pile-10k (NeelNanda/pile-10k, seed 42, the first 2048 tokens of documents of ≥ 2048) × 512 samples, as the paper, for every method",
     ],
   },

@@ -11,7 +11,8 @@ import { getGpu } from "../../lib/gpu/device.ts";
 import { loadTokenizer } from "../../lib/io/tokenizer.ts";
 import { loadModel } from "../../lib/load.ts";
 import { loglikelihood } from "../../lib/eval/loglikelihood.ts";
-import { localTaskData } from "../../lib/eval/task_data.ts";
+import { hubTaskData, localTaskData } from "../../lib/eval/task_data.ts";
+import { startFakeHub, useHub } from "../hub_server.ts";
 import { taskMetrics } from "../../lib/eval/task_eval.ts";
 import { getTask } from "../../lib/eval/tasks.ts";
 import { FIXTURES } from "../python.ts";
@@ -148,6 +149,44 @@ Deno.test("--tasks refuses bad input before any model work (exit 2, nothing writ
       assert.ok(!wrote, `${extra.join(" ")}: nothing written`);
     }
   } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("task data from the Hub: the split's parquet through the cache, commit and sha256 recorded; offline from the cache", async () => {
+  const root = await Deno.makeTempDir();
+  const dirs = await writeTaskFolders(root, 5);
+  // boolq's repo (aps/super_glue) holds every SuperGLUE config: only boolq/validation-* is fetched.
+  await Deno.mkdir(`${dirs.boolq}/rte`);
+  await Deno.writeTextFile(`${dirs.boolq}/rte/validation-00000-of-00001.parquet`, "not read");
+  await Deno.writeTextFile(`${dirs.boolq}/README.md`, "dataset card");
+  const hub = await startFakeHub([{ type: "dataset", id: "aps/super_glue", dir: dirs.boolq }]);
+  const restore = await useHub(hub.url);
+  try {
+    const t = getTask("boolq");
+    const data = await hubTaskData(t, false);
+    const local = await localTaskData(t, dirs.boolq, false);
+    assert.deepStrictEqual(data.docs, local.docs);
+    assert.strictEqual(data.sha256, local.sha256, "the LFS sha256 is the file's");
+    assert.match(data.revision ?? "", /^[0-9a-f]{40}$/);
+    assert.strictEqual(data.source, `hf://datasets/aps/super_glue@${data.revision}/boolq`);
+    const got = hub.requests.filter((r) => r.includes("/resolve/"));
+    assert.strictEqual(got.length, 1, got.join("\n"));
+    assert.match(got[0], /boolq\/validation-00000-of-00001\.parquet/);
+    // Offline: the cached snapshot serves.
+    Deno.env.set("HF_HUB_OFFLINE", "1");
+    const again = await hubTaskData(t, false);
+    assert.deepStrictEqual(again.docs, data.docs);
+    // A repo without the task's split (the Hub's conversion has none either): named.
+    Deno.env.delete("HF_HUB_OFFLINE");
+    await assert.rejects(
+      hubTaskData(getTask("rte"), false),
+      /rte: cannot get dataset nyu-mll\/glue@main from the Hub/,
+    );
+  } finally {
+    Deno.env.delete("HF_HUB_OFFLINE");
+    restore();
+    await hub.close();
     await Deno.remove(root, { recursive: true });
   }
 });

@@ -7,6 +7,7 @@ import assert from "node:assert";
 import { z } from "zod";
 import { benchHelp } from "../../lib/bench/help.ts";
 import { listMatrix, rowOptions, settings } from "../../lib/bench/matrix.ts";
+import { PRESETS } from "../../lib/bench/presets.ts";
 import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
 import { readResults } from "../../lib/eval/results.ts";
 import { flagValues, type Method } from "../../lib/methods/contract.ts";
@@ -113,7 +114,8 @@ type Pinned = {
  * flags (their defaults are in every parse); the Pile calibration of paper-awq, paper-awq-gptq
  * and paper-autoround (and the latter's 512 samples, the paper's); HQQ's published recipes in
  * paper-hqq (its cells and --list are asserted in tests/bench/options.test.ts instead); --list's
- * header naming the calibration source. Returns whether settings and --list are still compared.
+ * header naming the calibration source; then (issue 24) --num-fewshot and paper-autoround's tasks.
+ * Returns whether settings and --list are still compared.
  */
 function sincePin(what: string, b: Pinned): boolean {
   for (const t of [b.options, b.rowOptions]) {
@@ -131,6 +133,16 @@ function sincePin(what: string, b: Pinned): boolean {
   const cal = b.options.calibration as string | undefined;
   const calibrated = (b.options.methods as string[]).some((m) => getMethod(m).calibrated);
   if (cal && calibrated) b.list = b.list.replace(/^(\d+ cells × .*?\))/, `$1, calibration ${cal}`);
+  // Issue 24: --num-fewshot's default in every parse; paper-autoround's 11 accuracy tasks.
+  b.options["num-fewshot"] = 0;
+  if (what === "preset paper-autoround") {
+    const names = PRESETS["paper-autoround"].flags.tasks as string;
+    b.options.tasks = names.split(",").map((name) => ({ name, dir: null }));
+    b.list = b.list.replace(
+      /^(\d+ cells × \d+ datasets \([^)]*\))/,
+      `$1 + 11 tasks (${names.split(",").join(", ")})`,
+    );
+  }
   return what !== "preset paper-hqq";
 }
 

@@ -80,6 +80,11 @@ export interface LlOptions {
   maxLength: number;
   /** At most this many tokens in one forward (default 4096). */
   batchTokens?: number;
+  /**
+   * Prefix-KV reuse (lib/eval/prefix_kv.ts): for every shared context, only for those whose
+   * continuations are single tokens, or never. Default: all on a GPU, single-token on a CPU adapter.
+   */
+  reuse?: "all" | "single-token" | "none";
   /** After each group: requests done, total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -102,11 +107,31 @@ export async function scoreRequests(
     const all = [...r.context, ...r.continuation].slice(-(o.maxLength + 1));
     return { i, ids: all.slice(0, -1), cont: r.continuation };
   });
-  // Longest first (lm-eval's order), in chunks of at most batchTokens padded tokens: each chunk
-  // is one forward, its rows right-padded to the chunk's longest input (a causal model's
-  // positions before the padding do not see it, as in lm-eval's right-padded batches).
-  const order = inputs.slice().sort((a, b) => b.ids.length - a.ids.length);
   const out: LlResult[] = new Array(reqs.length);
+  await runChunks(model, inputs, o, (x, rows, at) => (out[x.i] = scoreRows(rows, at, x.cont, model.vocab)));
+  return out;
+}
+
+/** One row of a chunked forward: the input ids and the continuation whose positions are kept. */
+export interface RowInput {
+  i: number;
+  ids: number[];
+  cont: number[];
+}
+
+/**
+ * Inputs longest first (lm-eval's order), in chunks of at most batchTokens padded tokens: each
+ * chunk is one forward, its rows right-padded to the chunk's longest input (a causal model's
+ * positions before the padding do not see it, as in lm-eval's right-padded batches). `onRows`
+ * gets each input with the chunk's continuation logits and the input's first row among them.
+ */
+export async function runChunks(
+  model: CausalLM,
+  inputs: RowInput[],
+  o: LlOptions,
+  onRows: (x: RowInput, rows: Float32Array, at: number) => void,
+): Promise<void> {
+  const order = inputs.slice().sort((a, b) => b.ids.length - a.ids.length);
   const budget = Math.max(1, o.batchTokens ?? 4096);
   let done = 0;
   for (let g0 = 0; g0 < order.length;) {
@@ -116,13 +141,12 @@ export async function scoreRequests(
     const rows = await continuationLogits(model, part, L);
     let at = 0;
     for (const x of part) {
-      out[x.i] = scoreRows(rows, at, x.cont, model.vocab);
+      onRows(x, rows, at);
       at += x.cont.length;
     }
     done += part.length;
-    o.onProgress?.(done, reqs.length);
+    o.onProgress?.(done, inputs.length);
   }
-  return out;
 }
 
 /** The logits of each request's continuation positions, [Σ cont, V] on the host; inputs padded to L. */

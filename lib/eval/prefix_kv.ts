@@ -13,6 +13,13 @@
 //            which no later position reads); keep those c_k − 1 rows
 // Several groups share one submit (they reuse the cache in turn; the queue orders them), the
 // kept rows go through the head together and come back in one readback.
+//
+// Choices of one token each (mmlu's " A"…" D") need no cache: the context's last row scores them
+// all, so such a question is one row of the batched chunks (lm-eval does the same) — on every
+// adapter, truncated or not. Choices of several tokens use the cache on a GPU; on a CPU adapter a
+// forward of a few tokens costs about as much as one of a hundred (llvmpipe: ~27 ms for 12 tokens
+// of tiny-llama, 2.2 ms a token against 0.25 batched), so there they are recomputed (reuse
+// "single-token", the default on a CPU adapter; "all" forces the cache, "none" recomputes all).
 
 import { Batch } from "../gpu/kernel.ts";
 import { empty, type Tensor, upload } from "../gpu/tensor.ts";
@@ -23,6 +30,7 @@ import {
   headRows,
   type LlOptions,
   type LlResult,
+  runChunks,
   scoreRequests,
   scoreRows,
 } from "./loglikelihood.ts";
@@ -56,10 +64,16 @@ export async function scoreReusingContexts(
   const fits = (r: EncodedRequest) =>
     r.context.length >= 1 && r.continuation.length >= 1 &&
     r.context.length + r.continuation.length - 1 <= o.maxLength;
-  const groups = groupByContext(reqs).filter((g) =>
-    g.members.length > 1 && g.members.every((i) => fits(reqs[i]))
-  );
-  const inGroup = new Set(groups.flatMap((g) => g.members));
+  const reuse = o.reuse ?? (model.gpu.isFallback ? "single-token" : "all");
+  const shared = reuse === "none" ? [] : groupByContext(reqs).filter((g) => g.members.length > 1);
+  const oneToken = (g: Group) => g.members.every((i) => reqs[i].continuation.length === 1);
+  // One-token choices: the context's last row scores them all (left-truncated or not: their
+  // input is the same context cut to maxLength), contexts batched as other requests are.
+  const lastRow = shared.filter(oneToken);
+  const groups = reuse === "all"
+    ? shared.filter((g) => !oneToken(g) && g.members.every((i) => fits(reqs[i])))
+    : [];
+  const inGroup = new Set([...lastRow, ...groups].flatMap((g) => g.members));
   const rest = reqs.map((_, i) => i).filter((i) => !inGroup.has(i));
   let done = 0;
   const progress = (n: number) => o.onProgress?.(done += n, reqs.length);
@@ -67,6 +81,13 @@ export async function scoreReusingContexts(
     const rs = await scoreRequests(model, rest.map((i) => reqs[i]), o);
     rest.forEach((i, k) => (out[i] = rs[k]));
     progress(rest.length);
+  }
+  if (lastRow.length) {
+    const inputs = lastRow.map((g, i) => ({ i, ids: g.context.slice(-o.maxLength), cont: [0] }));
+    await runChunks(model, inputs, { ...o, onProgress: undefined }, (x, rows, at) => {
+      for (const m of lastRow[x.i].members) out[m] = scoreRows(rows, at, reqs[m].continuation, model.vocab);
+    });
+    progress(lastRow.reduce((s, g) => s + g.members.length, 0));
   }
   // Chunks of groups of at most batchTokens tokens run (context + continuations − 1 each).
   const budget = Math.max(1, o.batchTokens ?? 4096);

@@ -136,8 +136,15 @@ Deno.test("prefix-KV reuse: each shared context run once gives the log-likelihoo
         }
         if (q === 2) reqs.push({ context: ctx, continuation: reqs.at(-1)!.continuation });
       }
+      // mmlu's shape: one-token continuations (" A" … " D"), what a CPU adapter reuses.
+      for (let q = 0; q < 3; q++) {
+        for (const t of [30, 31, 32, 33]) reqs.push({ context: base[q + 10].context, continuation: [t + q] });
+      }
       const long = base.slice(0, 8).flatMap((r) => r.context);
       reqs.push({ context: long, continuation: [7, 8] }, { context: long, continuation: [9] });
+      // A left-truncated question of one-token choices: its last row still scores them all.
+      const long2 = base.slice(1, 9).flatMap((r) => r.context);
+      for (const t of [40, 41, 42]) reqs.push({ context: long2, continuation: [t] });
       reqs.push(base[20]);
       const maxLength = 64;
       assert.ok(long.length + 1 > maxLength, "one question is left-truncated");
@@ -145,6 +152,7 @@ Deno.test("prefix-KV reuse: each shared context run once gives the log-likelihoo
       let calls = 0;
       const got = await scoreReusingContexts(model, reqs, {
         maxLength,
+        reuse: "all",
         batchTokens: 96, // several chunks of groups
         onProgress: () => calls++,
       });
@@ -159,6 +167,11 @@ Deno.test("prefix-KV reuse: each shared context run once gives the log-likelihoo
         assert.strictEqual(r.tokens, reqs[i].continuation.length);
       });
       assert.ok(new Set(got.map((r) => r.logprob.toFixed(3))).size > reqs.length / 2, "requests differ");
+      const single = await scoreReusingContexts(model, reqs, { maxLength, reuse: "single-token" });
+      single.forEach((r, i) => {
+        assert.ok(Math.abs(r.logprob - ref[i].logprob) < 1e-4, `single-token reuse, request ${i}`);
+        assert.strictEqual(r.greedy, ref[i].greedy);
+      });
     } finally {
       model.release();
     }

@@ -52,7 +52,7 @@ Deno.test({
       const maxLength = model.config.maxPositions;
       const fp = await scoreReusingContexts(model, encoded, { maxLength });
       const { records } = await quantizeRtn(model, { bits: 4, groupSize: 128 });
-      const ours = await scoreReusingContexts(model, encoded, { maxLength });
+      const ours = await scoreReusingContexts(model, encoded, { maxLength, reuse: "all" });
       // The exported fake-quant checkpoint: each quantized linear's weight dequantized (f32).
       const out = `${root}/rtn-w4`;
       await Deno.mkdir(out);

@@ -15,7 +15,7 @@ import { type CalibrationOptions, calibrationWindows } from "../lib/data/calibra
 import { PyRandom } from "../lib/data/pyrandom.ts";
 import { readEvalText, sha256Hex } from "../lib/eval/text.ts";
 import { type HubConfig, snapshot } from "../lib/hub/hub.ts";
-import { loadPile, PILE_SOURCES, pileSpec } from "./pile.ts";
+import { loadPile, pileSpec } from "./pile.ts";
 import { readRows } from "./rows.ts";
 
 export { readRows };
@@ -70,7 +70,6 @@ export const HUB_DATASETS: Record<string, HubText> = {
 
 export const DATASET_NAMES = Object.keys(HUB_DATASETS);
 /** Names --calibration takes beside the datasets (each also as NAME=PATH). */
-export const CALIBRATION_NAMES = [...DATASET_NAMES, ...Object.keys(PILE_SOURCES)];
 
 export interface Tok {
   encode(text: string): number[];

@@ -15,6 +15,7 @@ import { sha256Hex } from "../lib/eval/text.ts";
 import { snapshot } from "../lib/hub/hub.ts";
 import type { LoadOptions, TextData, Tok } from "./datasets.ts";
 import { readRows } from "./rows.ts";
+import { pyStrip } from "../lib/data/pystr.ts";
 
 interface PileSource {
   repo: string;
@@ -152,14 +153,4 @@ export function autoRoundPileWindows(docs: string[], tok: Tok, nsamples: number,
     if (out.length === nsamples) break;
   }
   return out;
-}
-
-/** Python's str.strip(): the whitespace str.isspace() names (JS trim() also strips U+FEFF). */
-function pyStrip(s: string): string {
-  // deno-lint-ignore no-control-regex -- Python's str.isspace() counts U+001C–U+001F as whitespace
-  const ws = /[\s\x1c-\x1f\x85]/u;
-  let a = 0, b = s.length;
-  while (a < b && ws.test(s[a]) && s[a] !== "\ufeff") a++;
-  while (b > a && ws.test(s[b - 1]) && s[b - 1] !== "\ufeff") b--;
-  return s.slice(a, b);
 }

@@ -13,6 +13,7 @@
 // rows go through the head and back to the host, where log-softmax runs in float64.
 
 import type { TextTokenizer } from "../io/tokenizer.ts";
+import { pyTrailingSpaces } from "../data/pystr.ts";
 import { Batch } from "../gpu/kernel.ts";
 import { empty, readF32, type Tensor } from "../gpu/tensor.ts";
 import { encodeHidden } from "../model/forward.ts";
@@ -39,16 +40,6 @@ export interface LlResult {
 
 type Tok = Pick<TextTokenizer, "encode" | "encodePlain" | "bosId" | "eosId" | "decode">;
 
-/** Python's str.rstrip() length difference: trailing whitespace as str.isspace() counts it. */
-function trailingSpaces(s: string): number {
-  let n = 0;
-  // deno-lint-ignore no-control-regex -- Python's str.isspace() counts U+001C–U+001F as whitespace
-  while (n < s.length && /[\s\x1c-\x1f\x85]/u.test(s[s.length - 1 - n]) && s[s.length - 1 - n] !== "\ufeff") {
-    n++;
-  }
-  return n;
-}
-
 /** lm-eval's tok_encode: special tokens unless the text already starts with the BOS text. */
 function tokEncode(tok: Tok, text: string): number[] {
   const prefix = tok.bosId ?? tok.eosId;
@@ -68,7 +59,7 @@ export function encodeRequest(tok: Tok, r: LlRequest): EncodedRequest {
       : { context: cont.slice(0, 1), continuation: cont.slice(1) };
   }
   let { context, continuation } = r;
-  const n = trailingSpaces(context);
+  const n = pyTrailingSpaces(context);
   if (n > 0) (continuation = context.slice(-n) + continuation), (context = context.slice(0, -n));
   const whole = tokEncode(tok, context + continuation);
   const ctx = tokEncode(tok, context);

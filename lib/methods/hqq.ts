@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { exportHqq } from "../quant/export_hqq.ts";
 import { HQQ_SLOW, hqqGroupSize, quantizeHqq } from "../quant/hqq.ts";
-import { flagValues, type Method, type RunOptions, type Setting } from "./contract.ts";
+import { flagValues, type Method, type RunOptions, type Setting, uniformSettings } from "./contract.ts";
 
 /**
  * HQQ's published recipes (its Llama-2 benchmark, hqq @b60baf6, Nov 2023: hqq_base_quant_config
@@ -93,9 +93,7 @@ export const hqq: Method = {
   settings: (o) =>
     flagValues(o, flags)["hqq-recipes"]
       ? (o.bits ?? [4]).map((bits) => ({ method: "hqq", bits, groupSize: HQQ_RECIPES[bits].groupSize }))
-      : (o.bits ?? [4]).flatMap((bits) =>
-        (o["group-size"] ?? [64]).map((groupSize) => ({ method: "hqq", bits, groupSize }))
-      ),
+      : uniformSettings(hqq, o),
   refuse: (o) => {
     if (!flagValues(o, flags)["hqq-recipes"]) return null;
     const missing = (o.bits ?? [4]).filter((b) => !HQQ_RECIPES[b]);

@@ -2,7 +2,7 @@
 // harness on the notebook's model and data (fp, rtn, nf4, bnb-int8; calibration-free, minutes on llvmpipe).
 
 import { parseBenchArgs, runBench } from "../cli/bench.ts";
-import { readResults, type ResultRow } from "../eval/results.ts";
+import { readResults, readTaskRows, type ResultRow, type TaskRow } from "../eval/results.ts";
 import type { Params } from "./nb.ts";
 
 export async function readRuns(
@@ -27,6 +27,23 @@ export async function readRuns(
     );
   }
   if (!rows.length) throw new Error(`${dir}/results.jsonl has no result rows`);
+  const manifest = await Deno.readTextFile(`${dir}/manifest.json`).then(JSON.parse, () => null);
+  return { dir, rows, preset: manifest?.preset ?? null };
+}
+
+/** The task rows of a harness run folder (--tasks), for the accuracy notebook. */
+export async function readTaskRuns(
+  dir: string,
+): Promise<{ dir: string; rows: TaskRow[]; preset: string | null }> {
+  let rows: TaskRow[];
+  try {
+    rows = await readTaskRows(`${dir}/results.jsonl`);
+  } catch (e) {
+    throw new Error(
+      `${dir}/results.jsonl: ${(e as Error).message} (QUANTLAB_RUN names a harness run folder)`,
+    );
+  }
+  if (!rows.length) throw new Error(`${dir}/results.jsonl has no task rows (a run with --tasks)`);
   const manifest = await Deno.readTextFile(`${dir}/manifest.json`).then(JSON.parse, () => null);
   return { dir, rows, preset: manifest?.preset ?? null };
 }

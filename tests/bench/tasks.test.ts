@@ -16,7 +16,7 @@ import { startFakeHub, useHub } from "../hub_server.ts";
 import { taskMetrics } from "../../lib/eval/task_eval.ts";
 import { getTask } from "../../lib/eval/tasks.ts";
 import { FIXTURES } from "../python.ts";
-import { writeTaskFolders } from "../task_folders.ts";
+import { writeTaskFolders } from "../../datasets/local_tasks.ts";
 
 const STORIES = `${FIXTURES}/stories260K`;
 const BENCH = new URL("../../lib/cli/bench.ts", import.meta.url).pathname;

@@ -18,7 +18,7 @@ import { loadModel } from "../../lib/load.ts";
 import { dequantize } from "../../lib/quant/record.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
 import { FIXTURES, pythonHas, runPython } from "../python.ts";
-import { writeTaskFolders } from "../task_folders.ts";
+import { writeTaskFolders } from "../../datasets/local_tasks.ts";
 
 const LLAMA = `${FIXTURES}/tiny-llama`;
 const hasLmEval = await pythonHas("lm_eval.models.huggingface");

@@ -2,7 +2,8 @@
 // dataset's shape written as parquet in the Hub repo's layout (by Python's datasets), lm-eval's
 // ConfigurableTask built from its own YAML over those files (build_all_requests), and ours from
 // the same folder: every request's (context, continuation) and every gold answer equal. Then the
-// whole path for four tasks (one of each kind) on tiny-llama: lm-eval's HFLM scores and metrics vs ours.
+// whole path for every task on tiny-llama: lm-eval's HFLM scores and metrics vs ours; mmlu's
+// subjects 0- and 5-shot the same way.
 
 import assert from "node:assert";
 import { getGpu } from "../../lib/gpu/device.ts";
@@ -12,13 +13,15 @@ import { multipleChoice } from "../../lib/eval/metrics.ts";
 import { loadTaskDocs, localTaskData, splitFiles } from "../../lib/eval/task_data.ts";
 import { loadModel } from "../../lib/load.ts";
 import { expandTask, getTask, TASKS } from "../../lib/eval/tasks.ts";
+import { prepareTask } from "../../lib/eval/task_eval.ts";
+import { scoreReusingContexts } from "../../lib/eval/prefix_kv.ts";
 import { FIXTURES, pythonHas, runPython } from "../python.ts";
 
 const hasLmEval = await pythonHas("lm_eval.api.task, datasets");
 
 const LLAMA = `${FIXTURES}/tiny-llama`;
-/** Tasks also scored end to end (one of each kind). */
-const SCORED = ["arc_easy", "winogrande", "lambada_openai", "hellaswag"];
+/** Every task is also scored end to end (lm-eval's HFLM against ours, document by document). */
+const SCORED = Object.keys(TASKS);
 
 const YAML: Record<string, string> = {
   arc_easy: "arc/arc_easy.yaml",
@@ -277,7 +280,17 @@ for subject, t in spec["subjects"].items():
         for inst in task.instances:
             docs.setdefault(inst.doc_id, {"args": [], "doc": inst.doc})
             docs[inst.doc_id]["args"].append(list(inst.arguments))
-        out[f"{subject}/{shots}"] = [{"args": docs[k]["args"], "gold": task.doc_to_target(docs[k]["doc"])} for k in sorted(docs)]
+        res = [{"args": docs[k]["args"], "gold": task.doc_to_target(docs[k]["doc"])} for k in sorted(docs)]
+        from lm_eval.models.huggingface import HFLM
+        lm = HFLM(pretrained=spec["model"], device="cpu", dtype="float32", batch_size=4, max_length=96)
+        lls = lm.loglikelihood(task.instances, disable_tqdm=True)
+        by = {}
+        for inst, r in zip(task.instances, lls):
+            by.setdefault(inst.doc_id, []).append((float(r[0]), bool(r[1])))
+        for k, r in zip(sorted(docs), res):
+            r["lls"] = by[k]
+            r["metrics"] = task.process_results(docs[k]["doc"], by[k])
+        out[f"{subject}/{shots}"] = res
 print(json.dumps(out))
 `;
 
@@ -286,6 +299,8 @@ Deno.test({
   ignore: !hasLmEval,
   fn: async () => {
     const dir = await Deno.makeTempDir();
+    const tok = await loadTokenizer(LLAMA);
+    const model = await loadModel(await getGpu(), LLAMA);
     try {
       const row = (s: string, i: number) => ({
         question: `  ${s} question ${i}: which holds?\n`,
@@ -296,6 +311,7 @@ Deno.test({
       const subjects = ["abstract_algebra", "high_school_us_history"];
       const spec = {
         dir,
+        model: LLAMA,
         subjects: Object.fromEntries(subjects.map((s) => [s, {
           test: [0, 1, 2].map((i) => row(s, i)),
           dev: [10, 11, 12, 13, 14, 15].map((i) => row(s, i)),
@@ -326,6 +342,7 @@ Deno.test({
       assert.strictEqual(expandTask("mmlu").length, 57);
       assert.strictEqual(new Set(expandTask("mmlu").map((t) => t.name)).size, 57);
     } finally {
+      model.release();
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -1,8 +1,11 @@
-// Local task folders in their Hub repos' layouts for harness tests, written with hyparquet-writer
-// (flat columns only: piqa, winogrande, lambada_openai, boolq), rows made from the fixture's text.
+// Task folders in their Hub repos' layouts, with rows made from a text file (not the benchmarks:
+// stand-ins of the right shape for tests and the fixture accuracy run), written with
+// hyparquet-writer (flat columns only: piqa, winogrande, lambada_openai, boolq).
+//   deno run -A datasets/local_tasks.ts OUT N [TEXT]   N rows of each task under OUT/<task>
 
 import { parquetWriteBuffer } from "hyparquet-writer";
-import { FIXTURES } from "./python.ts";
+
+const FIXTURE_TEXT = new URL("../../shared/fixtures/text/calibration.txt", import.meta.url).pathname;
 
 type Col = { name: string; data: unknown[]; type: "STRING" | "INT64" };
 
@@ -16,8 +19,12 @@ async function write(dir: string, rel: string, cols: Col[]): Promise<void> {
 }
 
 /** `n` documents each of piqa, winogrande, lambada_openai and boolq under `root/<task>`. */
-export async function writeTaskFolders(root: string, n: number): Promise<Record<string, string>> {
-  const lines = (await Deno.readTextFile(`${FIXTURES}/text/calibration.txt`)).split("\n")
+export async function writeTaskFolders(
+  root: string,
+  n: number,
+  text = FIXTURE_TEXT,
+): Promise<Record<string, string>> {
+  const lines = (await Deno.readTextFile(text)).split("\n")
     .map((l) => l.trim()).filter((l) => l.split(" ").length > 6);
   // At most 14 words: short enough for a small tokenizer's continuations to fit 512 positions.
   const pick = (i: number) => lines[(i * 7) % lines.length].split(" ").slice(0, 14).join(" ");
@@ -50,4 +57,13 @@ export async function writeTaskFolders(root: string, n: number): Promise<Record<
     { name: "label", data: idx.map((i) => (i * 5) % 2), type: "INT64" },
   ]);
   return dirs;
+}
+
+if (import.meta.main) {
+  const [out, n, text] = Deno.args;
+  if (!out || !(Number(n) >= 1)) {
+    console.error("deno run -A datasets/local_tasks.ts OUT N [TEXT]");
+    Deno.exit(2);
+  }
+  console.log(JSON.stringify(await writeTaskFolders(out, Number(n), text), null, 2));
 }

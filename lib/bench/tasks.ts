@@ -3,6 +3,7 @@
 // checked, and every request is encoded with each model's tokenizer; after a cell's perplexity
 // the same loaded model scores every task, one row each (mmlu: a row per subject and the group).
 
+import { createHash } from "node:crypto";
 import type { ModelConfig } from "../io/config.ts";
 import type { TextTokenizer } from "../io/tokenizer.ts";
 import type { CausalLM } from "../model/model.ts";
@@ -141,7 +142,7 @@ export async function runEntry(
   const maxLength = model.config.maxPositions;
   const rows: TaskRow[] = [];
   const total = mt.prepared.reduce((s, p) => s + p.encoded.flat().length, 0);
-  let before = 0, last = 0;
+  let before = 0, last = 0, shown = -1;
   const t0 = performance.now();
   const scores: TaskScore[] = [];
   for (const p of mt.prepared) {
@@ -149,8 +150,9 @@ export async function runEntry(
       maxLength,
       onProgress: (done) => {
         const now = performance.now(), all = before + done;
-        if (now - last < 5000 && all < total) return;
+        if ((now - last < 5000 && all < total) || all === shown) return;
         last = now;
+        shown = all;
         const rate = all / ((now - t0) / 1000);
         log(
           `  ${p.task.name}: ${all}/${total} requests, ${rate.toFixed(1)}/s, ETA ${
@@ -178,9 +180,10 @@ export async function runEntry(
       subtasks: scores.length,
       n: scores.reduce((a, s) => a + s.n, 0),
       requests,
-      metrics,
+      metrics: finite(metrics),
       dataset_config: null,
-      dataset_sha256: first.dataset_sha256,
+      // The subjects' sha256, one per line, hashed: the group's data as a whole.
+      dataset_sha256: createHash("sha256").update(rows.map((r) => r.dataset_sha256).join("\n")).digest("hex"),
       dataset_source: mt.entry.dir ?? first.dataset_source.replace(/\/[^/]+$/, ""),
       eval_seconds: seconds,
       requests_per_second: requests / seconds,
@@ -189,6 +192,10 @@ export async function runEntry(
   }
   return rows;
 }
+
+/** Metrics as rows hold them: NaN (a stderr of one document) as null, lm-eval's "N/A". */
+const finite = (m: Record<string, number>) =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Number.isFinite(v) ? v : null]));
 
 const metricLine = (m: Record<string, number>) =>
   Object.entries(m).filter(([k]) => !k.endsWith("_stderr")).map(([k, v]) =>
@@ -203,7 +210,6 @@ function taskRow(
   maxLength: number,
   o: BenchOptions,
 ): TaskRow {
-  const nan = (x: number) => (Number.isFinite(x) ? x : null);
   return {
     ...common,
     key,
@@ -214,7 +220,7 @@ function taskRow(
     limit: o.limit ?? null,
     n: s.n,
     requests: s.requests,
-    metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, v]) => [k, nan(v)])),
+    metrics: finite(s.metrics),
     dataset: p.task.repo,
     dataset_config: p.task.config,
     dataset_split: p.task.split,

@@ -78,9 +78,11 @@ export async function scoreReusingContexts(
   let done = 0;
   const progress = (n: number) => o.onProgress?.(done += n, reqs.length);
   if (rest.length) {
-    const rs = await scoreRequests(model, rest.map((i) => reqs[i]), o);
+    // Its chunks report as they finish, counted among all the requests.
+    const onProgress = (d: number) => o.onProgress?.(done + d, reqs.length);
+    const rs = await scoreRequests(model, rest.map((i) => reqs[i]), { ...o, onProgress });
     rest.forEach((i, k) => (out[i] = rs[k]));
-    progress(rest.length);
+    done += rest.length;
   }
   if (lastRow.length) {
     const inputs = lastRow.map((g, i) => ({ i, ids: g.context.slice(-o.maxLength), cont: [0] }));

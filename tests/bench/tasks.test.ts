@@ -15,7 +15,8 @@ import { hubTaskData, localTaskData } from "../../lib/eval/task_data.ts";
 import { startFakeHub, useHub } from "../hub_server.ts";
 import { taskMetrics } from "../../lib/eval/task_eval.ts";
 import { getTask } from "../../lib/eval/tasks.ts";
-import { FIXTURES } from "../python.ts";
+import { FIXTURES, pythonHas, runPython } from "../python.ts";
+import { MMLU_SUBJECTS } from "../../lib/eval/mmlu.ts";
 import { writeTaskFolders } from "../../datasets/local_tasks.ts";
 
 const STORIES = `${FIXTURES}/stories260K`;
@@ -189,4 +190,47 @@ Deno.test("task data from the Hub: the split's parquet through the cache, commit
     await hub.close();
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "--tasks mmlu=DIR: a row per subject and the group's, its acc weighted by subject size",
+  ignore: !(await pythonHas("datasets")),
+  fn: async () => {
+    const root = await Deno.makeTempDir();
+    try {
+      // Every subject in cais/mmlu's layout (test and dev splits), written by Python's datasets.
+      await runPython(
+        `import sys, os, datasets
+from itertools import cycle
+root, subjects = sys.argv[1], sys.argv[2].split(",")
+for k, s in enumerate(subjects):
+    for split, n in [("test", 1 + k % 3), ("dev", 5)]:
+        rows = [{"question": f"{s} {split} {i}?", "subject": s, "choices": ["one", "two", "three", "four"], "answer": (i + k) % 4} for i in range(n)]
+        os.makedirs(f"{root}/{s}", exist_ok=True)
+        datasets.Dataset.from_list(rows).to_parquet(f"{root}/{s}/{split}-00000-of-00001.parquet")`,
+        [`${root}/mmlu`, MMLU_SUBJECTS.join(",")],
+      );
+      const out = `${root}/out`;
+      await runBench(parseBenchArgs([
+        ...["--model", STORIES, "--tasks", `mmlu=${root}/mmlu`, "--num-fewshot", "2"],
+        ...["--decode-tokens", "0", "--gemv-reps", "0", "--quiet", "--out", out],
+      ]) as never);
+      const rows = await readTaskRows(`${out}/results.jsonl`);
+      assert.strictEqual(rows.length, 58);
+      const subjects = rows.filter((r) => r.group === "mmlu"), g = rows.find((r) => r.task === "mmlu")!;
+      assert.strictEqual(subjects.length, 57);
+      assert.strictEqual(g.subtasks, 57);
+      assert.strictEqual(g.n, subjects.reduce((s, r) => s + r.n, 0));
+      assert.strictEqual(g.num_fewshot, 2);
+      const want = subjects.reduce((s, r) => s + r.n * r.metrics.acc!, 0) / g.n;
+      assert.ok(Math.abs(g.metrics.acc! - want) < 1e-12, `${g.metrics.acc} vs ${want}`);
+      assert.match(g.dataset_sha256, /^[0-9a-f]{64}$/);
+      assert.notStrictEqual(g.dataset_sha256, subjects[0].dataset_sha256);
+      // The table shows the group, not its 57 subjects.
+      const table = await Deno.readTextFile(`${out}/tables.md`);
+      assert.match(table, /\| setting \| mmlu \(n=\d+\) \| avg \|/);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
 });

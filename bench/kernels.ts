@@ -6,6 +6,7 @@
 //   deno task bench:kernels [--size 1024] [--gemv 4096] [--reps 3] [--out results/kernels]
 
 import { parseArgs } from "node:util";
+import { runCrossCheck } from "./python.ts";
 import { z } from "zod";
 import * as ref from "../lib/cpu/ref.ts";
 import { randn } from "../lib/cpu/random.ts";
@@ -68,20 +69,8 @@ ts = []
 for _ in range(reps):
     t = time.perf_counter(); x @ w.T; ts.append(time.perf_counter() - t)
 print(sorted(ts)[len(ts) // 2] * 1000)`;
-  for (const exe of [Deno.env.get("QUANTLAB_PYTHON"), ".venv/bin/python", "python3"]) {
-    if (!exe) continue;
-    try {
-      const r = await new Deno.Command(exe, {
-        args: ["-c", script, String(M), String(N), String(K), String(reps)],
-        stdout: "piped",
-        stderr: "null",
-      }).output();
-      if (r.success) return Number(new TextDecoder().decode(r.stdout).trim());
-    } catch {
-      // not this interpreter
-    }
-  }
-  return null;
+  const out = await runCrossCheck(script, [String(M), String(N), String(K), String(reps)]);
+  return out === null ? null : Number(out.trim());
 }
 
 async function main() {

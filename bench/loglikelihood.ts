@@ -10,6 +10,7 @@
 // Writes --out (default results/eval/loglikelihood_speed.json).
 
 import { parseArgs } from "node:util";
+import { runCrossCheck } from "./python.ts";
 import { z } from "zod";
 import { getGpu } from "../lib/gpu/device.ts";
 import { loadTokenizer } from "../lib/io/tokenizer.ts";
@@ -74,25 +75,10 @@ function items(text: string, Q: number, C: number, letters: boolean): LlRequest[
 async function lmEval(model: string, reqs: LlRequest[]) {
   const file = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(file, JSON.stringify(reqs.map((r) => [r.context, r.continuation])));
-  for (const exe of [Deno.env.get("QUANTLAB_PYTHON"), ".venv/bin/python", "python3"]) {
-    if (!exe) continue;
-    try {
-      const r = await new Deno.Command(exe, {
-        args: ["-c", LM_EVAL, model, file],
-        stdout: "piped",
-        stderr: "null",
-      }).output();
-      if (r.success) {
-        return JSON.parse(new TextDecoder().decode(r.stdout).trim().split("\n").at(-1)!) as Record<
-          string,
-          { seconds: number; lls: number[] }
-        >;
-      }
-    } catch {
-      // not this interpreter
-    }
-  }
-  return null;
+  const out = await runCrossCheck(LM_EVAL, [model, file]);
+  return out === null
+    ? null
+    : JSON.parse(out.trim().split("\n").at(-1)!) as Record<string, { seconds: number; lls: number[] }>;
 }
 
 async function main() {

@@ -116,17 +116,30 @@ export type ErrorRow = z.infer<typeof ErrorRow>;
  * (acc, acc_stderr, acc_norm, acc_norm_stderr, perplexity, perplexity_stderr), over its first
  * `limit` documents; `mmlu` also has a group row (its subjects' acc weighted by size).
  */
-export const TaskRow = z.object({
-  status: z.literal("ok").default("ok"),
+export const TaskRow = ResultRow.pick({
+  status: true,
+  cell: true,
+  preset: true,
+  method: true,
+  bits: true,
+  group_size: true,
+  model: true,
+  model_arch: true,
+  weights_dtype: true,
+  bits_per_weight: true,
+  quant_seconds: true,
+  method_options: true,
+  calibration: true,
+  model_revision: true,
+  seeds: true,
+  adapter: true,
+  fallback_adapter: true,
+  kernels: true,
+  date: true,
+  deno: true,
+  git_commit: true,
+}).extend({
   key: z.string(),
-  cell: z.number().int().nonnegative().nullable().default(null),
-  preset: z.string().nullable().default(null),
-  method: z.string(),
-  bits: z.number().int().nullable(),
-  group_size: z.number().int().nullable(),
-  model: z.string(),
-  model_arch: z.string(),
-  weights_dtype: z.string(),
   task: z.string(),
   /** The group a subject's row belongs to (mmlu), or null; a group row lists its subtasks. */
   group: z.string().nullable().default(null),
@@ -136,6 +149,7 @@ export const TaskRow = z.object({
   /** Documents and loglikelihood requests evaluated. */
   n: z.number().int().positive(),
   requests: z.number().int().positive(),
+  /** lm-eval's names; null where lm-eval says N/A (the stderr of one document). */
   metrics: z.record(z.string(), z.number().nullable()),
   /** The Hub dataset (repo, config, split) the task reads, its commit and files' sha256. */
   dataset: z.string(),
@@ -148,18 +162,6 @@ export const TaskRow = z.object({
   max_length: z.number().int().positive(),
   eval_seconds: z.number().nonnegative(),
   requests_per_second: z.number().nonnegative(),
-  bits_per_weight: z.number().positive().nullable().default(null),
-  quant_seconds: z.number().nonnegative().nullable().default(null),
-  method_options: z.record(z.string(), z.unknown()).nullable().default(null),
-  calibration: ResultRow.shape.calibration,
-  model_revision: z.string().nullable().default(null),
-  seeds: z.record(z.string(), z.number()).nullable().default(null),
-  adapter: z.string(),
-  fallback_adapter: z.boolean(),
-  kernels: z.array(z.string()).nullable().default(null),
-  date: z.string(),
-  deno: z.string(),
-  git_commit: z.string().nullable(),
 });
 export type TaskRow = z.infer<typeof TaskRow>;
 

@@ -337,6 +337,22 @@ Deno.test({
             );
             assert.strictEqual(o.gold, want[i].gold);
           });
+          // Scored (5-shot contexts are left-truncated at max_length 96): one row per question.
+          const p = prepareTask(t, data, tok, { numFewshot: shots });
+          const lls = await scoreReusingContexts(model, p.encoded.flat(), { maxLength: 96 });
+          ours.forEach((o, i) => {
+            const mine = lls.slice(4 * i, 4 * i + 4), theirs = want[i].lls as [number, boolean][];
+            mine.forEach((r, j) => {
+              const what = `${s} ${shots}-shot doc ${i} choice ${j}: ${r.logprob} vs ${theirs[j][0]}`;
+              assert.ok(Math.abs(r.logprob - theirs[j][0]) < 1e-4, what);
+              assert.strictEqual(r.greedy, theirs[j][1], what);
+            });
+            const acc = multipleChoice(mine.map((r) => r.logprob), o.choices, o.gold).acc;
+            assert.strictEqual(acc, want[i].metrics.acc, `${s} ${shots}-shot doc ${i}: acc`);
+          });
+          if (shots === 5) {
+            assert.ok(p.encoded[0][0].context.length > 96, "5-shot contexts are longer than max_length");
+          }
         }
       }
       assert.strictEqual(expandTask("mmlu").length, 57);

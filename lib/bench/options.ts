@@ -16,7 +16,21 @@ import {
 } from "../methods/registry.ts";
 import { PRESETS } from "./presets.ts";
 import { TASK_NAMES, TASKS } from "../eval/tasks.ts";
-import { parseTaskList } from "./tasks.ts";
+
+export interface TaskEntry {
+  /** The --tasks name: a task or a group (mmlu). */
+  name: string;
+  /** A local folder in the Hub repo's layout, or null (the Hub). */
+  dir: string | null;
+}
+
+/** "arc_easy,piqa=DIR,mmlu" → entries (names checked by the option's schema). */
+export function parseTaskList(s: string): TaskEntry[] {
+  return s.split(",").map((x) => x.trim()).filter(Boolean).map((x) => {
+    const at = x.indexOf("=");
+    return at < 0 ? { name: x, dir: null } : { name: x.slice(0, at), dir: x.slice(at + 1) };
+  });
+}
 
 const taskListHelp = () => `${Object.keys(TASKS).join(", ")}, mmlu (or mmlu_<subject>)`;
 

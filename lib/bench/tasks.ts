@@ -18,22 +18,7 @@ import {
 } from "../eval/task_eval.ts";
 import { expandTask, type Task } from "../eval/tasks.ts";
 import { checkIdsInVocab } from "./checks.ts";
-import type { BenchOptions } from "./options.ts";
-
-export interface TaskEntry {
-  /** The --tasks name: a task or a group (mmlu). */
-  name: string;
-  /** A local folder in the Hub repo's layout, or null (the Hub). */
-  dir: string | null;
-}
-
-/** "arc_easy,piqa=DIR,mmlu" → entries (names checked by the option's schema). */
-export function parseTaskList(s: string): TaskEntry[] {
-  return s.split(",").map((x) => x.trim()).filter(Boolean).map((x) => {
-    const at = x.indexOf("=");
-    return at < 0 ? { name: x, dir: null } : { name: x.slice(0, at), dir: x.slice(at + 1) };
-  });
-}
+import type { BenchOptions, TaskEntry } from "./options.ts";
 
 export interface LoadedEntry {
   entry: TaskEntry;

@@ -6,7 +6,7 @@
 // choices " A" … " D", acc only. The group `mmlu` (and its four categories) averages the
 // subjects' acc weighted by their sizes, with the pooled standard error.
 
-import type { Doc, Task, TaskRequests } from "./tasks.ts";
+import type { Doc, Task, TaskRequests } from "./task.ts";
 
 /** The subjects by lm-eval's category groups (mmlu_stem, mmlu_other, …), each list sorted. */
 export const MMLU_CATEGORIES: Record<string, string[]> = {

@@ -84,3 +84,16 @@ export async function rewriteCheckpoint(
   for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${src}/${f}`, `${dir}/${f}`);
   return dir;
 }
+
+const BENCH_CLI = new URL("../lib/cli/bench.ts", import.meta.url).pathname;
+
+/** `deno task bench ARGS` as a child process: its exit code and stderr (NO_COLOR, plus `env`). */
+export async function benchCli(args: string[], env: Record<string, string> = {}) {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BENCH_CLI, ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: r.code, err: new TextDecoder().decode(r.stderr) };
+}

@@ -218,8 +218,6 @@ export async function runBench(o: BenchOptions): Promise<Row[]> {
         seeds: { ...(meth.calibrated ? { calibration: p.cal?.seed ?? o.seed } : {}), ...meth.seeds },
         adapter: gpu.name,
         fallback_adapter: gpu.isFallback,
-        kernels: null,
-        date: "",
         deno: prov.deno,
         git_commit: prov.git_commit,
       };

@@ -8,7 +8,7 @@ import type { ModelConfig } from "../io/config.ts";
 import type { TextTokenizer } from "../io/tokenizer.ts";
 import type { CausalLM } from "../model/model.ts";
 import type { TaskRow } from "../eval/results.ts";
-import { hubTaskData, localTaskData, type TaskData } from "../eval/task_data.ts";
+import { hubTasksData, localTaskData, type TaskData } from "../eval/task_data.ts";
 import {
   evaluateTask,
   groupMetrics,
@@ -30,13 +30,11 @@ export async function loadTasks(o: BenchOptions, log: (s: string) => void): Prom
   const out: LoadedEntry[] = [];
   const shots = o["num-fewshot"] > 0;
   for (const entry of o.tasks ?? []) {
-    const tasks = [];
-    for (const task of expandTask(entry.name)) {
-      const data = entry.dir === null
-        ? await hubTaskData(task, shots, { log })
-        : await localTaskData(task, entry.dir, shots);
-      tasks.push({ task, data });
-    }
+    const expanded = expandTask(entry.name);
+    const data = entry.dir === null
+      ? await hubTasksData(expanded, shots, { log })
+      : await Promise.all(expanded.map((t) => localTaskData(t, entry.dir!, shots)));
+    const tasks = expanded.map((task, i) => ({ task, data: data[i] }));
     const docs = tasks.reduce((s, t) => s + t.data.docs.length, 0);
     log(
       `task ${entry.name}: ${docs} documents${tasks.length > 1 ? ` in ${tasks.length} subtasks` : ""} from ${
@@ -64,18 +62,25 @@ export function encodeTasks(
   return loaded.map(({ entry, tasks }) => ({
     entry,
     prepared: tasks.map(({ task, data }) => {
-      const p = prepareTask(task, data, tok, { limit: o.limit, numFewshot: o["num-fewshot"] });
+      let p;
+      try {
+        p = prepareTask(task, data, tok, {
+          limit: o.limit,
+          numFewshot: o["num-fewshot"],
+          maxLength: config.maxPositions,
+        });
+      } catch (e) {
+        throw new Error(`--model ${spec} (its tokenizer and positions): ${(e as Error).message}`);
+      }
       p.encoded.forEach((doc, i) =>
-        doc.forEach((r, j) => {
-          const what = `task ${task.name} (${data.source}) row ${i} request ${j}`;
-          checkIdsInVocab(spec, what, [...r.context, ...r.continuation], config.vocab);
-          // lm-eval refuses these too: the continuation alone must fit the model's positions.
-          if (r.continuation.length > config.maxPositions) {
-            throw new Error(
-              `${what}: its continuation is ${r.continuation.length} tokens with ${spec}'s tokenizer, more than the model's ${config.maxPositions} positions`,
-            );
-          }
-        })
+        doc.forEach((r, j) =>
+          checkIdsInVocab(
+            spec,
+            `task ${task.name} (${data.source}) row ${i} request ${j}`,
+            [...r.context, ...r.continuation],
+            config.vocab,
+          )
+        )
       );
       return p;
     }),
@@ -92,9 +97,12 @@ export function entryTaskNames(name: string): string[] {
 export const taskKeyName = (task: string, o: BenchOptions) =>
   `task:${task}:limit=${o.limit ?? "all"}:shots=${o["num-fewshot"]}`;
 
+/** A task row before run.ts stamps it with the time and the kernels the cell ran. */
+export type TaskResult = Omit<TaskRow, "date" | "kernels">;
+
 /** What a task row shares with the cell's perplexity rows. */
 export type RowCommon = Omit<
-  TaskRow,
+  TaskResult,
   | "key"
   | "task"
   | "group"
@@ -123,9 +131,9 @@ export async function runEntry(
   key: (name: string) => string,
   o: BenchOptions,
   log: (s: string) => void,
-): Promise<TaskRow[]> {
+): Promise<TaskResult[]> {
   const maxLength = model.config.maxPositions;
-  const rows: TaskRow[] = [];
+  const rows: TaskResult[] = [];
   const total = mt.prepared.reduce((s, p) => s + p.encoded.flat().length, 0);
   let before = 0, last = 0, shown = -1;
   const t0 = performance.now();
@@ -194,7 +202,7 @@ function taskRow(
   key: string,
   maxLength: number,
   o: BenchOptions,
-): TaskRow {
+): TaskResult {
   return {
     ...common,
     key,

@@ -141,7 +141,7 @@ export async function runChunks(
 }
 
 /** The logits of each request's continuation positions, [Σ cont, V] on the host; inputs padded to L. */
-async function continuationLogits(
+function continuationLogits(
   model: CausalLM,
   part: { ids: number[]; cont: number[] }[],
   L: number,
@@ -158,8 +158,7 @@ async function continuationLogits(
     r += c;
   }
   h.release();
-  const host = await headRows(model, b, hc, n);
-  return host;
+  return headRows(model, b, hc, n);
 }
 
 /**

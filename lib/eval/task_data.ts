@@ -97,17 +97,31 @@ export async function hubTaskData(
   withShots: boolean,
   o: { hub?: HubConfig; log?: (s: string) => void } = {},
 ): Promise<TaskData> {
-  const splits = [task.split, ...(withShots && task.fewshotSplit ? [task.fewshotSplit] : [])];
+  return (await hubTasksData([task], withShots, o))[0];
+}
+
+/**
+ * The rows of tasks that share one Hub repo (mmlu's 57 subjects: one config each) from a single
+ * snapshot: one listing and one download pass, the files every task needs or the next revision.
+ */
+export async function hubTasksData(
+  tasks: Task[],
+  withShots: boolean,
+  o: { hub?: HubConfig; log?: (s: string) => void } = {},
+): Promise<TaskData[]> {
+  const repo = tasks[0].repo, what = tasks.length > 1 ? `${repo} (${tasks.length} tasks)` : tasks[0].name;
+  if (tasks.some((t) => t.repo !== repo)) throw new Error(`hubTasksData: tasks of several repos`);
+  const splitsOf = (t: Task) => [t.split, ...(withShots && t.fewshotSplit ? [t.fewshotSplit] : [])];
   let snap, lastError: Error | null = null;
   for (const revision of ["main", "refs/convert/parquet"]) {
     try {
-      snap = await snapshot(task.repo, {
+      snap = await snapshot(repo, {
         type: "dataset",
         revision,
         allow: (p) => p.endsWith(".parquet"),
         choose: (paths) => {
-          const per = splits.map((s) => matchSplit(task, paths, s));
-          return per.every((f) => f.length) ? per.flat() : [];
+          const per = tasks.flatMap((t) => splitsOf(t).map((s) => matchSplit(t, paths, s)));
+          return per.every((f) => f.length) ? [...new Set(per.flat())] : [];
         },
         config: o.hub,
         log: o.log,
@@ -115,40 +129,43 @@ export async function hubTaskData(
       break;
     } catch (e) {
       lastError = e as Error;
-      if (!/no files to download/.test(lastError.message)) {
-        throw new Error(`${task.name}: ${lastError.message}`);
-      }
+      if (!/no files to download/.test(lastError.message)) throw new Error(`${what}: ${lastError.message}`);
     }
   }
   if (!snap) {
+    const t = tasks[0], splits = splitsOf(t);
     throw new Error(
-      `${task.name}: ${task.repo} has no parquet files of split${splits.length > 1 ? "s" : ""} ${
-        splits.join(", ")
-      }${task.config ? ` under ${task.config}/` : ""} (main or refs/convert/parquet): ${lastError?.message}`,
+      `${what}: ${repo} has no parquet files of split${splits.length > 1 ? "s" : ""} ${splits.join(", ")}${
+        tasks.length === 1 && t.config ? ` under ${t.config}/` : ""
+      } (main or refs/convert/parquet): ${lastError?.message}`,
     );
   }
-  const paths = snap.files.map((f) => f.path);
-  const where = `${task.repo}@${snap.commit}`;
-  const files = matchSplit(task, paths);
-  const docs = await readParquet(files.map((f) => `${snap.dir}/${f}`));
-  checkDocs(task, docs, where, task.split);
-  let shots: Doc[] = [];
-  if (splits.length > 1) {
-    shots = await readParquet(matchSplit(task, paths, task.fewshotSplit).map((f) => `${snap.dir}/${f}`));
-    checkDocs(task, shots, where, task.fewshotSplit!);
-  }
+  const dir = snap.dir, paths = snap.files.map((f) => f.path);
+  const where = `${repo}@${snap.commit}`;
   const byPath = new Map(snap.files.map((f) => [f.path, f.etag]));
-  const shas = await Promise.all(
-    files.map(async (f) => {
-      const e = byPath.get(f)!;
-      return e.length === 64 ? e : sha256Hex(await Deno.readFile(`${snap.dir}/${f}`));
-    }),
-  );
-  return {
-    docs,
-    shots,
-    source: `hf://datasets/${where}${task.config ? `/${task.config}` : ""}`,
-    revision: snap.commit,
-    sha256: await combine(shas),
-  };
+  const out: TaskData[] = [];
+  for (const task of tasks) {
+    const files = matchSplit(task, paths);
+    const docs = await readParquet(files.map((f) => `${dir}/${f}`));
+    checkDocs(task, docs, where, task.split);
+    let shots: Doc[] = [];
+    if (splitsOf(task).length > 1) {
+      shots = await readParquet(matchSplit(task, paths, task.fewshotSplit).map((f) => `${dir}/${f}`));
+      checkDocs(task, shots, where, task.fewshotSplit!);
+    }
+    const shas = await Promise.all(
+      files.map(async (f) => {
+        const e = byPath.get(f)!;
+        return e.length === 64 ? e : sha256Hex(await Deno.readFile(`${dir}/${f}`));
+      }),
+    );
+    out.push({
+      docs,
+      shots,
+      source: `hf://datasets/${where}${task.config ? `/${task.config}` : ""}`,
+      revision: snap.commit,
+      sha256: await combine(shas),
+    });
+  }
+  return out;
 }

@@ -33,12 +33,15 @@ export interface TaskScore {
   seconds: number;
 }
 
-/** Requests of the first `limit` documents, encoded with the model's tokenizer (no model work). */
+/**
+ * Requests of the first `limit` documents, encoded with the model's tokenizer (no model work);
+ * `maxLength` (the model's positions): a continuation longer is refused here, as lm-eval does.
+ */
 export function prepareTask(
   task: Task,
   data: TaskData,
   tok: Tok,
-  o: { limit?: number; numFewshot?: number },
+  o: { limit?: number; numFewshot?: number; maxLength?: number },
 ): PreparedTask {
   const shots = o.numFewshot ?? 0;
   if (shots > 0 && !task.fewshotSplit) {
@@ -59,10 +62,11 @@ export function prepareTask(
   });
   const encoded = built.map((b, i) =>
     b.requests.map((r, j) => {
-      const e = encodeRequest(tok, r);
-      if (!e.continuation.length) {
+      const e = encodeRequest(tok, r), what = `${task.name}: ${data.source} row ${i} request ${j}`;
+      if (!e.continuation.length) throw new Error(`${what}: the continuation encodes to no tokens`);
+      if (o.maxLength !== undefined && e.continuation.length > o.maxLength) {
         throw new Error(
-          `${task.name}: ${data.source} row ${i} request ${j}: the continuation encodes to no tokens`,
+          `${what}: its continuation is ${e.continuation.length} tokens, more than the model's ${o.maxLength} positions`,
         );
       }
       return e;

@@ -4,13 +4,13 @@
 // unsupported tensor dtype is named.
 
 import assert from "node:assert";
+import { benchCli } from "../helpers.ts";
 import { parseBenchArgs } from "../../lib/bench/options.ts";
 import { Checkpoint } from "../../lib/io/checkpoint.ts";
 import { type TensorToWrite, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { writeQuantizedCheckpoint } from "../../lib/quant/export.ts";
 import { FIXTURES } from "../python.ts";
 
-const BENCH = new URL("../../lib/cli/bench.ts", import.meta.url).pathname;
 const STORIES = `${FIXTURES}/stories260K`;
 const TEXT = `${FIXTURES}/text/tinystories_valid_head.txt`;
 
@@ -28,15 +28,7 @@ async function brokenCopy(edit: (t: TensorToWrite) => TensorToWrite): Promise<st
   return dir;
 }
 
-async function bench(args: string[]) {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", BENCH, ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: r.code, err: new TextDecoder().decode(r.stderr) };
-}
+const bench = (args: string[]) => benchCli(args);
 
 const common = [
   "--dataset",

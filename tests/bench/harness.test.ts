@@ -3,6 +3,7 @@
 // work with nothing written.
 
 import assert from "node:assert";
+import { benchCli } from "../helpers.ts";
 import { compile } from "vega-lite";
 import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
 import { mergeRuns } from "../../lib/bench/merge.ts";
@@ -225,16 +226,11 @@ Deno.test("bad input is refused before any work, with nothing written", async ()
   await assert.rejects(runBench(opts([...base, "--model", "/nonexistent/model"])), /no such folder/);
   assert.strictEqual(await Deno.stat(out).then(() => true, () => false), false, "nothing written");
   // The command line: exit code 2 and the message, for an unreachable Hub too.
-  const cli = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", BENCH, "--model", "org/model", "--dataset", WIKI, "--out", out],
-    env: { HF_ENDPOINT: "http://127.0.0.1:9", HF_HOME: await Deno.makeTempDir(), NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const cli = await benchCli(["--model", "org/model", "--dataset", WIKI, "--out", out], {
+    HF_ENDPOINT: "http://127.0.0.1:9",
+    HF_HOME: await Deno.makeTempDir(),
+  });
   assert.strictEqual(cli.code, 2);
-  assert.match(
-    new TextDecoder().decode(cli.stderr),
-    /error: cannot get model org\/model@main from the Hub at http:\/\/127.0.0.1:9/,
-  );
+  assert.match(cli.err, /error: cannot get model org\/model@main from the Hub at http:\/\/127.0.0.1:9/);
   assert.strictEqual(await Deno.stat(out).then(() => true, () => false), false, "nothing written");
 });

@@ -5,6 +5,7 @@
 // folder of another layout) exits 2 before any model work, with nothing written.
 
 import assert from "node:assert";
+import { benchCli } from "../helpers.ts";
 import { parseBenchArgs, runBench } from "../../lib/cli/bench.ts";
 import { readTaskRows } from "../../lib/eval/results.ts";
 import { getGpu } from "../../lib/gpu/device.ts";
@@ -20,17 +21,8 @@ import { MMLU_SUBJECTS } from "../../lib/eval/mmlu.ts";
 import { writeTaskFolders } from "../../datasets/local_tasks.ts";
 
 const STORIES = `${FIXTURES}/stories260K`;
-const BENCH = new URL("../../lib/cli/bench.ts", import.meta.url).pathname;
 
-async function bench(args: string[]) {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", BENCH, ...args],
-    env: { NO_COLOR: "1", HF_HUB_OFFLINE: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: r.code, err: new TextDecoder().decode(r.stderr) };
-}
+const bench = (args: string[]) => benchCli(args, { HF_HUB_OFFLINE: "1" });
 
 Deno.test("--tasks: accuracy rows equal recomputed scoring and lm-eval's metrics; table, figures, resume", async () => {
   const root = await Deno.makeTempDir(), out = `${root}/out`;

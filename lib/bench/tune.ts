@@ -1,6 +1,6 @@
 // Selection by measurement (issue 25): the first time a model runs on an adapter, each distinct
 // GEMM of its linears is timed in every variant that can take it — on the layer's own weights, at
-// `rows` token rows — each variant's output is checked against the adapter rule's variant (within
+// `rows` token rows (and, for quantized layers, the one-row GEMV that decoding runs) — each variant's output is checked against the adapter rule's variant (within
 // 1e-4 relative; one that disagrees is never chosen), and the fastest is kept. Choices are cached
 // in HF_HOME/quantlab/kernel-choices.json under the adapter (vendor, architecture, device,
 // driver) and Deno version, so later runs skip the sweep; --retune measures again.
@@ -16,7 +16,15 @@ import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { choose, gemmKey } from "../kernels/choice.ts";
 import { matmul, type MatmulVariant, matmulVariant } from "../kernels/matmul.ts";
 import { textureMatmulFits } from "../kernels/matmul_tex.ts";
-import { qgemmFormat, type QGemmVariant, qgemmVariant, qmatmul } from "../kernels/qmatmul.ts";
+import {
+  qgemmFormat,
+  type QGemmVariant,
+  qgemmVariant,
+  type QGemvVariant,
+  qgemvVariant,
+  qmatmul,
+} from "../kernels/qmatmul.ts";
+import { textureQgemvFits } from "../kernels/qgemv_tex.ts";
 import { textureQgemmFits } from "../kernels/qmatmul_tex.ts";
 import type { CausalLM } from "../model/model.ts";
 import { DenseLinear } from "../model/linear.ts";
@@ -44,6 +52,8 @@ interface Candidate {
   variants: string[];
   run: (b: Batch, x: Tensor, variant: string) => Tensor;
   K: number;
+  /** Token rows of x: the evaluation's, or 1 for the GEMV that decoding runs. */
+  rows: number;
 }
 
 function candidates(model: CausalLM, rows: number): Candidate[] {
@@ -61,6 +71,7 @@ function candidates(model: CausalLM, rows: number): Candidate[] {
         out.set(key, {
           key,
           K,
+          rows,
           rule: matmulVariant(gpu, K, w.dtype),
           variants,
           run: (b, x, v) => matmul(b, x, w, undefined, undefined, v as MatmulVariant),
@@ -76,9 +87,21 @@ function candidates(model: CausalLM, rows: number): Candidate[] {
         out.set(key, {
           key,
           K: p.K,
+          rows,
           rule: qgemmVariant(gpu, rows, p),
           variants,
           run: (b, x, v) => qmatmul(b, x, p, { gemm: v as QGemmVariant }),
+        });
+      }
+      const vkey = gemmKey("qgemm", 1, p.N, p.K, qgemmFormat(p));
+      if (textureQgemvFits(gpu, p) && !out.has(vkey)) {
+        out.set(vkey, {
+          key: vkey,
+          K: p.K,
+          rows: 1,
+          rule: qgemvVariant(gpu, p),
+          variants: ["fused", "texture"],
+          run: (b, x, v) => qmatmul(b, x, p, { gemv: v as QGemvVariant }),
         });
       }
     }
@@ -118,7 +141,7 @@ export async function tuneModel(model: CausalLM, o: TuneOptions): Promise<TuneEn
       out.push({ ...hit, key: c.key, cached: true });
       continue;
     }
-    const x = upload(gpu, randn(o.rows * c.K, i + 1), [o.rows, c.K], "tune.x");
+    const x = upload(gpu, randn(c.rows * c.K, i + 1), [c.rows, c.K], "tune.x");
     const results: Record<string, Float32Array> = {}, us: Record<string, number> = {};
     for (const v of c.variants) {
       let y: Tensor | null = null;
@@ -133,7 +156,7 @@ export async function tuneModel(model: CausalLM, o: TuneOptions): Promise<TuneEn
     x.release();
     const best = pickVariant(c.rule, us, results, (m) => o.log?.(`kernel choices: ${c.key}: ${m}`));
     choose(gpu, c.key, best);
-    mine[c.key] = { variant: best, us, rows: o.rows };
+    mine[c.key] = { variant: best, us, rows: c.rows };
     out.push({ ...mine[c.key], key: c.key, cached: false });
     measured++;
     const eta = ((performance.now() - t0) / measured) * (todo.length - i - 1) / 1000;

@@ -237,6 +237,34 @@ export class Batch {
     return tex.createView();
   }
 
+  /**
+   * `t`'s bytes as a texture kept with `t` (made and filled in this batch the first time, reused by
+   * later batches until t's buffer is offloaded or released): a weight laid out once for the
+   * texture kernels instead of copied per call. Only for tensors whose contents never change.
+   * A streamed tensor (its block comes and goes) gets a per-batch copy instead: a kept texture
+   * would hold a second copy of every block the budget has already let go.
+   */
+  keptTexture(
+    t: Tensor,
+    width: number,
+    height: number,
+    format: GPUTextureFormat,
+    bytesPerRow: number,
+  ): GPUTextureView {
+    if (t.streamed) return this.texture({ buffer: t.buffer, offset: 0 }, width, height, format, bytesPerRow);
+    const key = `${width}x${height} ${format} ${bytesPerRow}`;
+    const have = t.keptTexture(key);
+    if (have) return have;
+    const tex = this.gpu.pool.acquireTexture({
+      size: [width, height],
+      format,
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+      label: `${t.label} (texture)`,
+    }, height * bytesPerRow);
+    this.copyToTexture({ buffer: t.buffer, offset: 0 }, tex, 0, width, height, bytesPerRow);
+    return t.keepTexture(key, tex);
+  }
+
   /** An uninitialised texture, destroyed after submit; fill it with copyToTexture. */
   emptyTexture(width: number, height: number, format: GPUTextureFormat): GPUTexture {
     const tex = this.gpu.device.createTexture({

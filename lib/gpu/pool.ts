@@ -31,6 +31,8 @@ export class BufferPool {
   #reserved = 0;
   #peakHeld = 0;
   #count = 0;
+  #textureBytes = new Map<GPUTexture, number>();
+  #retired: GPUTexture[] = [];
   /**
    * Bytes the run may hold on the device (--gpu-memory), or null. Over it, cached free buffers
    * are destroyed first; an allocation live tensors alone would push over it is refused.
@@ -86,6 +88,39 @@ export class BufferPool {
   /** Called after every queue.submit: buffers released before it are safe for host writes. */
   submitted(): void {
     this.#epoch++;
+    // Textures released before this submit may have been named by it: destroying them now is safe
+    // (WebGPU frees them once the queued work is done).
+    for (const t of this.#retired.splice(0)) t.destroy();
+  }
+
+  /**
+   * A texture counted like a buffer (a weight laid out for the CPU adapter's texture kernels, kept
+   * as long as its tensor): the budget applies and `inUse`/`peak` include it.
+   */
+  acquireTexture(desc: GPUTextureDescriptor, byteLength: number): GPUTexture {
+    if (this.budget !== null && this.#inUse + this.#reserved + byteLength > this.budget) {
+      this.#trimSubmitted();
+    }
+    if (this.budget !== null && this.#inUse + byteLength > this.budget) {
+      throw new BudgetError(
+        `texture ${
+          desc.label ?? ""
+        }: ${byteLength} bytes on top of ${this.#inUse} in use exceeds the GPU memory budget of ${this.budget} bytes (--gpu-memory)`,
+      );
+    }
+    const tex = this.device.createTexture(desc);
+    this.#textureBytes.set(tex, byteLength);
+    this.#inUse += byteLength;
+    if (this.#inUse > this.#peak) this.#peak = this.#inUse;
+    if (this.#inUse + this.#reserved > this.#peakHeld) this.#peakHeld = this.#inUse + this.#reserved;
+    return tex;
+  }
+
+  /** Give a texture back: uncounted now, destroyed after the next submit (work encoded so far may read it). */
+  releaseTexture(tex: GPUTexture): void {
+    this.#inUse -= this.#textureBytes.get(tex) ?? 0;
+    this.#textureBytes.delete(tex);
+    this.#retired.push(tex);
   }
 
   /** Destroy the free buffers released before the last submit (no unsubmitted work names them). */

@@ -16,6 +16,9 @@ export class Tensor {
   #buffer: GPUBuffer | null;
   /** The contents in host memory while offloaded (and kept after a reload, until they change). */
   #host: Uint8Array<ArrayBuffer> | null = null;
+  /** Textures made from this tensor's bytes (`Batch.keptTexture`), dropped with its buffer. */
+  #textures = new Map<string, GPUTextureView>();
+  #textureObjs: GPUTexture[] = [];
   /** Where unchanged contents can be read again (a checkpoint tensor, by offset): no host copy needed. */
   #source: (() => Promise<Bytes>) | null = null;
   constructor(
@@ -66,6 +69,10 @@ export class Tensor {
   get hostBytes(): number {
     return this.#host?.byteLength ?? 0;
   }
+  /** Whether the contents also live elsewhere (a host copy or the checkpoint): a streamed block's. */
+  get streamed(): boolean {
+    return this.#host !== null || this.#source !== null;
+  }
   /** Whether the contents are on the GPU now. */
   get resident(): boolean {
     return this.#buffer !== null;
@@ -91,6 +98,24 @@ export class Tensor {
     }
     this.gpu.pool.release(this.#buffer);
     this.#buffer = null;
+    this.#dropTextures();
+  }
+
+  /** A texture kept with this tensor under `key` (its bytes in a texture layout), if made. */
+  keptTexture(key: string): GPUTextureView | undefined {
+    return this.#textures.get(key);
+  }
+  /** Keep `tex` (made from this tensor's current bytes) until the buffer goes: offload or release. */
+  keepTexture(key: string, tex: GPUTexture): GPUTextureView {
+    const view = tex.createView();
+    this.#textures.set(key, view);
+    this.#textureObjs.push(tex);
+    return view;
+  }
+  #dropTextures(): void {
+    for (const t of this.#textureObjs) this.gpu.pool.releaseTexture(t);
+    this.#textureObjs = [];
+    this.#textures.clear();
   }
   /** Upload the host copy, or the source's bytes, into a fresh buffer (a no-op when resident). */
   async reload(): Promise<void> {
@@ -112,6 +137,7 @@ export class Tensor {
     this.#released = true;
     // The buffer reference stays (as before offloading existed): the pool owns it now.
     if (this.#buffer) this.gpu.pool.release(this.#buffer);
+    this.#dropTextures();
     this.#host = null;
     this.#source = null;
   }

@@ -6,9 +6,9 @@ import type { Gpu } from "../gpu/device.ts";
 
 const tables = new WeakMap<GPUDevice, Map<string, string>>();
 
-/** The shape key of a GEMM: op, row regime, N, K and the weight's format. */
+/** The shape key of a GEMM: op, row regime (one row is a GEMV), N, K and the weight's format. */
 export function gemmKey(op: "matmul" | "qgemm", M: number, N: number, K: number, format: string): string {
-  return `${op} ${M >= 16 ? "prefill" : "rows<16"} N=${N} K=${K} ${format}`;
+  return `${op} ${M === 1 ? "gemv" : M >= 16 ? "prefill" : "rows<16"} N=${N} K=${K} ${format}`;
 }
 
 /** The measured variant for `key` on this device, if a sweep chose one. */

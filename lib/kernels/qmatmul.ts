@@ -8,11 +8,21 @@ import { checkLoopBudget, dummy, need, shapeStr, windows } from "./common.ts";
 import { chosen, gemmKey } from "./choice.ts";
 import { matmul } from "./matmul.ts";
 import { qmatmulTexture, textureQgemmFits } from "./qmatmul_tex.ts";
+import { qgemvTexture, textureQgemvFits } from "./qgemv_tex.ts";
 
 /** GEMM variants for M > 1: codes decoded per product ("fused"); Ŵ decoded once into an f32
  * [N, K] scratch tensor then the FP GEMM ("dequant"); or, on CPU adapters, x and the words read
  * through textures with each code decoded once for 16 token rows ("texture", qmatmul_tex.ts). */
 export type QGemmVariant = "fused" | "dequant" | "texture";
+
+/** GEMV variants (one row): "fused" (storage words, K-split on hardware adapters) or, on CPU
+ * adapters, "texture" (qgemv_tex.ts: x and the words' kept texture, unrolled decode). */
+export type QGemvVariant = "fused" | "texture";
+
+/** llvmpipe, 4096² and 11008×4096: "texture" 3.6–5× "fused" for 2/3/4/8-bit, 1.5–1.8× for NF4. */
+export function qgemvVariant(gpu: Gpu, w: PackedWeight): QGemvVariant {
+  return gpu.isFallback && textureQgemvFits(gpu, w) ? "texture" : "fused";
+}
 
 /**
  * On llvmpipe (bench:qkernels, 4096² W4 g128, one run): "texture" 42 ms at M = 16 (0.92× the f32
@@ -52,6 +62,9 @@ export interface PackedWeight extends PackedDims {
   /** The codebook as a 2^bits × 1 r32float texture (CPU adapters: a per-lane storage load is a
    * branchy loop on llvmpipe, a texel fetch a gather). */
   codebookTex?: GPUTextureView | null;
+  /** 4-bit codebooks on CPU adapters: the four codes of every 16-bit value, a 256 × 256 rgba32float
+   * texture, for the texture GEMV (one fetch per four codes; the fetch is what NF4 costs there). */
+  codebookQuadTex?: GPUTextureView | null;
   bias: Tensor | null;
 }
 
@@ -185,7 +198,7 @@ export function qmatmul(
   b: Batch,
   x: Tensor,
   w: PackedWeight,
-  opts: { ksplit?: number; gemm?: QGemmVariant } = {},
+  opts: { ksplit?: number; gemm?: QGemmVariant; gemv?: QGemvVariant } = {},
 ): Tensor {
   const { K, N, W, G } = w;
   need(x.dtype === "f32" && x.numel % K === 0, "qmatmul", `x ${shapeStr(x)} is not rows of ${K}`);
@@ -238,6 +251,19 @@ export function qmatmul(
   const binds = (
     v: WeightWindow,
   ) => [v.words, v.scale, v.shift ?? d, w.codebookTex ?? w.codebook ?? d, w.bias ?? d];
+  const gemv = M === 1
+    ? opts.gemv ?? (chosen(b.gpu, gemmKey("qgemm", 1, N, K, qgemmFormat(w))) as QGemvVariant | undefined) ??
+      qgemvVariant(b.gpu, w)
+    : null;
+  if (gemv === "texture" && opts.ksplit === undefined) {
+    need(
+      textureQgemvFits(b.gpu, w),
+      "qmatmul",
+      `texture GEMV cannot take ${w.words.label} (K=${K}, ${w.bits}-bit)`,
+    );
+    qgemvTexture(b, x, w, y, `gemv N=${N} K=${K} bits=${w.bits}`);
+    return y;
+  }
   if (M === 1) {
     const threads = W / wordsPerThread(w.bits);
     const ks = wins.length > 1 ? 1 : opts.ksplit ??

@@ -96,8 +96,9 @@ export function qmatmulTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, 
       : "",
     ...code,
   };
-  const wt = b.texture(
-    { buffer: w.words.buffer, offset: 0 },
+  // The words laid out once as a texture kept with the layer (not copied per call).
+  const wt = b.keptTexture(
+    w.words,
     K,
     S,
     WPT === 1 ? "r32uint" : "rg32uint",

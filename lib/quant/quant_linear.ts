@@ -8,6 +8,7 @@ import { gatherCols } from "../kernels/gather_cols.ts";
 import {
   type PackedWeight,
   type QGemmVariant,
+  type QGemvVariant,
   qmatmul,
   stripMajor,
   stripMajorFits,
@@ -57,17 +58,20 @@ export class QuantLinear implements Linear {
       codebookTex: L.codebook && (opts.codebookTexture ?? gpu.isFallback)
         ? codebookTexture(gpu, L.codebook)
         : null,
+      codebookQuadTex: L.codebook && L.bits === 4 && (opts.codebookTexture ?? gpu.isFallback)
+        ? codebookTexture(gpu, L.codebook, true)
+        : null,
       bias: r.bias ? upload(gpu, Float32Array.from(r.bias), [r.bias.length], `${r.name}.bias`) : null,
     };
     const perm = L.perm ? upload(gpu, L.perm, [L.K], `${r.name}.perm`) : null;
     return new QuantLinear(r.name, packed, perm, r);
   }
 
-  /** `gemm` forces a GEMM variant (tests check each); by default chosen per adapter and shape. */
-  forward(b: Batch, x: Tensor, gemm?: QGemmVariant): Tensor {
-    if (!this.perm) return qmatmul(b, x, this.packed, { gemm });
+  /** `gemm` / `gemv` force a variant (tests check each); by default chosen per adapter and shape. */
+  forward(b: Batch, x: Tensor, gemm?: QGemmVariant, gemv?: QGemvVariant): Tensor {
+    if (!this.perm) return qmatmul(b, x, this.packed, { gemm, gemv });
     const xp = gatherCols(b, x, this.perm);
-    const y = qmatmul(b, xp, this.packed, { gemm });
+    const y = qmatmul(b, xp, this.packed, { gemm, gemv });
     xp.release();
     return y;
   }
@@ -88,25 +92,36 @@ export class QuantLinear implements Linear {
   release(): void {
     for (const t of this.tensors()) t.release();
     this.packed.codebookTex = null; // its texture is shared by every layer with the same table
+    this.packed.codebookQuadTex = null;
   }
 }
 
 /** One 2^bits × 1 r32float texture per distinct codebook (NF4 and FP4 tables): 64 bytes each, kept
- * for the device's life, shared by every layer (so streaming a block never touches it). */
+ * for the device's life, shared by every layer (so streaming a block never touches it). With
+ * `quads` (4-bit tables): the 65536 values of 16 bits as a 256 × 256 rgba32float texture, texel
+ * (v & 255, v >> 8) = (cb[v & 15], cb[v >> 4 & 15], cb[v >> 8 & 15], cb[v >> 12]), 1 MiB. */
 const cbTextures = new WeakMap<GPUDevice, Map<string, GPUTextureView>>();
-function codebookTexture(gpu: Gpu, cb: Float32Array<ArrayBuffer>): GPUTextureView {
+function codebookTexture(gpu: Gpu, cb: Float32Array<ArrayBuffer>, quads = false): GPUTextureView {
   let byTable = cbTextures.get(gpu.device);
   if (!byTable) cbTextures.set(gpu.device, byTable = new Map());
-  const key = Array.from(cb).join(",");
+  const key = `${quads ? "quads " : ""}${Array.from(cb).join(",")}`;
   let view = byTable.get(key);
   if (!view) {
+    const data = quads ? new Float32Array(4 * 65536) : cb;
+    if (quads) {
+      for (let v = 0; v < 65536; v++) for (let j = 0; j < 4; j++) data[4 * v + j] = cb[(v >> (4 * j)) & 15];
+    }
+    const [width, height] = quads ? [256, 256] : [cb.length, 1];
     const tex = gpu.device.createTexture({
-      size: [cb.length, 1],
-      format: "r32float",
+      size: [width, height],
+      format: quads ? "rgba32float" : "r32float",
       usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
-      label: "codebook",
+      label: quads ? "codebook quads" : "codebook",
     });
-    gpu.device.queue.writeTexture({ texture: tex }, cb, { bytesPerRow: cb.length * 4 }, [cb.length, 1]);
+    gpu.device.queue.writeTexture({ texture: tex }, data, { bytesPerRow: width * (quads ? 16 : 4) }, [
+      width,
+      height,
+    ]);
     byTable.set(key, view = tex.createView());
   }
   return view;

@@ -11,7 +11,10 @@ import { matmul } from "../../lib/kernels/matmul.ts";
 import { loadModel } from "../../lib/load.ts";
 import { quantizeRtn } from "../../lib/quant/rtn.ts";
 import { randn } from "../../lib/cpu/random.ts";
-import { assertSameBits, getGpu } from "../helpers.ts";
+import { qgemmFormat } from "../../lib/kernels/qmatmul.ts";
+import { QuantLinear } from "../../lib/quant/quant_linear.ts";
+import { quantizeUniform } from "../../lib/quant/uniform.ts";
+import { assertClose, assertSameBits, getGpu } from "../helpers.ts";
 import { FIXTURES } from "../python.ts";
 
 const gpu = await getGpu();
@@ -28,6 +31,9 @@ Deno.test("tuneModel times every variant of each distinct GEMM, caches the choic
   assert.ok(
     first.some((e) => e.key.startsWith("qgemm prefill")) && first.some((e) => e.key.startsWith("matmul")),
   );
+  // …and the one-row GEMV of each quantized shape (what decoding runs), timed at one row.
+  const gemvs = first.filter((e) => e.key.startsWith("qgemm gemv"));
+  assert.ok(gemvs.length > 0 && gemvs.every((e) => e.rows === 1 && "texture" in e.us && "fused" in e.us));
   assert.strictEqual(new Set(first.map((e) => e.key)).size, first.length);
   for (const e of first) {
     assert.ok(!e.cached && Object.keys(e.us).length >= 2, `${e.key}: ${JSON.stringify(e.us)}`);
@@ -62,6 +68,28 @@ Deno.test("a measured choice is the variant the launcher runs (same bits either 
   assert.deepStrictEqual(tiled.used, ["matmul"]);
   assert.deepStrictEqual(tex.used, ["matmul_tex"]);
   assertSameBits(tex.y, tiled.y, "matmul texture vs tiled");
+  // The quantized GEMV: the measured choice decides which kernel runs (same sums, other order).
+  const r = quantizeUniform("t", randn(N * K, 3, 0.05), [N, K], {
+    bits: 4,
+    groupSize: 64,
+    sym: false,
+    range: "include-zero",
+  });
+  const q = QuantLinear.fromRecord(gpu, r);
+  const x1 = upload(gpu, randn(K, 4), [1, K]);
+  const gemv = async (variant: string) => {
+    choose(gpu, gemmKey("qgemm", 1, N, K, qgemmFormat(q.packed)), variant);
+    kernelsUsed.clear();
+    const b = new Batch(gpu);
+    const y = q.forward(b, x1);
+    await b.submit();
+    return { y: await readF32(y), used: [...kernelsUsed] };
+  };
+  const fused = await gemv("fused"), texGemv = await gemv("texture");
+  assert.deepStrictEqual(fused.used, ["qmatmul:gemv"]);
+  assert.deepStrictEqual(texGemv.used, ["qgemv_tex"]);
+  assertClose(texGemv.y, fused.y, 1e-6, "qgemv texture vs fused");
+  q.release();
   clearChoices(gpu);
 });
 

@@ -118,6 +118,48 @@ Deno.test("a GPU memory budget: cached buffers are destroyed before it is crosse
   gpu.device.destroy();
 });
 
+Deno.test("a kept texture (a weight's texture layout) is made once, counted like a buffer, and goes with its tensor", async () => {
+  const gpu = await createGpu();
+  const data = Float32Array.from({ length: 64 * 4 }, (_, i) => i);
+  const t = upload(gpu, data, [4, 64], "w");
+  const base = gpu.pool.stats().inUse;
+  const b = new Batch(gpu);
+  const v1 = b.keptTexture(t, 64, 4, "r32float", 256);
+  assert.strictEqual(b.keptTexture(t, 64, 4, "r32float", 256), v1, "the second call reuses it");
+  assert.strictEqual(gpu.pool.stats().inUse, base + 1024);
+  await b.done();
+  // Read back through a kernel in a later batch: the texture holds the tensor's bytes.
+  const src = `@group(0) @binding(0) var tx: texture_2d<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  for (var r = 0u; r < 4u; r++) { y[r * 64u + g.x] = textureLoad(tx, vec2<u32>(g.x, r), 0).x; }
+}`;
+  const b2 = new Batch(gpu);
+  const y = empty(gpu, [256]);
+  b2.dispatch({ name: "kept_texture_test", source: src }, [b2.keptTexture(t, 64, 4, "r32float", 256), y], [
+    1,
+    1,
+    1,
+  ], "");
+  await b2.done();
+  assert.deepStrictEqual(await readF32(y), data);
+  await t.offload(); // the texture goes with the buffer
+  // t's buffer and its texture are uncounted; y (1024 bytes) is live: back to `base`.
+  assert.strictEqual(gpu.pool.stats().inUse, base);
+  await t.reload();
+  assert.strictEqual(t.keptTexture("64x4 r32float 256"), undefined);
+  // Now streamed (a host copy): a per-batch texture, nothing kept or counted.
+  const b3 = new Batch(gpu);
+  b3.keptTexture(t, 64, 4, "r32float", 256);
+  assert.strictEqual(t.keptTexture("64x4 r32float 256"), undefined);
+  assert.strictEqual(gpu.pool.stats().inUse, base + 1024);
+  await b3.done();
+  const u = upload(gpu, data, [4, 64], "u");
+  gpu.pool.budget = gpu.pool.stats().inUse + 512;
+  assert.throws(() => new Batch(gpu).keptTexture(u, 64, 4, "r32float", 256), BudgetError);
+  gpu.device.destroy();
+});
+
 Deno.test("uploads round-trip f32, u32, i32 and f16 bits exactly", async () => {
   const gpu = await getGpu();
   const f = new Float32Array([1.5, -0, Infinity, 3e-39, 7]);

@@ -8,7 +8,8 @@ import * as ref from "../../lib/cpu/ref.ts";
 import { randInts, randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { readF32, upload } from "../../lib/gpu/tensor.ts";
-import { qmatmul, weightWindows } from "../../lib/kernels/qmatmul.ts";
+import { type QGemmVariant, type QGemvVariant, qmatmul, weightWindows } from "../../lib/kernels/qmatmul.ts";
+import { textureQgemvFits } from "../../lib/kernels/qgemv_tex.ts";
 import { textureQgemmFits } from "../../lib/kernels/qmatmul_tex.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
 import { dequantize, type QuantRecord } from "../../lib/quant/record.ts";
@@ -31,16 +32,17 @@ async function check(
   for (const M of Ms) {
     const x = randn(M * K, M + K);
     const want = ref.matmul(x, w, M, N, K, r.bias);
-    const tex = textureQgemmFits(gpu, layer.packed);
-    for (
-      const gemm of M > 1
-        ? (["fused", "dequant", ...(tex ? ["texture"] as const : [])] as const)
-        : [undefined]
-    ) {
+    const tex = M > 1 ? textureQgemmFits(gpu, layer.packed) : textureQgemvFits(gpu, layer.packed);
+    const variants = M > 1 ? ["fused", "dequant", "texture"] as const : ["fused", "texture"] as const;
+    for (const v of variants.filter((v) => v !== "texture" || tex)) {
       const b = new Batch(gpu);
-      const y = layer.forward(b, upload(gpu, x, [M, K]), gemm);
+      const xt = upload(gpu, x, [M, K]);
+      poisonNext(gpu, M * N); // the output's buffer starts as NaN: every element must be written
+      const y = M > 1
+        ? layer.forward(b, xt, v as QGemmVariant)
+        : layer.forward(b, xt, undefined, v as QGemvVariant);
       await b.submit();
-      assertClose(await readF32(y), want, TOL, `${what} M=${M}${gemm ? " " + gemm : ""}`);
+      assertClose(await readF32(y), want, TOL, `${what} M=${M} ${v}`);
     }
   }
   layer.release();
@@ -165,7 +167,7 @@ Deno.test("past the binding limit: words, scales, x and y split into windows, sa
   const run = async (layer: QuantLinear, x: Float32Array<ArrayBuffer>, M: number) => {
     poisonNext(gpu, M * N);
     const b = new Batch(gpu);
-    const y = layer.forward(b, upload(gpu, x, [M, K]), "fused");
+    const y = layer.forward(b, upload(gpu, x, [M, K]), "fused", "fused");
     await b.submit();
     return await readF32(y);
   };

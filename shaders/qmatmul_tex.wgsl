@@ -7,7 +7,8 @@
 //
 //   xt   rgba32float [M rows, K/4 texels]   four consecutive k per texel
 //   wt   r32uint / rg32uint [S rows, K texels]  strip s at input k (the strip-major words as they are)
-//   scale, shift f32 [G, W·PER] as in qmatmul.wgsl; cbt r32float [2^BITS × 1] (NF4/FP4)
+//   scale, shift f32 [G, W·PER] as in qmatmul.wgsl; cbt (NF4/FP4) the 4-bit table's 16-bit values
+//   as rgba32float [256 × 256] (four codes a fetch, as in qgemv_tex.wgsl), or r32float [2^BITS × 1]
 
 struct Params { M: u32, N: u32, K: u32, S: u32, G: u32, gs4: u32, NP: u32, has_bias: u32 }
 

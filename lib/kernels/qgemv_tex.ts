@@ -1,5 +1,5 @@
-// Launcher for shaders/qgemv_tex.wgsl: the quantized GEMV (one token row) for CPU adapters — x and
-// the strip-major words through textures, the words' texture kept with the layer. Uniform formats
+// Launcher for shaders/qgemv_tex.wgsl: the quantized GEMV (one token row) for CPU adapters — the
+// strip-major words through a texture kept with the layer, x from storage. Uniform formats
 // (2/3/4/8-bit) and codebooks (NF4/FP4: four codes from one fetch of a 16-bit-value table).
 
 import { type Batch, grid } from "../gpu/kernel.ts";
@@ -13,7 +13,7 @@ export function gemvWords(bits: number): number {
   return bits === 2 ? 2 : 4;
 }
 
-/** Whether this layer can run the texture GEMV as laid out (x's texture copy wants K·4 in 256s). */
+/** Whether this layer can run the texture GEMV as laid out (the words' copy wants 256-byte rows). */
 export function textureQgemvFits(
   gpu: { maxTexture2D: number; maxBinding: number },
   w: PackedWeight,
@@ -21,7 +21,7 @@ export function textureQgemvFits(
   const { WPT } = texTile(w.bits);
   const S = w.W / WPT;
   return w.stripMajor && (w.codebook ? !!w.codebookTex : !!w.shift) && w.groupSize % 4 === 0 &&
-    (w.K * 4) % 256 === 0 && (w.K * WPT * 4) % 256 === 0 && w.K <= gpu.maxTexture2D &&
+    w.K % 4 === 0 && (w.K * WPT * 4) % 256 === 0 && w.K <= gpu.maxTexture2D &&
     S <= gpu.maxTexture2D && w.scale.byteLength <= gpu.maxBinding;
 }
 
@@ -99,11 +99,10 @@ export function qgemvTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, si
     ...code,
   };
   const wt = b.keptTexture(w.words, K, S, WPT === 1 ? "r32uint" : "rg32uint", K * WPT * 4);
-  const xt = b.texture({ buffer: x.buffer, offset: 0 }, K / 4, 1, "rgba32float", K * 4);
   b.dispatch(
     { name: "qgemv_tex", defines },
     [
-      xt,
+      x,
       wt,
       w.scale,
       cb ? null : w.shift,

@@ -23,7 +23,7 @@ export function textureQgemmFits(gpu: { maxTexture2D: number }, w: PackedWeight)
 }
 
 /** Unrolled tile code: accumulators a{i}_{o}, per-group s{o}/h{o}, guarded stores. */
-function tileCode(bits: number, bias: boolean, codebook: boolean) {
+function tileCode(bits: number, bias: boolean, codebook: boolean, quads: boolean) {
   const { TM, SPT, WPT, PER } = texTile(bits);
   const I = [...Array(TM).keys()], U = [...Array(SPT).keys()];
   // Output o of the thread: strip u, word c, code i → column (s_base + u)·WPT·PER + c·PER + i.
@@ -49,10 +49,19 @@ function tileCode(bits: number, bias: boolean, codebook: boolean) {
     body.push(U.map((u) => `let t${u}_${t} = wload(4u * k4 + ${t}u, s${u});`).join(" "));
     for (const o of O) {
       const { u, c, i } = outs[o];
+      const word = `t${u}_${t}.${comp[c]}`;
+      const fma = (w: string) => I.map((r) => `a${r}_${o} += x${r}.${comp[t]} * ${w};`).join(" ");
+      if (quads) {
+        // 4-bit codebook: one fetch of the 16-bit-value table gives codes i … i + 3.
+        const q4 = `c4_${u}_${c}_${t}_${i - (i % 4)}`;
+        const fetch = i % 4 === 0 ? `let ${q4} = cbquad((${word} >> ${4 * i}u) & 65535u); ` : "";
+        body.push(`${fetch}{ let w = sc${o} * ${q4}.${comp[i % 4]}; ${fma("w")} }`);
+        continue;
+      }
       body.push(
-        `{ let q = (t${u}_${t}.${comp[c]} >> ${bits * i}u) & MASK; ` +
+        `{ let q = (${word} >> ${bits * i}u) & MASK; ` +
           (codebook ? `let w = sc${o} * cbload(q); ` : `let w = sc${o} * f32(q) + h${o}; `) +
-          I.map((r) => `a${r}_${o} += x${r}.${comp[t]} * w;`).join(" ") + " }",
+          fma("w") + " }",
       );
     }
   }
@@ -82,18 +91,19 @@ export function qmatmulTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, 
   const M = x.numel / K;
   const { TM, SPT, WPT, PER } = texTile(w.bits);
   const S = w.W / WPT;
-  const cb = !!w.codebook;
-  const key = `${w.bits} ${!!w.bias} ${cb}`;
+  const cb = !!w.codebook, quads = cb && w.bits === 4 && !!w.codebookQuadTex;
+  const key = `${w.bits} ${!!w.bias} ${cb} ${quads}`;
   let code = codeCache.get(key);
-  if (!code) codeCache.set(key, code = tileCode(w.bits, !!w.bias, cb));
+  if (!code) codeCache.set(key, code = tileCode(w.bits, !!w.bias, cb, quads));
   const defines = {
     BITS: w.bits,
     TM,
     SPT,
-    CB_DECL: cb
+    CB_DECL: !cb ? "" : quads
       ? "@group(0) @binding(7) var cbt: texture_2d<f32>;\n" +
-        "fn cbload(q: u32) -> f32 { return textureLoad(cbt, vec2<u32>(q, 0u), 0).x; }"
-      : "",
+        "fn cbquad(v: u32) -> vec4<f32> { return textureLoad(cbt, vec2<u32>(v & 255u, v >> 8u), 0); }"
+      : "@group(0) @binding(7) var cbt: texture_2d<f32>;\n" +
+        "fn cbload(q: u32) -> f32 { return textureLoad(cbt, vec2<u32>(q, 0u), 0).x; }",
     ...code,
   };
   // The words laid out once as a texture kept with the layer (not copied per call).
@@ -118,7 +128,7 @@ export function qmatmulTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, 
         w.bias ?? null,
         windowBinding(y, mw, N),
         b.uniform([mw.rows, N, K, S, G, w.groupSize / 4, w.W * PER, w.bias ? 1 : 0]),
-        w.codebookTex ?? null,
+        quads ? w.codebookQuadTex! : w.codebookTex ?? null,
       ],
       [Math.ceil(S / (8 * SPT)), Math.ceil(mw.rows / TM), 1],
       sizes,

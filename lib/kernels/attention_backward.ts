@@ -7,6 +7,21 @@ import { type Batch, grid } from "../gpu/kernel.ts";
 import { empty, type Tensor, windowBinding } from "../gpu/tensor.ts";
 import type { AttentionShape } from "./attention.ts";
 import { checkLoopBudget, dummy, need, shapeStr, windows } from "./common.ts";
+import { attentionBackwardRows, backwardRowsFit } from "./attention_backward_rows.ts";
+
+/** "keys" (attention_backward.wgsl: 32 threads split a row's keys or queries) or, on CPU adapters,
+ * "rows" (attention_backward_rows.ts: a thread per R rows). llvmpipe, tiny-llama's block at 8 × 512
+ * tokens (AutoRound's batch): stats + dq + dkv 1490 → 121 ms of GPU time, the whole iteration
+ * (forward, backward, step) 2380 → 1012 ms. */
+export type AttentionBackwardVariant = "keys" | "rows";
+
+export function attentionBackwardVariant(
+  gpu: { isFallback: boolean; maxTexture2D: number },
+  rows: number,
+  s: AttentionShape,
+): AttentionBackwardVariant {
+  return gpu.isFallback && backwardRowsFit(gpu, rows, s) ? "rows" : "keys";
+}
 
 export function attentionBackward(
   b: Batch,
@@ -15,7 +30,7 @@ export function attentionBackward(
   v: Tensor,
   o: Tensor,
   dout: Tensor,
-  s: AttentionShape,
+  s: AttentionShape & { backward?: AttentionBackwardVariant },
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const { seq, heads, kvHeads, headDim } = s;
   const T = q.numel / (heads * headDim);
@@ -58,6 +73,32 @@ export function attentionBackward(
     const [wk, wv, wdk, wdv] = [k, v, dk, dv].map((t) => windowBinding(t, rows, kE));
     const [wl, wd] = [lse, dd].map((t) => windowBinding(t, rows, heads));
     const u = b.uniform([n, seq, heads, kvHeads, headDim], [1 / Math.sqrt(headDim)]);
+    const variant = s.backward ?? attentionBackwardVariant(b.gpu, n, s);
+    if (variant === "rows") {
+      need(backwardRowsFit(b.gpu, n, s), "attention_backward", `the rows variant cannot take ${sizes}`);
+      const at = (t: Tensor, e: number): [GPUBuffer, number] => [t.buffer, rows.row0 * e * 4];
+      attentionBackwardRows(
+        b,
+        {
+          q: wq,
+          k: wk,
+          v: wv,
+          o: wo,
+          dout: wdo,
+          lse: wl,
+          dd: wd,
+          dq: wdq,
+          dk: wdk,
+          dv: wdv,
+          src: { q: at(q, qE), k: at(k, kE), v: at(v, kE), dout: at(dout, qE) },
+          rows: n,
+        },
+        s,
+        u,
+        sizes,
+      );
+      continue;
+    }
     b.dispatch(
       { name: "attention_backward", entry: "stats", defines },
       [wq, wk, null, wo, wdo, wl, wd, null, null, u],

@@ -8,6 +8,7 @@ import { randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { readF32, type Tensor, upload } from "../../lib/gpu/tensor.ts";
 import { attentionBackward } from "../../lib/kernels/attention_backward.ts";
+import { backwardRowsFit } from "../../lib/kernels/attention_backward_rows.ts";
 import { attention } from "../../lib/kernels/attention.ts";
 import { reluBackward, siluMulBackward } from "../../lib/kernels/elementwise_backward.ts";
 import { mse, mseValue } from "../../lib/kernels/mse.ts";
@@ -15,7 +16,7 @@ import { layernormBackward, rmsnormBackward } from "../../lib/kernels/norm_backw
 import { rope, ropeTable } from "../../lib/kernels/rope.ts";
 import { signSgdStep } from "../../lib/kernels/sign_sgd.ts";
 import { transpose } from "../../lib/kernels/transpose.ts";
-import { assertClose, assertSameBits, getGpu, withBindingLimit } from "../helpers.ts";
+import { assertClose, assertSameBits, getGpu, poisonNext, withBindingLimit } from "../helpers.ts";
 
 const gpu = await getGpu();
 const TOL = 2e-5;
@@ -80,7 +81,22 @@ Deno.test("RoPE backward is the inverse rotation: reference = finite differences
 });
 
 Deno.test("attention backward with grouped KV heads: reference = finite differences in q, k, v; GPU = reference", async () => {
-  for (const [seq, B, Hq, Hkv, Dh] of [[9, 2, 4, 2, 8], [40, 1, 2, 1, 36], [70, 1, 3, 3, 4]]) {
+  // The last three fit the "rows" variant (heads·Dh in 64s); seq 21 and 13 leave a partial group of R rows.
+  const shapes = [
+    [9, 2, 4, 2, 8],
+    [40, 1, 2, 1, 36],
+    [70, 1, 3, 3, 4],
+    [21, 2, 4, 2, 64],
+    [13, 3, 2, 2, 32],
+    [
+      10,
+      1,
+      2,
+      1,
+      128,
+    ],
+  ];
+  for (const [seq, B, Hq, Hkv, Dh] of shapes) {
     const T = seq * B;
     const q = randn(T * Hq * Dh, 7), k = randn(T * Hkv * Dh, 8), v = randn(T * Hkv * Dh, 9);
     const dout = randn(T * Hq * Dh, 10);
@@ -91,16 +107,22 @@ Deno.test("attention backward with grouped KV heads: reference = finite differen
     assertFd((x) => att(q, x, v), k, r.dk, dout, "attention dk");
     assertFd((x) => att(q, k, x), v, r.dv, dout, "attention dv");
     const s = { seq, heads: Hq, kvHeads: Hkv, headDim: Dh };
-    const [dq, dk, dv] = await run((b) => {
-      const [tq, tk, tv] = [up(q, [T, Hq * Dh]), up(k, [T, Hkv * Dh]), up(v, [T, Hkv * Dh])];
-      const o = attention(b, tq, tk, tv, s);
-      const g = attentionBackward(b, tq, tk, tv, o, up(dout, [T, Hq * Dh]), s);
-      return [g.dq, g.dk, g.dv];
-    });
-    const what = `seq=${seq} B=${B} Hq=${Hq} Hkv=${Hkv} Dh=${Dh}`;
-    assertClose(dq, r.dq, 1e-4, `dq ${what}`);
-    assertClose(dk, r.dk, 1e-4, `dk ${what}`);
-    assertClose(dv, r.dv, 1e-4, `dv ${what}`);
+    const rows = backwardRowsFit(gpu, T, s);
+    for (const backward of ["keys", ...(rows ? ["rows"] as const : [])] as const) {
+      const [dq, dk, dv] = await run((b) => {
+        const [tq, tk, tv] = [up(q, [T, Hq * Dh]), up(k, [T, Hkv * Dh]), up(v, [T, Hkv * Dh])];
+        const o = attention(b, tq, tk, tv, s);
+        // Outputs start as NaN: every element must be written.
+        for (const n of [T * Hq * Dh, T * Hkv * Dh, T * Hkv * Dh]) poisonNext(gpu, n);
+        const g = attentionBackward(b, tq, tk, tv, o, up(dout, [T, Hq * Dh]), { ...s, backward });
+        return [g.dq, g.dk, g.dv];
+      });
+      const what = `${backward} seq=${seq} B=${B} Hq=${Hq} Hkv=${Hkv} Dh=${Dh}`;
+      assertClose(dq, r.dq, 1e-4, `dq ${what}`);
+      assertClose(dk, r.dk, 1e-4, `dk ${what}`);
+      assertClose(dv, r.dv, 1e-4, `dv ${what}`);
+    }
+    if ((Hq * Dh) % 64 === 0 && (Hkv * Dh) % 64 === 0) assert.ok(rows, `seq=${seq} Dh=${Dh}: rows should fit`);
   }
 });
 
@@ -110,16 +132,20 @@ Deno.test("attention backward past the binding limit: split by whole sequences, 
   const q = randn(T * Hq * Dh, 17), k = randn(T * Hkv * Dh, 18), v = randn(T * Hkv * Dh, 19);
   const dout = randn(T * Hq * Dh, 20);
   const s = { seq, heads: Hq, kvHeads: Hkv, headDim: Dh, variant: "keys" as const };
-  const go = () =>
-    run((b) => {
-      const [tq, tk, tv] = [up(q, [T, Hq * Dh]), up(k, [T, Hkv * Dh]), up(v, [T, Hkv * Dh])];
-      const o = attention(b, tq, tk, tv, s);
-      const g = attentionBackward(b, tq, tk, tv, o, up(dout, [T, Hq * Dh]), s);
-      return [g.dq, g.dk, g.dv];
-    });
-  const whole = await go();
-  const split = await withBindingLimit(gpu, 16384, go);
-  for (const [i, name] of ["dq", "dk", "dv"].entries()) assertSameBits(split[i], whole[i], name);
+  for (const backward of ["keys", "rows"] as const) {
+    const go = () =>
+      run((b) => {
+        const [tq, tk, tv] = [up(q, [T, Hq * Dh]), up(k, [T, Hkv * Dh]), up(v, [T, Hkv * Dh])];
+        const o = attention(b, tq, tk, tv, s);
+        const g = attentionBackward(b, tq, tk, tv, o, up(dout, [T, Hq * Dh]), { ...s, backward });
+        return [g.dq, g.dk, g.dv];
+      });
+    const whole = await go();
+    const split = await withBindingLimit(gpu, 16384, go);
+    for (const [i, name] of ["dq", "dk", "dv"].entries()) {
+      assertSameBits(split[i], whole[i], `${backward} ${name}`);
+    }
+  }
   await withBindingLimit(gpu, 8192, () => {
     const [tq, tk] = [up(q, [T, Hq * Dh]), up(k, [T, Hkv * Dh])];
     assert.throws(

@@ -122,7 +122,9 @@ Deno.test("attention backward with grouped KV heads: reference = finite differen
       assertClose(dk, r.dk, 1e-4, `dk ${what}`);
       assertClose(dv, r.dv, 1e-4, `dv ${what}`);
     }
-    if ((Hq * Dh) % 64 === 0 && (Hkv * Dh) % 64 === 0) assert.ok(rows, `seq=${seq} Dh=${Dh}: rows should fit`);
+    if ((Hq * Dh) % 64 === 0 && (Hkv * Dh) % 64 === 0) {
+      assert.ok(rows, `seq=${seq} Dh=${Dh}: rows should fit`);
+    }
   }
 });
 

@@ -122,8 +122,11 @@ export function int8MatmulTexture(
     sizes,
   );
   const nws = rowWindows(N, [K], Math.min(b.gpu.maxBinding, cap(K)), 256);
+  // CB whole: the layer's kept texture (laid out once, as the quantized GEMV's words); in windows, copies.
   const cbt = nws.map((nw) =>
-    b.texture({ buffer: w.cb.buffer, offset: nw.row0 * K }, K / 16, nw.rows, "rgba32uint", K)
+    nws.length === 1
+      ? b.keptTexture(w.cb, K / 16, nw.rows, "rgba32uint", K)
+      : b.texture({ buffer: w.cb.buffer, offset: nw.row0 * K }, K / 16, nw.rows, "rgba32uint", K)
   );
   for (const tw of tws) {
     const cat = b.texture(

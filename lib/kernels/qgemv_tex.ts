@@ -5,7 +5,7 @@
 import { type Batch, grid } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { PackedWeight } from "./qmatmul.ts";
-import { texTile } from "./qmatmul_tex.ts";
+import { codebookDecl, texTile } from "./qmatmul_tex.ts";
 
 /** Words per thread: 4 (2 at 2-bit, whose words hold 16 codes), so a thread owns 32–40 outputs.
  * 4096² W4 on llvmpipe: 4 words 2.0–2.6 ms against 2.9 with 2 and 5.3 with 8 (fewer threads). */
@@ -91,11 +91,7 @@ export function qgemvTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, si
   const T = Math.ceil(S / code.SPT);
   const defines = {
     BITS: w.bits,
-    CB_DECL: !cb ? "" : quads
-      ? "@group(0) @binding(7) var cbt: texture_2d<f32>;\n" +
-        "fn cbquad(v: u32) -> vec4<f32> { return textureLoad(cbt, vec2<u32>(v & 255u, v >> 8u), 0); }"
-      : "@group(0) @binding(7) var cbt: texture_2d<f32>;\n" +
-        "fn cbload(q: u32) -> f32 { return textureLoad(cbt, vec2<u32>(q, 0u), 0).x; }",
+    CB_DECL: codebookDecl(cb, quads),
     ...code,
   };
   const wt = b.keptTexture(w.words, K, S, WPT === 1 ? "r32uint" : "rg32uint", K * WPT * 4);

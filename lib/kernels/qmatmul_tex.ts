@@ -83,6 +83,16 @@ function tileCode(bits: number, bias: boolean, codebook: boolean, quads: boolean
   };
 }
 
+/** The codebook texture at binding 7 and its reader: `cbquad(v)`, the four codes of the 16-bit
+ * value v (4-bit tables), or `cbload(q)`, one code. Empty for uniform formats. */
+export function codebookDecl(codebook: boolean, quads: boolean): string {
+  if (!codebook) return "";
+  return "@group(0) @binding(7) var cbt: texture_2d<f32>;\n" +
+    (quads
+      ? "fn cbquad(v: u32) -> vec4<f32> { return textureLoad(cbt, vec2<u32>(v & 255u, v >> 8u), 0); }"
+      : "fn cbload(q: u32) -> f32 { return textureLoad(cbt, vec2<u32>(q, 0u), 0).x; }");
+}
+
 const codeCache = new Map<string, ReturnType<typeof tileCode>>();
 
 export function qmatmulTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, sizes: string): void {
@@ -99,11 +109,7 @@ export function qmatmulTexture(b: Batch, x: Tensor, w: PackedWeight, y: Tensor, 
     BITS: w.bits,
     TM,
     SPT,
-    CB_DECL: !cb ? "" : quads
-      ? "@group(0) @binding(7) var cbt: texture_2d<f32>;\n" +
-        "fn cbquad(v: u32) -> vec4<f32> { return textureLoad(cbt, vec2<u32>(v & 255u, v >> 8u), 0); }"
-      : "@group(0) @binding(7) var cbt: texture_2d<f32>;\n" +
-        "fn cbload(q: u32) -> f32 { return textureLoad(cbt, vec2<u32>(q, 0u), 0).x; }",
+    CB_DECL: codebookDecl(cb, quads),
     ...code,
   };
   // The words laid out once as a texture kept with the layer (not copied per call).

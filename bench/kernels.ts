@@ -127,7 +127,7 @@ async function main() {
   src.release();
   dst.release();
 
-  // Matmul: every variant (buffer-tiled, texture-read) and the naive baseline at N³, the variants
+  // Matmul: every variant (buffer-tiled, texture-read, workgroup-tiled) and the naive baseline at N³, the variants
   // also at Llama-2-7B's q_proj shape for a 512-token prefill; each validated on 8 sampled rows;
   // torch's CPU matmul on the same cores beside them when the cross-check Python has torch.
   const S = opt.size;
@@ -147,6 +147,15 @@ async function main() {
       ["matmul tiled (buffer, 16×16)", (b) => matmul(b, X, W, undefined, undefined, "tiled"), opt.reps],
       ["matmul texture (16×16)", (b) => matmul(b, X, W, undefined, undefined, "texture"), opt.reps],
     ];
+    // The workgroup-memory tiling is the hardware adapters' candidate; on a CPU adapter its barriers
+    // make it slow (measured once, at N³ only).
+    if (!gpu.isFallback || M === S) {
+      runs.push([
+        "matmul workgroup (64×64 tiles)",
+        (b) => matmul(b, X, W, undefined, undefined, "workgroup"),
+        gpu.isFallback ? 1 : opt.reps,
+      ]);
+    }
     if (M === S) runs.push(["matmul_naive", (b) => matmulNaive(b, X, W), 1]);
     for (const [name, f, reps] of runs) {
       if (name.includes("texture") && !textureMatmulFits(gpu, K, "f32")) continue;
@@ -215,6 +224,7 @@ async function main() {
     texture_over_tiled: ratio(at("matmul texture", cube), at("matmul tiled", cube)),
     texture_over_tiled_llama2_q_proj: ratio(at("matmul texture", llama), at("matmul tiled", llama)),
     texture_fraction_of_torch: ratio(at("matmul texture", cube), at("torch.matmul", cube)),
+    workgroup_over_tiled: ratio(at("matmul workgroup", cube), at("matmul tiled", cube)),
     texture_fraction_of_torch_llama2_q_proj: ratio(at("matmul texture", llama), at("torch.matmul", llama)),
     gemv_fraction_of_shader_copy: gemvRow.gbps! / shaderCopy.gbps!,
   };

@@ -16,6 +16,7 @@ import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { choose, gemmKey } from "../kernels/choice.ts";
 import { matmul, type MatmulVariant, matmulVariant } from "../kernels/matmul.ts";
 import { textureMatmulFits } from "../kernels/matmul_tex.ts";
+import { workgroupMatmulFits } from "../kernels/matmul_wg.ts";
 import {
   qgemmFormat,
   type QGemmVariant,
@@ -66,6 +67,7 @@ function candidates(model: CausalLM, rows: number): Candidate[] {
       const variants: MatmulVariant[] = [
         "tiled",
         ...(textureMatmulFits(gpu, K, w.dtype) ? ["texture" as const] : []),
+        ...(workgroupMatmulFits(K) ? ["workgroup" as const] : []),
       ];
       if (variants.length > 1 && !out.has(key)) {
         out.set(key, {

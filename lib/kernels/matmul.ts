@@ -15,6 +15,7 @@ import {
 } from "./common.ts";
 import { chosen, gemmKey } from "./choice.ts";
 import { matmulTexture, textureMatmulFits } from "./matmul_tex.ts";
+import { matmulWorkgroup, workgroupMatmulFits } from "./matmul_wg.ts";
 
 // Outputs per thread [rows of y, columns of y]; a workgroup is 8×8 threads. On a CPU adapter
 // (llvmpipe) 16×16 measured 2.6–2.8× the 4×4 tile at the fixture's shapes (M = 512 and 16; N, K
@@ -28,9 +29,11 @@ export function matmulTile(gpu: { isFallback: boolean }): { TM: number; TN: numb
  * "texture" (matmul_tex.wgsl) on a CPU adapter: on llvmpipe its 16×16 tile ran 16.6 GFLOP/s at
  * 1024³ and 11.5 at 512×4096×4096 against 2.35 and 2.2 for this file's 16×16 buffer tile
  * (bench:kernels, one run), same bits. Real GPUs, and rows a texture copy cannot take as they are
- * (K·bytes not a multiple of 256), keep "tiled".
+ * (K·bytes not a multiple of 256), keep "tiled". "workgroup" (matmul_wg.wgsl: 64×64 tiles staged
+ * in workgroup memory, same bits as "tiled") is what discrete GPUs are known to want; no rule picks
+ * it: the tuner measures it on each adapter (on llvmpipe its barriers make it the slowest).
  */
-export type MatmulVariant = "tiled" | "texture";
+export type MatmulVariant = "tiled" | "texture" | "workgroup";
 
 export function matmulVariant(gpu: Gpu, K: number, wdtype: DType): MatmulVariant {
   return gpu.isFallback && textureMatmulFits(gpu, K, wdtype) ? "texture" : "tiled";
@@ -60,6 +63,11 @@ export function matmul(
   checkLoopBudget(b.gpu, "matmul", Math.ceil(K / 4) + 4, `K=${K}`);
   const v = variant ?? (chosen(b.gpu, gemmKey("matmul", M, N, K, w.dtype)) as MatmulVariant | undefined) ??
     matmulVariant(b.gpu, K, w.dtype);
+  if (v === "workgroup") {
+    need(workgroupMatmulFits(K), "matmul", `workgroup variant needs K % 4 == 0, got K=${K}`);
+    matmulWorkgroup(b, x, w, bias, y, `${sizes} M=${M} N=${N} K=${K}`);
+    return y;
+  }
   if (v === "texture") {
     need(textureMatmulFits(b.gpu, K, w.dtype), "matmul", `texture variant cannot take K=${K} ${w.dtype}`);
     matmulTexture(b, x, w, bias, y, `${sizes} M=${M} N=${N} K=${K}`);

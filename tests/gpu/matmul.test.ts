@@ -11,7 +11,7 @@ import { gemv } from "../../lib/kernels/gemv.ts";
 import { matmul, type MatmulVariant } from "../../lib/kernels/matmul.ts";
 import { textureMatmulFits } from "../../lib/kernels/matmul_tex.ts";
 import { matmulNaive } from "../../lib/kernels/matmul_naive.ts";
-import { assertClose, getGpu, poisoned, poisonNext, withBindingLimit } from "../helpers.ts";
+import { assertClose, assertSameBits, getGpu, poisoned, poisonNext, withBindingLimit } from "../helpers.ts";
 
 const TOL = 1e-5;
 
@@ -45,13 +45,28 @@ Deno.test("matmul matches float64 on awkward sizes, with and without bias", asyn
 
 // Every variant, not only the one this adapter picks: the texture variant on sizes that are not
 // multiples of its 16×16 tile (K must give 256-byte rows: 64 f32), with windows of both operands.
-Deno.test("matmul variants (tiled, texture) match float64 on sizes off their tiles", async () => {
+Deno.test("matmul variants (tiled, texture, workgroup) match float64 on sizes off their tiles", async () => {
   const gpu = await getGpu();
-  for (const v of ["tiled", "texture"] as const) {
+  for (const v of ["tiled", "texture", "workgroup"] as const) {
     await checkMatmul(1, 1, 64, true, 21, v);
     await checkMatmul(37, 29, 128, true, 22, v);
     await checkMatmul(70, 33, 64, false, 23, v);
     await checkMatmul(17, 130, 192, true, 24, v);
+  }
+  // The workgroup tile (64×64, 16 k a step) with a partial last step, and windows of both operands;
+  // its sums run in the tiled kernel's order: the same bits.
+  await checkMatmul(67, 70, 36, true, 26, "workgroup");
+  await withBindingLimit(gpu, 8192, () => checkMatmul(61, 90, 52, true, 5, "workgroup"));
+  {
+    const [M, N, K] = [65, 66, 100];
+    const X = upload(gpu, randn(M * K, 27), [M, K]), W = upload(gpu, randn(N * K, 28), [N, K]);
+    const run = async (v: MatmulVariant) => {
+      const b = new Batch(gpu);
+      const y = matmul(b, X, W, undefined, undefined, v);
+      await b.submit();
+      return await readF32(y);
+    };
+    assertSameBits(await run("workgroup"), await run("tiled"), "workgroup vs tiled");
   }
   assert(!textureMatmulFits(gpu, 52, "f32") && !textureMatmulFits(gpu, 64, "f16"));
   assert.throws(
@@ -109,7 +124,7 @@ Deno.test("gemv matches float64, including a split weight", async () => {
 // 16-bit FP weights stay 2 bytes on the GPU (packed pairs, expanded in the shader on any adapter).
 // The reference uses the same rounded weights in float64: the kernels must add nothing beyond f32
 // math; K = 35 (scalar gathers), 36 (vec accessors) and 128 (the texture variant, where the adapter
-// takes it; checked below on every adapter); a lowered binding limit splits the rows.
+// takes it; checked below on every adapter, with the workgroup variant); a lowered binding limit splits the rows.
 for (const dt of ["f16", "bf16"] as const) {
   for (const K of [35, 36, 128]) {
     Deno.test(`matmul, gemv and embedding read ${dt} weights, K=${K}, whole and split into windows`, async () => {
@@ -137,12 +152,13 @@ for (const dt of ["f16", "bf16"] as const) {
         });
       }
       assert.deepStrictEqual(await readF32(W), wr, "readF32 expands the stored bits exactly");
-      if (K === 128) {
+      const vs = K === 128 ? ["texture", "workgroup"] as const : K % 4 === 0 ? ["workgroup"] as const : [];
+      for (const v of vs) {
         const b = new Batch(gpu);
         const out = poisoned(gpu, [M, N]);
-        matmul(b, upload(gpu, x, [M, K]), W, undefined, out, "texture");
+        matmul(b, upload(gpu, x, [M, K]), W, undefined, out, v);
         await b.submit();
-        assertClose(await readF32(out), ref.matmul(x, wr, M, N, K), TOL, `matmul texture ${dt}`);
+        assertClose(await readF32(out), ref.matmul(x, wr, M, N, K), TOL, `matmul ${v} ${dt}`);
       }
     });
   }

@@ -102,10 +102,14 @@ Deno.test("deno task bench --methods fp writes a results.jsonl row with provenan
   assert.strictEqual(r.dataset_sha256, "79d827fcbe32c7a65db9a6ef8f52bd02191f6ccfe3914b04a636199817f5a757");
   assert.strictEqual(r.adapter, gpu.name);
   // The row names the kernels that ran: on a CPU adapter the texture-read GEMM where rows fit
-  // (dim 64), the buffer-tiled one where they do not (the 172-wide MLP's down_proj).
+  // (dim 64), a buffer one where they do not (the 172-wide MLP's down_proj: "tiled", or
+  // "workgroup" when the tuner measured it faster at this tiny shape; the same bits either way).
   assert.ok(r.kernels?.includes("token_nll:nll") || r.kernels?.includes("token_nll_tex"), `${r.kernels}`);
   if (gpu.isFallback) {
-    assert.ok(r.kernels?.includes("matmul_tex") && r.kernels.includes("matmul"), `${r.kernels}`);
+    assert.ok(
+      r.kernels?.includes("matmul_tex") && (r.kernels.includes("matmul") || r.kernels.includes("matmul_wg")),
+      `${r.kernels}`,
+    );
   }
   assert.ok(
     r.ppl > 1 && r.ppl < 512 && r.model_gpu_bytes > 1_000_000 && r.peak_gpu_bytes >= r.model_gpu_bytes,

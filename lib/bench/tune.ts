@@ -1,7 +1,8 @@
 // Selection by measurement (issue 25): the first time a model runs on an adapter, each distinct
 // GEMM of its linears is timed in every variant that can take it — on the layer's own weights, at
-// `rows` token rows (and, for quantized layers, the one-row GEMV that decoding runs) — each variant's output is checked against the adapter rule's variant (within
-// 1e-4 relative; one that disagrees is never chosen), and the fastest is kept. Choices are cached
+// `rows` token rows (and, for quantized layers, the one-row GEMV that decoding runs) — each
+// variant's output is checked against the adapter rule's variant (within 1e-4 relative; one that
+// disagrees is never chosen), and the fastest is kept. Choices are cached
 // in HF_HOME/quantlab/kernel-choices.json under the adapter (vendor, architecture, device,
 // driver) and Deno version, so later runs skip the sweep; --retune measures again.
 // Every variant gives the same contract, so a choice changes speed, never what is computed
@@ -14,9 +15,8 @@ import type { Gpu } from "../gpu/device.ts";
 import type { Batch } from "../gpu/kernel.ts";
 import { readF32, type Tensor, upload } from "../gpu/tensor.ts";
 import { choose, gemmKey } from "../kernels/choice.ts";
-import { matmul, type MatmulVariant, matmulVariant } from "../kernels/matmul.ts";
+import { matmul, type MatmulVariant, matmulVariant, workgroupMatmulFits } from "../kernels/matmul.ts";
 import { textureMatmulFits } from "../kernels/matmul_tex.ts";
-import { workgroupMatmulFits } from "../kernels/matmul_wg.ts";
 import {
   qgemmFormat,
   type QGemmVariant,

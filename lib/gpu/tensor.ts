@@ -16,9 +16,8 @@ export class Tensor {
   #buffer: GPUBuffer | null;
   /** The contents in host memory while offloaded (and kept after a reload, until they change). */
   #host: Uint8Array<ArrayBuffer> | null = null;
-  /** Textures made from this tensor's bytes (`Batch.keptTexture`), dropped with its buffer. */
-  #textures = new Map<string, GPUTextureView>();
-  #textureObjs: GPUTexture[] = [];
+  /** Textures made from this tensor's bytes (`Batch.keptTexture`) by layout key, dropped with its buffer. */
+  #textures = new Map<string, { tex: GPUTexture; view: GPUTextureView }>();
   /** Where unchanged contents can be read again (a checkpoint tensor, by offset): no host copy needed. */
   #source: (() => Promise<Bytes>) | null = null;
   constructor(
@@ -103,18 +102,16 @@ export class Tensor {
 
   /** A texture kept with this tensor under `key` (its bytes in a texture layout), if made. */
   keptTexture(key: string): GPUTextureView | undefined {
-    return this.#textures.get(key);
+    return this.#textures.get(key)?.view;
   }
   /** Keep `tex` (made from this tensor's current bytes) until the buffer goes: offload or release. */
   keepTexture(key: string, tex: GPUTexture): GPUTextureView {
     const view = tex.createView();
-    this.#textures.set(key, view);
-    this.#textureObjs.push(tex);
+    this.#textures.set(key, { tex, view });
     return view;
   }
   #dropTextures(): void {
-    for (const t of this.#textureObjs) this.gpu.pool.releaseTexture(t);
-    this.#textureObjs = [];
+    for (const { tex } of this.#textures.values()) this.gpu.pool.releaseTexture(tex);
     this.#textures.clear();
   }
   /** Upload the host copy, or the source's bytes, into a fresh buffer (a no-op when resident). */

@@ -1,4 +1,5 @@
-// Launcher for shaders/matmul.wgsl: y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]).
+// Launcher for shaders/matmul.wgsl and matmul_wg.wgsl (the buffer GEMMs: "tiled" and "workgroup"),
+// and the entry for every variant: y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]).
 // Splits w by output rows and x/y by token rows when they exceed one storage binding.
 
 import type { Batch } from "../gpu/kernel.ts";
@@ -15,7 +16,6 @@ import {
 } from "./common.ts";
 import { chosen, gemmKey } from "./choice.ts";
 import { matmulTexture, textureMatmulFits } from "./matmul_tex.ts";
-import { matmulWorkgroup, workgroupMatmulFits } from "./matmul_wg.ts";
 
 // Outputs per thread [rows of y, columns of y]; a workgroup is 8×8 threads. On a CPU adapter
 // (llvmpipe) 16×16 measured 2.6–2.8× the 4×4 tile at the fixture's shapes (M = 512 and 16; N, K
@@ -34,6 +34,11 @@ export function matmulTile(gpu: { isFallback: boolean }): { TM: number; TN: numb
  * it: the tuner measures it on each adapter (on llvmpipe its barriers make it the slowest).
  */
 export type MatmulVariant = "tiled" | "texture" | "workgroup";
+
+/** The workgroup-tiled GEMM reads x and w as vec4s only. */
+export function workgroupMatmulFits(K: number): boolean {
+  return K % 4 === 0;
+}
 
 export function matmulVariant(gpu: Gpu, K: number, wdtype: DType): MatmulVariant {
   return gpu.isFallback && textureMatmulFits(gpu, K, wdtype) ? "texture" : "tiled";
@@ -63,23 +68,25 @@ export function matmul(
   checkLoopBudget(b.gpu, "matmul", Math.ceil(K / 4) + 4, `K=${K}`);
   const v = variant ?? (chosen(b.gpu, gemmKey("matmul", M, N, K, w.dtype)) as MatmulVariant | undefined) ??
     matmulVariant(b.gpu, K, w.dtype);
-  if (v === "workgroup") {
-    need(workgroupMatmulFits(K), "matmul", `workgroup variant needs K % 4 == 0, got K=${K}`);
-    matmulWorkgroup(b, x, w, bias, y, `${sizes} M=${M} N=${N} K=${K}`);
-    return y;
-  }
   if (v === "texture") {
     need(textureMatmulFits(b.gpu, K, w.dtype), "matmul", `texture variant cannot take K=${K} ${w.dtype}`);
     matmulTexture(b, x, w, bias, y, `${sizes} M=${M} N=${N} K=${K}`);
     return y;
   }
+  // The buffer variants share bindings and windows: "tiled" (matmul.wgsl, TM×TN outputs a thread,
+  // 8×8 threads) and "workgroup" (matmul_wg.wgsl, 64×64 outputs a workgroup).
+  if (v === "workgroup") {
+    need(workgroupMatmulFits(K), "matmul", `workgroup variant needs K % 4 == 0, got K=${K}`);
+  }
   const { TM, TN } = matmulTile(b.gpu);
-  const defines = { ...rowAccessDefines(K, w.dtype), TM, TN };
+  const [name, defines, rowsPerGroup, colsPerGroup] = v === "workgroup"
+    ? ["matmul_wg", rowAccessDefines(K, w.dtype), 64, 64]
+    : ["matmul", { ...rowAccessDefines(K, w.dtype), TM, TN }, 8 * TM, 8 * TN];
   for (const mw of windows(b.gpu, M, [K * 4, N * 4])) {
     for (const nw of windows(b.gpu, N, [K * BYTES[w.dtype]])) {
       const params = b.uniform([mw.rows, nw.rows, K, N, nw.row0, bias ? 1 : 0]);
       b.dispatch(
-        { name: "matmul", defines },
+        { name, defines },
         [
           windowBinding(x, mw, K),
           windowBinding(w, nw, K),
@@ -87,7 +94,7 @@ export function matmul(
           windowBinding(y, mw, N),
           params,
         ],
-        [Math.ceil(nw.rows / (8 * TN)), Math.ceil(mw.rows / (8 * TM)), 1],
+        [Math.ceil(nw.rows / colsPerGroup), Math.ceil(mw.rows / rowsPerGroup), 1],
         `${sizes} M=${M} N=${N} K=${K}`,
       );
     }

@@ -5,7 +5,7 @@
 import { type Batch, grid } from "../gpu/kernel.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { PackedWeight } from "./qmatmul.ts";
-import { codebookDecl, texTile } from "./qmatmul_tex.ts";
+import { codebookDecl, texTile, textureWordsFit } from "./qmatmul_tex.ts";
 
 /** Words per thread: 4 (2 at 2-bit, whose words hold 16 codes), so a thread owns 32–40 outputs.
  * 4096² W4 on llvmpipe: 4 words 2.0–2.6 ms against 2.9 with 2 and 5.3 with 8 (fewer threads). */
@@ -13,16 +13,12 @@ export function gemvWords(bits: number): number {
   return bits === 2 ? 2 : 4;
 }
 
-/** Whether this layer can run the texture GEMV as laid out (the words' copy wants 256-byte rows). */
+/** Whether this layer can run the texture GEMV as laid out (x is read from storage as vec4s). */
 export function textureQgemvFits(
   gpu: { maxTexture2D: number; maxBinding: number },
   w: PackedWeight,
 ): boolean {
-  const { WPT } = texTile(w.bits);
-  const S = w.W / WPT;
-  return w.stripMajor && (w.codebook ? !!w.codebookTex : !!w.shift) && w.groupSize % 4 === 0 &&
-    w.K % 4 === 0 && (w.K * WPT * 4) % 256 === 0 && w.K <= gpu.maxTexture2D &&
-    S <= gpu.maxTexture2D && w.scale.byteLength <= gpu.maxBinding;
+  return textureWordsFit(gpu, w) && w.K % 4 === 0 && w.scale.byteLength <= gpu.maxBinding;
 }
 
 /** Unrolled code: per-group accumulators a{j} and outputs o{j} for the thread's outputs j. */

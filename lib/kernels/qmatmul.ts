@@ -218,6 +218,20 @@ export function qmatmul(
     qmatmulTexture(b, x, w, y, `gemm M=${M} N=${N} K=${K} bits=${w.bits}`);
     return y;
   }
+  const gemv = M === 1
+    ? opts.gemv ?? (chosen(b.gpu, gemmKey("qgemm", 1, N, K, qgemmFormat(w))) as QGemvVariant | undefined) ??
+      qgemvVariant(b.gpu, w)
+    : null;
+  if (gemv === "texture" && opts.ksplit === undefined) {
+    need(
+      textureQgemvFits(b.gpu, w),
+      "qmatmul",
+      `texture GEMV cannot take ${w.words.label} (K=${K}, ${w.bits}-bit)`,
+    );
+    const y = empty(b.gpu, [1, N], "f32", "qmatmul.out");
+    qgemvTexture(b, x, w, y, `gemv N=${N} K=${K} bits=${w.bits}`);
+    return y;
+  }
   if (variant === "dequant") {
     need(N * K * 4 <= b.gpu.maxBinding, "qmatmul", `dequant variant: Ŵ [${N}×${K}] f32 exceeds one binding`);
     const wf = dequantPacked(b, w);
@@ -251,19 +265,6 @@ export function qmatmul(
   const binds = (
     v: WeightWindow,
   ) => [v.words, v.scale, v.shift ?? d, w.codebookTex ?? w.codebook ?? d, w.bias ?? d];
-  const gemv = M === 1
-    ? opts.gemv ?? (chosen(b.gpu, gemmKey("qgemm", 1, N, K, qgemmFormat(w))) as QGemvVariant | undefined) ??
-      qgemvVariant(b.gpu, w)
-    : null;
-  if (gemv === "texture" && opts.ksplit === undefined) {
-    need(
-      textureQgemvFits(b.gpu, w),
-      "qmatmul",
-      `texture GEMV cannot take ${w.words.label} (K=${K}, ${w.bits}-bit)`,
-    );
-    qgemvTexture(b, x, w, y, `gemv N=${N} K=${K} bits=${w.bits}`);
-    return y;
-  }
   if (M === 1) {
     const threads = W / wordsPerThread(w.bits);
     const ks = wins.length > 1 ? 1 : opts.ksplit ??

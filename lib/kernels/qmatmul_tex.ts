@@ -13,13 +13,18 @@ export function texTile(bits: number): { TM: number; SPT: number; WPT: number; P
   return { TM: bits === 3 ? 12 : 16, SPT: bits === 8 ? 2 : 1, WPT, PER };
 }
 
-/** Whether this layer can run the texture GEMM as laid out (texture copies want 256-byte rows). */
-export function textureQgemmFits(gpu: { maxTexture2D: number }, w: PackedWeight): boolean {
+/** Whether the layer's words can be its texture as they are (the texture GEMM's and GEMV's layout:
+ * strip-major, rows of 256-byte multiples, within the texture size; groups of whole texels). */
+export function textureWordsFit(gpu: { maxTexture2D: number }, w: PackedWeight): boolean {
   const { WPT } = texTile(w.bits);
   const S = w.W / WPT;
   return w.stripMajor && (w.codebook ? !!w.codebookTex : !!w.shift) && w.groupSize % 4 === 0 &&
-    (w.K * 4) % 256 === 0 && (w.K * WPT * 4) % 256 === 0 && w.K <= gpu.maxTexture2D &&
-    w.K / 4 <= gpu.maxTexture2D && S <= gpu.maxTexture2D;
+    (w.K * WPT * 4) % 256 === 0 && w.K <= gpu.maxTexture2D && S <= gpu.maxTexture2D;
+}
+
+/** Whether this layer can run the texture GEMM as laid out (x's texture copy wants 256-byte rows too). */
+export function textureQgemmFits(gpu: { maxTexture2D: number }, w: PackedWeight): boolean {
+  return textureWordsFit(gpu, w) && (w.K * 4) % 256 === 0 && w.K / 4 <= gpu.maxTexture2D;
 }
 
 /** Unrolled tile code: accumulators a{i}_{o}, per-group s{o}/h{o}, guarded stores. */

@@ -42,6 +42,7 @@ export class QuantLinear implements Linear {
     const L = toRuntimeLayout(r);
     const strips = opts.stripMajor ?? (stripMajor(gpu.isFallback) && stripMajorFits(gpu, L));
     const words = strips ? toStrips(L.words, L.K, L.W, wordsPerThread(L.bits)) : L.words;
+    const cbTex = !!L.codebook && (opts.codebookTexture ?? gpu.isFallback);
     const packed: PackedWeight = {
       bits: L.bits,
       per: L.per,
@@ -55,12 +56,8 @@ export class QuantLinear implements Linear {
       scale: upload(gpu, L.scale, [L.G, L.W * L.per], `${r.name}.qscale`),
       shift: L.codebook ? null : upload(gpu, L.shift, [L.G, L.W * L.per], `${r.name}.qshift`),
       codebook: L.codebook ? upload(gpu, L.codebook, [L.codebook.length], `${r.name}.codebook`) : null,
-      codebookTex: L.codebook && (opts.codebookTexture ?? gpu.isFallback)
-        ? codebookTexture(gpu, L.codebook)
-        : null,
-      codebookQuadTex: L.codebook && L.bits === 4 && (opts.codebookTexture ?? gpu.isFallback)
-        ? codebookTexture(gpu, L.codebook, true)
-        : null,
+      codebookTex: cbTex ? codebookTexture(gpu, L.codebook!) : null,
+      codebookQuadTex: cbTex && L.bits === 4 ? codebookTexture(gpu, L.codebook!, true) : null,
       bias: r.bias ? upload(gpu, Float32Array.from(r.bias), [r.bias.length], `${r.name}.bias`) : null,
     };
     const perm = L.perm ? upload(gpu, L.perm, [L.K], `${r.name}.perm`) : null;

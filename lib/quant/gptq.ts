@@ -55,7 +55,8 @@ export interface GptqLayerResult {
   loss: number;
   /** The damping that let the Cholesky through. */
   percdamp: number;
-  seconds: { factor: number; sweep: number };
+  /** The layer's time; with `timePhases`, U's (damp, Cholesky, inverse) and the sweep's apart. */
+  seconds: { total: number; factor?: number; sweep?: number };
 }
 
 /** Dampings tried in turn: the requested one, then ten times more up to 1 (the whole mean diagonal). */
@@ -66,17 +67,18 @@ export function dampLadder(percdamp: number): number[] {
 }
 
 /**
- * Quantize one layer W [out, in] (host f32, not modified) with its Hessian H [in, in] on the GPU.
- * `warn` hears about raised damping.
+ * Quantize one layer W [out, in] (host f32, not modified) with its Hessian H [in, in] (on the GPU,
+ * or already read back: not modified either). `warn` hears about raised damping.
  */
 export async function gptqLayer(
   gpu: Gpu,
   name: string,
   w0: Float32Array,
   shape: [number, number],
-  h: Tensor,
+  h: Tensor | Float32Array,
   options: GptqOptions,
   warn: (msg: string) => void = console.warn,
+  timePhases = false,
 ): Promise<GptqLayerResult> {
   const o: Opts = GptqOptions.parse(options);
   const [rows, cols] = shape;
@@ -84,8 +86,9 @@ export async function gptqLayer(
   const g = checkUniform(name, cols, uo), G = cols / g;
   if (cols % 4 !== 0) throw new Error(`${name}: GPTQ here needs in-features divisible by 4, got ${cols}`);
   if (w0.length !== rows * cols) throw new Error(`${name}: ${w0.length} weights do not fill [${shape}]`);
-  if (h.numel !== cols * cols) throw new Error(`${name}: H has ${h.numel} entries, expected ${cols}²`);
-  const H = await readF32(h);
+  const hn = h instanceof Float32Array ? h.length : h.numel;
+  if (hn !== cols * cols) throw new Error(`${name}: H has ${hn} entries, expected ${cols}²`);
+  const H = h instanceof Float32Array ? Float32Array.from(h) : await readF32(h);
   for (let i = 0; i < H.length; i++) {
     if (!Number.isFinite(H[i])) {
       throw new Error(
@@ -126,7 +129,12 @@ export async function gptqLayer(
   if (o.actOrder) perm.sort((a, b) => H[b * cols + b] - H[a * cols + a] || a - b);
   const groupOf = Uint32Array.from(perm, (orig, i) => (dynamic ? Math.floor(i / g) : Math.floor(orig / g)));
 
-  // 3. U on the GPU, raising the damping while the Cholesky meets a non-positive pivot.
+  // 3–4. U on the GPU (damped H → Cholesky → triangular inverse), then the sweep block by block,
+  // all in one submission whose status, codes, params and losses come back in one readback wait
+  // (each wait costs ≥ 11 ms on Deno; a layer used to pay seven). A Cholesky that meets a
+  // non-positive pivot is retried with more damping; that attempt's inverse and sweep are dropped.
+  // `timePhases` (bench/gptq.ts) waits after the Cholesky and after the inverse instead, so the two
+  // phases can be timed apart; same kernels, same bits.
   const t0 = performance.now();
   let mean = 0;
   for (let j = 0; j < cols; j++) mean += H[j * cols + j] / cols;
@@ -135,63 +143,77 @@ export async function gptqLayer(
     const pa = perm[cols - 1 - a] * cols;
     for (let c = 0; c < cols; c++) Hr[a * cols + c] = H[pa + perm[cols - 1 - c]];
   }
-  let A: Tensor | null = null, damp = 0, failedAt = -1;
+  const Wp = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) Wp[r * cols + i] = W[r * cols + perm[i]];
+  const bs = o.blocksize;
+  const p: SweepParams = { rows, cols, G, g, dynamic, bits: o.bits, sym: o.sym, blocksize: bs };
+  let out: { words: Uint32Array; qp: Float32Array; loss: Float32Array } | null = null;
+  let damp = 0, failedAt = -1, t1 = t0;
   const ladder = dampLadder(o.percdamp);
   for (const d of ladder) {
     const Ad = Float32Array.from(Hr);
     for (let j = 0; j < cols; j++) Ad[j * cols + j] += d * mean;
     const a = upload(gpu, Ad, [cols, cols], `${name}.L`);
     const status = upload(gpu, new Uint32Array(1), [1], `${name}.chol_status`);
-    const b = new Batch(gpu);
-    cholesky(b, a, status);
-    await b.submit();
-    const st = (await read(status))[0];
-    status.release();
-    if (st === 0) {
-      (A = a), (damp = d);
+    const t = {
+      w: upload(gpu, Wp, [rows, cols], `${name}.W`), // the sweep updates W and the params in place
+      x: upload(gpu, new Float32Array(cols * cols), [cols, cols], `${name}.Linv`),
+      codes: empty(gpu, [rows, cols / 4], "u32", `${name}.codes`),
+      qp: upload(gpu, qp, [rows, G, 2], `${name}.qparams`),
+      err: empty(gpu, [rows, bs], "f32", `${name}.err`),
+      loss: upload(gpu, new Float32Array(rows), [rows], `${name}.loss`),
+      groupOf: upload(gpu, groupOf, [cols], `${name}.groups`),
+    };
+    let failed = false;
+    try {
+      let b = new Batch(gpu);
+      cholesky(b, a, status);
+      if (timePhases) {
+        await b.submit();
+        const st = (await read(status))[0];
+        if (st !== 0) {
+          (failedAt = perm[cols - st]), (failed = true);
+          continue;
+        }
+        b = new Batch(gpu);
+        trtri(b, a, t.x);
+        await b.done();
+        t1 = performance.now();
+        b = new Batch(gpu);
+      } else trtri(b, a, t.x);
+      for (let i1 = 0; i1 < cols; i1 += bs) gptqBlock(b, t, p, i1);
+      await b.submit();
+      const [st, words, qpOut, loss] = await Promise.all([
+        read(status),
+        read(t.codes),
+        read(t.qp),
+        read(t.loss),
+      ]);
+      if (st[0] !== 0) {
+        (failedAt = perm[cols - st[0]]), (failed = true); // status: 1 + the pivot's row, reversed order
+        continue;
+      }
+      (out = { words: words as Uint32Array, qp: qpOut as Float32Array, loss: loss as Float32Array }),
+        (damp = d);
       break;
-    }
-    a.release();
-    failedAt = perm[cols - st]; // status is 1 + the pivot's row in reversed order
-    if (d !== ladder[ladder.length - 1]) {
-      warn(`${name}: Cholesky failed at column ${failedAt} with percdamp ${d}; retrying with ${d * 10}`);
+    } finally {
+      a.release();
+      status.release();
+      for (const x of Object.values(t)) x.release();
+      if (failed && d !== ladder[ladder.length - 1]) {
+        warn(`${name}: Cholesky failed at column ${failedAt} with percdamp ${d}; retrying with ${d * 10}`);
+      }
     }
   }
-  if (!A) {
+  if (!out) {
     throw new Error(
       `${name}: H is not positive-definite even after damping (percdamp tried: ${ladder.join(", ")}; ` +
         `Cholesky failed at column ${failedAt})`,
     );
   }
-  const X = upload(gpu, new Float32Array(cols * cols), [cols, cols], `${name}.Linv`);
-  const fb = new Batch(gpu);
-  trtri(fb, A, X);
-  await fb.done();
-  A.release();
-  const t1 = performance.now();
-
-  // 4. The sweep, block by block, all in one submission.
-  const Wp = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) Wp[r * cols + i] = W[r * cols + perm[i]];
-  const bs = o.blocksize;
-  const t = {
-    w: upload(gpu, Wp, [rows, cols], `${name}.W`),
-    x: X,
-    codes: empty(gpu, [rows, cols / 4], "u32", `${name}.codes`),
-    qp: upload(gpu, qp, [rows, G, 2], `${name}.qparams`),
-    err: empty(gpu, [rows, bs], "f32", `${name}.err`),
-    loss: upload(gpu, new Float32Array(rows), [rows], `${name}.loss`),
-    groupOf: upload(gpu, groupOf, [cols], `${name}.groups`),
-  };
-  const p: SweepParams = { rows, cols, G, g, dynamic, bits: o.bits, sym: o.sym, blocksize: bs };
-  const sb = new Batch(gpu);
-  for (let i1 = 0; i1 < cols; i1 += bs) gptqBlock(sb, t, p, i1);
-  await sb.submit();
-  const words = await read(t.codes);
-  const packed = new Uint8Array(words.buffer, words.byteOffset, rows * cols);
-  const qpOut = await readF32(t.qp), lossRows = await readF32(t.loss);
-  for (const x of Object.values(t)) x.release();
   const t2 = performance.now();
+  const packed = new Uint8Array(out.words.buffer, out.words.byteOffset, rows * cols);
+  const qpOut = out.qp, lossRows = out.loss;
 
   // Back to the original column order.
   const codes = new Uint8Array(rows * cols);
@@ -208,7 +230,10 @@ export async function gptqLayer(
   let loss = 0;
   for (const l of lossRows) loss += l / 2;
   const record = uniformRecord(name, shape, o.bits, g, { codes, scales, zeros, gIdx }, "gptq");
-  return { record, loss, percdamp: damp, seconds: { factor: (t1 - t0) / 1000, sweep: (t2 - t1) / 1000 } };
+  const seconds = timePhases
+    ? { total: (t2 - t0) / 1000, factor: (t1 - t0) / 1000, sweep: (t2 - t1) / 1000 }
+    : { total: (t2 - t0) / 1000 };
+  return { record, loss, percdamp: damp, seconds };
 }
 
 export const GptqRunOptions = GptqOptions.extend({
@@ -227,8 +252,7 @@ export interface GptqLayerReport {
   name: string;
   loss: number;
   percdamp: number;
-  factorSeconds: number;
-  sweepSeconds: number;
+  seconds: number;
 }
 
 export interface GptqRunResult extends QuantizeResult {
@@ -268,19 +292,18 @@ export async function quantizeGptq(
     windows,
     { trueSequential, fpInputs, statesOnHost },
     async (block, names, acc) => {
-      for (const name of names) {
-        const l = model.blockLinears(block).find((l) => l.name === name) as DenseLinear;
-        const w = await readF32(l.weight);
-        const r = await gptqLayer(model.gpu, name, w, [l.outFeatures, l.inFeatures], acc.h, layerOpts, log);
-        if (l.bias) r.record.bias = await readF32(l.bias);
+      // The group's H, weights and biases in one readback wait (H read once for q, k, v).
+      const ls = names.map((name) => model.blockLinears(block).find((l) => l.name === name) as DenseLinear);
+      const [H, ...wb] = await Promise.all([
+        readF32(acc.h),
+        ...ls.flatMap((l) => [readF32(l.weight), l.bias ? readF32(l.bias) : Promise.resolve(null)]),
+      ]);
+      for (const [k, name] of names.entries()) {
+        const l = ls[k], w = wb[2 * k]!, bias = wb[2 * k + 1];
+        const r = await gptqLayer(model.gpu, name, w, [l.outFeatures, l.inFeatures], H!, layerOpts, log);
+        if (bias) r.record.bias = bias;
         records.push(r.record);
-        layers.push({
-          name,
-          loss: r.loss,
-          percdamp: r.percdamp,
-          factorSeconds: r.seconds.factor,
-          sweepSeconds: r.seconds.sweep,
-        });
+        layers.push({ name, loss: r.loss, percdamp: r.percdamp, seconds: r.seconds.total });
         model.setLinear(name, fakeLinear(model, r.record));
       }
     },

@@ -129,7 +129,7 @@ Deno.test("GPTQ layer = float64 reference: dead columns are zeroed and quantize 
   await compare("W4 g32 dead", { ...base, actOrder: true }, [7, 100]);
 });
 
-Deno.test("GPTQ: damping ladder, and an indefinite H fails naming the layer and the dampings", async () => {
+Deno.test("GPTQ: damping ladder (a retried layer equals one asked at the raised damping), and an indefinite H fails naming the layer and the dampings", async () => {
   assert.deepStrictEqual(dampLadder(0.01).map((d) => +d.toPrecision(6)), [0.01, 0.1, 1]);
   const n = 8, h = new Float32Array(n * n);
   for (let i = 0; i < n; i++) h[i * n + i] = 1;
@@ -150,6 +150,40 @@ Deno.test("GPTQ: damping ladder, and an indefinite H fails naming the layer and 
     /model\.layers\.0\.mlp\.up_proj: H is not positive-definite.*0\.01, 0\.1, 1.*column 3/,
   );
   assert.strictEqual(warnings.length, 2);
+  // A pivot that 0.01 leaves negative and 0.1 makes positive: the retry's layer is the one asked
+  // at 0.1 directly, whether the phases share one submission or are waited on apart.
+  h[3 * n + 3] = -0.5; // mean diag 8.69: 0.01 adds 0.087, 0.1 adds 0.87
+  const w = randn(4 * n, 2);
+  const retried = await gptqLayer(
+    gpu,
+    "retry",
+    w,
+    [4, n],
+    h,
+    { bits: 4, groupSize: -1 },
+    (m) => warnings.push(m),
+  );
+  assert.strictEqual(warnings.length, 3);
+  assert.match(warnings[2], /retry: Cholesky failed at column 3 with percdamp 0\.01; retrying with 0\.1/);
+  assert.strictEqual(retried.percdamp, 0.1);
+  for (const timePhases of [false, true]) {
+    const direct = await gptqLayer(
+      gpu,
+      "direct",
+      w,
+      [4, n],
+      h,
+      { bits: 4, groupSize: -1, percdamp: 0.1 },
+      () => {
+        throw new Error("no retry expected");
+      },
+      timePhases,
+    );
+    assert.deepStrictEqual(retried.record.codes, direct.record.codes);
+    assert.deepStrictEqual(retried.record.scales, direct.record.scales);
+    assert.strictEqual(retried.loss, direct.loss);
+    assert.strictEqual(direct.seconds.factor === undefined, !timePhases);
+  }
   h[0] = NaN;
   const hn = upload(gpu, h, [n, n], "H");
   await assert.rejects(

@@ -10,7 +10,8 @@
 //   scale, shift f32 [G, W·PER]      as in qmatmul.wgsl: Ŵ = s·(q − C) + shift, or s·cb[q]
 //   cbt  codebooks: 4-bit tables as rgba32float [256, 256], texel (v & 255, v >> 8) = the four
 //        codes of the 16-bit value v (one fetch serves four codes: NF4 is fetch-bound here), else
-//        r32float [2^BITS, 1]
+//        r32float [2^BITS, 1]; none for the "select" variant, whose CB_DECL is a cbload() that
+//        picks the code's value from the codebook's constants by a tree of selects
 
 struct Params { N: u32, K: u32, S: u32, G: u32, gs4: u32, NP: u32, T: u32, has_bias: u32 }
 

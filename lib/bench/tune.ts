@@ -24,6 +24,7 @@ import {
   type QGemvVariant,
   qgemvVariant,
   qmatmul,
+  selectQgemvFits,
 } from "../kernels/qmatmul.ts";
 import { textureQgemvFits } from "../kernels/qgemv_tex.ts";
 import { textureQgemmFits } from "../kernels/qmatmul_tex.ts";
@@ -102,7 +103,7 @@ function candidates(model: CausalLM, rows: number): Candidate[] {
           K: p.K,
           rows: 1,
           rule: qgemvVariant(gpu, p),
-          variants: ["fused", "texture"],
+          variants: selectQgemvFits(gpu, p) ? ["fused", "texture", "select"] : ["fused", "texture"],
           run: (b, x, v) => qmatmul(b, x, p, { gemv: v as QGemvVariant }),
         });
       }

@@ -16,11 +16,20 @@ import { qgemvTexture, textureQgemvFits } from "./qgemv_tex.ts";
 export type QGemmVariant = "fused" | "dequant" | "texture";
 
 /** GEMV variants (one row): "fused" (storage words, K-split on hardware adapters) or, on CPU
- * adapters, "texture" (qgemv_tex.ts: x and the words' kept texture, unrolled decode). */
-export type QGemvVariant = "fused" | "texture";
+ * adapters, "texture" (qgemv_tex.ts: x and the words' kept texture, unrolled decode; codebooks
+ * through a table texture) and, for codebooks, "select" (the same kernel, each code decoded by a
+ * tree of selects over the codebook baked into the shader: no fetch per code). */
+export type QGemvVariant = "fused" | "texture" | "select";
 
-/** llvmpipe, 4096² and 11008×4096: "texture" 3.6–5× "fused" for 2/3/4/8-bit, 1.5–1.8× for NF4. */
+/** Whether the layer can run the "select" GEMV (a codebook of at most 16 entries, values on the host). */
+export function selectQgemvFits(gpu: Gpu, w: PackedWeight): boolean {
+  return !!w.codebook && !!w.codebookValues && w.bits <= 4 && textureQgemvFits(gpu, w);
+}
+
+/** llvmpipe, 4096² and 11008×4096: "texture" 3.6–5× "fused" for 2/3/4/8-bit, 1.5–1.8× for NF4;
+ * for NF4 "select" beats the table (scratch kernel, 4096²: 3.4 against 6.4 ms). */
 export function qgemvVariant(gpu: Gpu, w: PackedWeight): QGemvVariant {
+  if (gpu.isFallback && selectQgemvFits(gpu, w)) return "select";
   return gpu.isFallback && textureQgemvFits(gpu, w) ? "texture" : "fused";
 }
 
@@ -65,6 +74,9 @@ export interface PackedWeight extends PackedDims {
   /** 4-bit codebooks on CPU adapters: the four codes of every 16-bit value, a 256 × 256 rgba32float
    * texture, for the texture GEMV (one fetch per four codes; the fetch is what NF4 costs there). */
   codebookQuadTex?: GPUTextureView | null;
+  /** The codebook's values on the host (CPU adapters): the "select" GEMV bakes them into its
+   * shader as exact constants and decodes a code by a tree of selects, no table at all. */
+  codebookValues?: Float32Array | null;
   bias: Tensor | null;
 }
 
@@ -230,6 +242,16 @@ export function qmatmul(
     );
     const y = empty(b.gpu, [1, N], "f32", "qmatmul.out");
     qgemvTexture(b, x, w, y, `gemv N=${N} K=${K} bits=${w.bits}`);
+    return y;
+  }
+  if (gemv === "select" && opts.ksplit === undefined) {
+    need(
+      selectQgemvFits(b.gpu, w),
+      "qmatmul",
+      `select GEMV cannot take ${w.words.label} (K=${K}, ${w.bits}-bit${w.codebook ? "" : ", no codebook"})`,
+    );
+    const y = empty(b.gpu, [1, N], "f32", "qmatmul.out");
+    qgemvTexture(b, x, w, y, `gemv N=${N} K=${K} bits=${w.bits} select`, true);
     return y;
   }
   if (variant === "dequant") {

@@ -58,6 +58,7 @@ export class QuantLinear implements Linear {
       codebook: L.codebook ? upload(gpu, L.codebook, [L.codebook.length], `${r.name}.codebook`) : null,
       codebookTex: cbTex ? codebookTexture(gpu, L.codebook!) : null,
       codebookQuadTex: cbTex && L.bits === 4 ? codebookTexture(gpu, L.codebook!, true) : null,
+      codebookValues: cbTex ? Float32Array.from(L.codebook!) : null,
       bias: r.bias ? upload(gpu, Float32Array.from(r.bias), [r.bias.length], `${r.name}.bias`) : null,
     };
     const perm = L.perm ? upload(gpu, L.perm, [L.K], `${r.name}.perm`) : null;

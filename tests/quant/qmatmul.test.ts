@@ -8,7 +8,13 @@ import * as ref from "../../lib/cpu/ref.ts";
 import { randInts, randn } from "../../lib/cpu/random.ts";
 import { Batch } from "../../lib/gpu/kernel.ts";
 import { readF32, upload } from "../../lib/gpu/tensor.ts";
-import { type QGemmVariant, type QGemvVariant, qmatmul, weightWindows } from "../../lib/kernels/qmatmul.ts";
+import {
+  type QGemmVariant,
+  type QGemvVariant,
+  qmatmul,
+  selectQgemvFits,
+  weightWindows,
+} from "../../lib/kernels/qmatmul.ts";
 import { textureQgemvFits } from "../../lib/kernels/qgemv_tex.ts";
 import { textureQgemmFits } from "../../lib/kernels/qmatmul_tex.ts";
 import { QuantLinear } from "../../lib/quant/quant_linear.ts";
@@ -33,8 +39,11 @@ async function check(
     const x = randn(M * K, M + K);
     const want = ref.matmul(x, w, M, N, K, r.bias);
     const tex = M > 1 ? textureQgemmFits(gpu, layer.packed) : textureQgemvFits(gpu, layer.packed);
-    const variants = M > 1 ? ["fused", "dequant", "texture"] as const : ["fused", "texture"] as const;
-    for (const v of variants.filter((v) => v !== "texture" || tex)) {
+    const variants = M > 1
+      ? ["fused", "dequant", "texture"] as const
+      : ["fused", "texture", "select"] as const;
+    const sel = selectQgemvFits(gpu, layer.packed), outs = new Map<string, Float32Array>();
+    for (const v of variants.filter((v) => (v !== "texture" || tex) && (v !== "select" || sel))) {
       const b = new Batch(gpu);
       const xt = upload(gpu, x, [M, K]);
       poisonNext(gpu, M * N); // the output's buffer starts as NaN: every element must be written
@@ -42,7 +51,13 @@ async function check(
         ? layer.forward(b, xt, v as QGemmVariant)
         : layer.forward(b, xt, undefined, v as QGemvVariant);
       await b.submit();
-      assertClose(await readF32(y), want, TOL, `${what} M=${M} ${v}`);
+      const got = await readF32(y);
+      assertClose(got, want, TOL, `${what} M=${M} ${v}`);
+      outs.set(v, got);
+    }
+    // The select tree decodes exactly what the table holds, in the same sum order.
+    if (outs.has("select")) {
+      assertSameBits(outs.get("select")!, outs.get("texture")!, `${what} select = texture`);
     }
   }
   layer.release();
